@@ -1,0 +1,180 @@
+//! `at-least-once`: every record in a partition's final committed log (below its final
+//! high watermark) was processed by every group that reads the topic. Also counts what
+//! each group processed, its duplicates, and the records it never processed.
+
+use crate::check::Violation;
+use crate::kafka::log::RecordRange;
+use crate::kafka::{Obs, Pidx, PositionCause};
+use crate::sim::Time;
+use rangemap::RangeSet;
+use std::collections::BTreeMap;
+
+/// What one group did, for the checker and the report.
+#[derive(Default)]
+pub struct GroupTally {
+    /// Records handed to the application and processed, duplicates included.
+    pub consumed: u64,
+    /// Sequences processed, per (partition, producer).
+    processed: BTreeMap<(Pidx, u32), RangeSet<u64>>,
+    /// Position events per partition: (time, member, offset, cause).
+    positions: BTreeMap<Pidx, Vec<(Time, u32, u64, PositionCause)>>,
+}
+
+impl GroupTally {
+    /// Distinct records processed.
+    pub fn unique(&self) -> u64 {
+        self.processed
+            .values()
+            .flat_map(|s| s.iter())
+            .map(|r| r.end - r.start)
+            .sum()
+    }
+}
+
+#[derive(Default)]
+pub struct AtLeastOnce {
+    pub groups: Vec<GroupTally>,
+}
+
+/// What the checker needs to know about the cluster at the end.
+pub struct Final<'a> {
+    /// The partitions each group reads.
+    pub group_partitions: Vec<Vec<Pidx>>,
+    /// The committed part (below the high watermark) of a partition's final log.
+    pub committed_log: &'a dyn Fn(Pidx) -> Vec<RecordRange>,
+    pub partition_name: &'a dyn Fn(Pidx) -> String,
+    pub group_name: &'a dyn Fn(u32) -> String,
+    pub member_name: &'a dyn Fn(u32, u32) -> String,
+    /// Crashes and restarts of each member: (time, member, crashed).
+    pub member_lifecycle: &'a dyn Fn(u32) -> Vec<(Time, u32, bool)>,
+}
+
+impl AtLeastOnce {
+    pub fn new(groups: usize) -> AtLeastOnce {
+        AtLeastOnce {
+            groups: (0..groups).map(|_| GroupTally::default()).collect(),
+        }
+    }
+
+    pub fn observe(&mut self, at: Time, obs: &Obs) {
+        match obs {
+            Obs::Processed { group, records, .. } => {
+                let tally = &mut self.groups[*group as usize];
+                for (p, r) in records {
+                    tally.consumed += u64::from(r.count);
+                    tally
+                        .processed
+                        .entry((*p, r.producer))
+                        .or_default()
+                        .insert(r.first_seq..r.first_seq + u64::from(r.count));
+                }
+            }
+            Obs::PositionSet {
+                group,
+                member,
+                partition,
+                offset,
+                cause,
+            } => {
+                self.groups[*group as usize]
+                    .positions
+                    .entry(*partition)
+                    .or_default()
+                    .push((at, *member, *offset, *cause));
+            }
+            _ => {}
+        }
+    }
+
+    /// Returns the violations and, per group, how many records it never processed.
+    pub fn finish(&self, end: Time, f: &Final) -> (Vec<Violation>, Vec<u64>) {
+        let mut violations = Vec::new();
+        let mut lost = vec![0u64; self.groups.len()];
+        for (g, tally) in self.groups.iter().enumerate() {
+            for &p in &f.group_partitions[g] {
+                // Missing offsets of this partition, as merged runs.
+                let mut missing: Vec<(u64, u64)> = Vec::new();
+                let empty = RangeSet::new();
+                for r in (f.committed_log)(p) {
+                    let have = tally.processed.get(&(p, r.producer)).unwrap_or(&empty);
+                    for gap in have.gaps(&(r.first_seq..r.first_seq + u64::from(r.count))) {
+                        let start = r.base_offset + (gap.start - r.first_seq);
+                        let end = start + (gap.end - gap.start);
+                        match missing.last_mut() {
+                            Some(last) if last.1 == start => last.1 = end,
+                            _ => missing.push((start, end)),
+                        }
+                    }
+                }
+                for (start, stop) in missing {
+                    lost[g] += stop - start;
+                    violations.push(Violation {
+                        at: end,
+                        message: format!(
+                            "group {} never processed {} offset{} {} ({} record{}){}",
+                            (f.group_name)(g as u32),
+                            (f.partition_name)(p),
+                            if stop - start == 1 { "" } else { "s" },
+                            if stop - start == 1 {
+                                start.to_string()
+                            } else {
+                                format!("{start}..{stop}")
+                            },
+                            stop - start,
+                            if stop - start == 1 { "" } else { "s" },
+                            self.story(g as u32, p, start, f),
+                        ),
+                    });
+                }
+            }
+        }
+        (violations, lost)
+    }
+
+    /// Why a group may have skipped offsets from `start`: how its positions were set,
+    /// and what happened to the member that read the partition.
+    fn story(&self, g: u32, p: Pidx, start: u64, f: &Final) -> String {
+        let mut events: Vec<(Time, String)> = Vec::new();
+        let positions = self.groups[g as usize]
+            .positions
+            .get(&p)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for &(at, m, offset, cause) in positions {
+            let who = (f.member_name)(g, m);
+            events.push((
+                at,
+                match cause {
+                    PositionCause::NoCommittedOffset(policy) => format!(
+                        "{who} had no committed offset at {at} and auto.offset.reset={} put it at offset {offset}",
+                        policy.word()
+                    ),
+                    PositionCause::OutOfRange(policy) => format!(
+                        "{who}'s position was out of range at {at} and auto.offset.reset={} put it at offset {offset}",
+                        policy.word()
+                    ),
+                    PositionCause::Committed => format!("{who} resumed from committed offset {offset} at {at}"),
+                },
+            ));
+        }
+        let readers: Vec<u32> = positions.iter().map(|e| e.1).collect();
+        for (at, m, crashed) in (f.member_lifecycle)(g) {
+            if readers.contains(&m) && crashed {
+                events.push((at, format!("{} crashed at {at}", (f.member_name)(g, m))));
+            }
+        }
+        // Stable sort: events at one instant keep the order above.
+        events.sort_by_key(|e| e.0);
+        if events.is_empty() {
+            return String::from("; no member ever got a position on it");
+        }
+        let texts: Vec<String> = events.into_iter().map(|e| e.1).collect();
+        let mut story = format!(": {}", texts.join("; "));
+        if positions.iter().all(|e| e.2 > start) {
+            story.push_str(&format!(
+                "; no position of the group was ever at or below offset {start}"
+            ));
+        }
+        story
+    }
+}

@@ -1,0 +1,193 @@
+//! `lost-write`: a record acknowledged to its producer is missing from the partition's
+//! final log. Records are identified by (producer, sequence), so a record that was lost
+//! and another written at the same offset are told apart.
+
+use crate::check::Violation;
+use crate::kafka::log::RecordRange;
+use crate::kafka::{Obs, Pidx};
+use crate::sim::Time;
+use rangemap::RangeSet;
+use std::collections::BTreeMap;
+
+struct Ack {
+    at: Time,
+    partition: Pidx,
+    producer: u32,
+    broker: u32,
+    first_seq: u64,
+    count: u32,
+    base_offset: u64,
+}
+
+struct Loss {
+    at: Time,
+    broker: u32,
+    partition: Pidx,
+    from: u64,
+    to: u64,
+}
+
+#[derive(Default)]
+pub struct LostWrite {
+    acks: Vec<Ack>,
+    losses: Vec<Loss>,
+}
+
+/// Names for messages.
+pub struct Names<'a> {
+    pub partition: &'a dyn Fn(Pidx) -> String,
+    pub producer: &'a dyn Fn(u32) -> String,
+    pub acks: &'a dyn Fn(u32) -> &'static str,
+}
+
+impl LostWrite {
+    pub fn observe(&mut self, at: Time, broker: Option<u32>, obs: &Obs) {
+        match *obs {
+            Obs::Acked {
+                partition,
+                producer,
+                broker,
+                first_seq,
+                count,
+                base_offset,
+                ..
+            } => {
+                self.acks.push(Ack {
+                    at,
+                    partition,
+                    producer,
+                    broker,
+                    first_seq,
+                    count,
+                    base_offset,
+                });
+            }
+            Obs::LogLost { partition, from, to } => {
+                if let Some(broker) = broker {
+                    self.losses.push(Loss {
+                        at,
+                        broker,
+                        partition,
+                        from,
+                        to,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Compares every acknowledgement with `final_log(partition)`. `end` is when the run
+    /// ended: the time of a loss no power loss explains.
+    pub fn finish<'a>(
+        &self,
+        final_log: impl Fn(Pidx) -> Vec<&'a RecordRange>,
+        end: Time,
+        names: &Names,
+    ) -> Vec<Violation> {
+        let mut present: BTreeMap<(Pidx, u32), RangeSet<u64>> = BTreeMap::new();
+        let mut loaded: Vec<Pidx> = Vec::new();
+        let mut missing: Vec<Missing> = Vec::new();
+        for ack in &self.acks {
+            if !loaded.contains(&ack.partition) {
+                loaded.push(ack.partition);
+                for r in final_log(ack.partition) {
+                    present
+                        .entry((ack.partition, r.producer))
+                        .or_default()
+                        .insert(r.first_seq..r.first_seq + u64::from(r.count));
+                }
+            }
+            let seqs = ack.first_seq..ack.first_seq + u64::from(ack.count);
+            let empty = RangeSet::new();
+            let have = present.get(&(ack.partition, ack.producer)).unwrap_or(&empty);
+            for gap in have.gaps(&seqs) {
+                let offset = ack.base_offset + (gap.start - ack.first_seq);
+                let n = gap.end - gap.start;
+                // The power loss that took these offsets, if one did.
+                let loss = self.losses.iter().position(|l| {
+                    l.partition == ack.partition && l.at >= ack.at && l.from < offset + n && offset < l.to
+                });
+                if let Some(last) = missing.last_mut() {
+                    let continues = last.partition == ack.partition
+                        && last.producer == ack.producer
+                        && last.seq + last.count == gap.start
+                        && last.loss == loss;
+                    if continues {
+                        last.count += n;
+                        last.last_ack = ack.at;
+                        continue;
+                    }
+                }
+                missing.push(Missing {
+                    partition: ack.partition,
+                    producer: ack.producer,
+                    broker: ack.broker,
+                    seq: gap.start,
+                    offset,
+                    count: n,
+                    first_ack: ack.at,
+                    last_ack: ack.at,
+                    loss,
+                });
+            }
+        }
+        missing.into_iter().map(|m| self.violation(&m, end, names)).collect()
+    }
+
+    fn violation(&self, m: &Missing, end: Time, names: &Names) -> Violation {
+        let n = m.count;
+        let when = if m.first_ack == m.last_ack {
+            format!("at {}", m.first_ack)
+        } else {
+            format!("between {} and {}", m.first_ack, m.last_ack)
+        };
+        let mut message = format!(
+            "{}: {} record{} of {} (sequence {}, offset{} {} when written) acknowledged by broker-{} (acks={}) {when} {} missing from the final log",
+            (names.partition)(m.partition),
+            n,
+            if n == 1 { "" } else { "s" },
+            (names.producer)(m.producer),
+            range_text(m.seq, n),
+            if n == 1 { "" } else { "s" },
+            range_text(m.offset, n),
+            m.broker,
+            (names.acks)(m.producer),
+            if n == 1 { "is" } else { "are" },
+        );
+        let at = match m.loss.map(|i| &self.losses[i]) {
+            Some(l) => {
+                message.push_str(&format!(
+                    "; broker-{} lost offsets {}..{} (written, not yet flushed to disk) in a power loss at {}, and no other replica held them",
+                    l.broker, l.from, l.to, l.at
+                ));
+                l.at
+            }
+            None => {
+                message.push_str("; no power loss explains it");
+                end
+            }
+        };
+        Violation { at, message }
+    }
+}
+
+struct Missing {
+    partition: Pidx,
+    producer: u32,
+    broker: u32,
+    seq: u64,
+    offset: u64,
+    count: u64,
+    first_ack: Time,
+    last_ack: Time,
+    loss: Option<usize>,
+}
+
+fn range_text(start: u64, n: u64) -> String {
+    if n == 1 {
+        start.to_string()
+    } else {
+        format!("{}..{}", start, start + n)
+    }
+}

@@ -1,0 +1,113 @@
+//! Checks: named observers of a run. Safety checks watch the run as it goes; every check
+//! gives its verdict at the end, with violations that tell their causal story.
+//!
+//! Architecture invariant: checkers observe; they never change the run.
+
+pub mod at_least_once;
+pub mod lost_write;
+
+use crate::sim::Time;
+use serde::Serialize;
+
+/// A check DESIGN.md §8 names, and whether kafkasim runs it yet.
+pub struct CheckInfo {
+    pub name: &'static str,
+    pub implemented: bool,
+    pub fails_when: &'static str,
+}
+
+/// Every pinned check name, in report order.
+pub const CHECKS: &[CheckInfo] = &[
+    CheckInfo {
+        name: "lost-write",
+        implemented: true,
+        fails_when: "a record acknowledged to its producer is missing from the partition's final log",
+    },
+    CheckInfo {
+        name: "at-least-once",
+        implemented: true,
+        fails_when: "a record in a partition's final committed log was never processed by some group that reads the topic",
+    },
+    CheckInfo {
+        name: "log-divergence",
+        implemented: false,
+        fails_when: "two replicas hold different records at the same offset below the leader's HW",
+    },
+    CheckInfo {
+        name: "strong-isr",
+        implemented: false,
+        fails_when: "a replica in the ISR lacks a record below the leader's high watermark",
+    },
+    CheckInfo {
+        name: "leader-in-isr",
+        implemented: false,
+        fails_when: "a partition's leader is not a member of its ISR",
+    },
+    CheckInfo {
+        name: "hw-monotonic",
+        implemented: false,
+        fails_when: "a leader's high watermark moves backwards within one leader epoch",
+    },
+    CheckInfo {
+        name: "single-leader",
+        implemented: false,
+        fails_when: "two brokers act as leader of one partition in the same epoch",
+    },
+    CheckInfo {
+        name: "min-isr-ack",
+        implemented: false,
+        fails_when: "an acks=all write is acknowledged while the ISR was smaller than min.insync.replicas",
+    },
+    CheckInfo {
+        name: "nonmonotonic-poll",
+        implemented: false,
+        fails_when: "a member receives offsets of one partition out of order within one assignment",
+    },
+    CheckInfo {
+        name: "liveness",
+        implemented: false,
+        fails_when: "after faults heal and the drain ends, a partition has no leader, the ISR has not recovered, or a group still lags",
+    },
+];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Violation {
+    pub at: Time,
+    pub message: String,
+}
+
+/// A check's verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub violations: Vec<Violation>,
+    /// Whether the scenario's `expect.violations` lists it.
+    pub expected_to_fail: bool,
+}
+
+impl CheckResult {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+    /// Whether the check came out as the scenario expects.
+    pub fn as_expected(&self) -> bool {
+        self.passed() != self.expected_to_fail
+    }
+}
+
+/// At most this many violations are listed per check; the rest are counted.
+pub const MAX_LISTED: usize = 20;
+
+/// Keeps the first [`MAX_LISTED`] violations and adds one line counting the rest.
+pub fn cap(mut violations: Vec<Violation>) -> Vec<Violation> {
+    if violations.len() > MAX_LISTED {
+        let rest = violations.len() - MAX_LISTED;
+        let at = violations[MAX_LISTED].at;
+        violations.truncate(MAX_LISTED);
+        violations.push(Violation {
+            at,
+            message: format!("… and {rest} more violations of this check"),
+        });
+    }
+    violations
+}

@@ -1,0 +1,228 @@
+//! A partition replica's log: batches, never single records. Offsets, the log end offset
+//! (LEO), the flushed prefix, and range reads (DESIGN.md §3).
+
+use crate::sim::Time;
+use serde::Serialize;
+
+/// Who wrote a batch: the producer instance and its session (bumped at every restart, as
+/// a new producer epoch would be).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
+pub struct Writer {
+    pub producer: u32,
+    pub session: u32,
+}
+
+/// A producer batch: `count` records with sequence numbers `first_seq..first_seq+count`
+/// of one producer on one partition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub struct Batch {
+    pub writer: Writer,
+    pub first_seq: u64,
+    pub count: u32,
+    pub bytes: u32,
+}
+
+/// A run of consecutive records as they sit in a log: offsets
+/// `base_offset..base_offset+count` hold sequences `first_seq..first_seq+count`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub struct RecordRange {
+    pub base_offset: u64,
+    pub producer: u32,
+    pub first_seq: u64,
+    pub count: u32,
+    pub bytes: u32,
+    pub leader_epoch: u32,
+}
+
+impl RecordRange {
+    pub fn end_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.count)
+    }
+    /// The first `n` records.
+    pub fn head(&self, n: u32) -> RecordRange {
+        let n = n.min(self.count);
+        RecordRange {
+            count: n,
+            bytes: scale(self.bytes, n, self.count),
+            ..*self
+        }
+    }
+    /// Everything from `offset` on.
+    pub fn from_offset(&self, offset: u64) -> RecordRange {
+        let skip = offset.saturating_sub(self.base_offset).min(u64::from(self.count)) as u32;
+        RecordRange {
+            base_offset: self.base_offset + u64::from(skip),
+            first_seq: self.first_seq + u64::from(skip),
+            count: self.count - skip,
+            bytes: scale(self.bytes, self.count - skip, self.count),
+            ..*self
+        }
+    }
+}
+
+fn scale(bytes: u32, part: u32, whole: u32) -> u32 {
+    if whole == 0 {
+        0
+    } else {
+        (u64::from(bytes) * u64::from(part) / u64::from(whole)) as u32
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    range: RecordRange,
+    appended_at: Time,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Log {
+    entries: Vec<Entry>,
+    /// Offsets below this are on disk and survive a power loss.
+    flushed: u64,
+}
+
+impl Log {
+    /// The log end offset: the offset the next record will get.
+    pub fn end_offset(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.range.end_offset())
+    }
+
+    pub fn flushed_offset(&self) -> u64 {
+        self.flushed
+    }
+
+    pub fn unflushed_records(&self) -> u64 {
+        self.end_offset() - self.flushed
+    }
+
+    /// Appends a batch and returns its base offset.
+    pub fn append(&mut self, batch: &Batch, leader_epoch: u32, now: Time) -> u64 {
+        let base_offset = self.end_offset();
+        self.entries.push(Entry {
+            range: RecordRange {
+                base_offset,
+                producer: batch.writer.producer,
+                first_seq: batch.first_seq,
+                count: batch.count,
+                bytes: batch.bytes,
+                leader_epoch,
+            },
+            appended_at: now,
+        });
+        base_offset
+    }
+
+    pub fn flush(&mut self) {
+        self.flushed = self.end_offset();
+    }
+
+    /// Flushes every batch appended at or before `cutoff` (the OS writing back old dirty
+    /// pages).
+    pub fn flush_older_than(&mut self, cutoff: Time) {
+        let n = self.entries.partition_point(|e| e.appended_at <= cutoff);
+        if n > 0 {
+            self.flushed = self.flushed.max(self.entries[n - 1].range.end_offset());
+        }
+    }
+
+    /// The time the oldest unflushed batch was appended.
+    pub fn oldest_unflushed(&self) -> Option<Time> {
+        let i = self.entries.partition_point(|e| e.range.end_offset() <= self.flushed);
+        self.entries.get(i).map(|e| e.appended_at)
+    }
+
+    /// Drops everything from `offset` on. Returns the offsets removed.
+    pub fn truncate_to(&mut self, offset: u64) -> std::ops::Range<u64> {
+        let end = self.end_offset();
+        let i = self.entries.partition_point(|e| e.range.end_offset() <= offset);
+        if let Some(e) = self.entries.get_mut(i) {
+            if e.range.base_offset < offset {
+                e.range = e.range.head((offset - e.range.base_offset) as u32);
+                self.entries.truncate(i + 1);
+            } else {
+                self.entries.truncate(i);
+            }
+        }
+        self.flushed = self.flushed.min(self.end_offset());
+        offset.min(end)..end
+    }
+
+    /// Reads from `from` up to (not including) `until`, at most `max_bytes` bytes except
+    /// that the first batch is always returned whole (Kafka's limits are soft).
+    pub fn read(&self, from: u64, until: u64, max_bytes: u32) -> Vec<RecordRange> {
+        let mut out = Vec::new();
+        let mut bytes: u64 = 0;
+        let start = self.entries.partition_point(|e| e.range.end_offset() <= from);
+        for e in &self.entries[start..] {
+            if e.range.base_offset >= until {
+                break;
+            }
+            let mut r = e.range.from_offset(from);
+            if r.end_offset() > until {
+                r = r.head((until - r.base_offset) as u32);
+            }
+            if !out.is_empty() && bytes + u64::from(r.bytes) > u64::from(max_bytes) {
+                break;
+            }
+            bytes += u64::from(r.bytes);
+            out.push(r);
+        }
+        out
+    }
+
+    /// Every record range in the log, in offset order.
+    pub fn ranges(&self) -> impl Iterator<Item = &RecordRange> {
+        self.entries.iter().map(|e| &e.range)
+    }
+
+    /// The last `n` batches of `producer`, newest last (rebuilding producer state).
+    pub fn last_batches_of(&self, producer: u32, n: usize) -> Vec<RecordRange> {
+        let mut found: Vec<RecordRange> = self
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| e.range.producer == producer)
+            .take(n)
+            .map(|e| e.range)
+            .collect();
+        found.reverse();
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(seq: u64, count: u32) -> Batch {
+        Batch {
+            writer: Writer {
+                producer: 1,
+                session: 0,
+            },
+            first_seq: seq,
+            count,
+            bytes: count * 10,
+        }
+    }
+
+    #[test]
+    fn append_read_truncate() {
+        let mut log = Log::default();
+        assert_eq!(log.append(&batch(0, 5), 0, Time(1)), 0);
+        assert_eq!(log.append(&batch(5, 5), 0, Time(2)), 5);
+        assert_eq!(log.end_offset(), 10);
+        let r = log.read(3, 8, 1_000_000);
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].base_offset, r[0].first_seq, r[0].count), (3, 3, 2));
+        assert_eq!((r[1].base_offset, r[1].count), (5, 3));
+        // The first batch comes back even when it exceeds the byte limit.
+        assert_eq!(log.read(0, 10, 1).len(), 1);
+        log.flush_older_than(Time(1));
+        assert_eq!(log.flushed_offset(), 5);
+        assert_eq!(log.truncate_to(log.flushed_offset()), 5..10);
+        assert_eq!(log.end_offset(), 5);
+        assert_eq!(log.truncate_to(2), 2..5);
+        assert_eq!(log.end_offset(), 2);
+    }
+}

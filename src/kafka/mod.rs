@@ -1,0 +1,381 @@
+//! The Kafka model: every role a sans-IO state machine driven by the engine through the
+//! closed [`Node`] enum. Time arrives as `now`, randomness from an RNG handed in, and
+//! effects leave through the outbox.
+//!
+//! Architecture invariant: nothing in `kafka/` reads the clock, the OS, threads or global
+//! state.
+
+pub mod broker;
+pub mod consumer;
+pub mod log;
+pub mod partitioner;
+pub mod placement;
+pub mod producer;
+pub mod protocol;
+
+use crate::kafka::broker::{Broker, BrokerTimer};
+use crate::kafka::consumer::{Member, MemberTimer};
+use crate::kafka::log::RecordRange;
+use crate::kafka::producer::{ProducerConfig, ProducerNode, ProducerTimer};
+use crate::kafka::protocol::{ErrorCode, Msg};
+use crate::scenario::{OffsetReset, Scenario};
+use crate::sim::{Actor, CrashKind, Duration, Input, NodeId, Outbox, Time, rng};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A partition in the flat numbering over every topic of the scenario, in topic order.
+pub type Pidx = u32;
+
+pub type Out = Outbox<Msg, Timer, Obs>;
+
+pub struct TopicInfo {
+    pub name: String,
+    pub first: Pidx,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    pub min_insync_replicas: u32,
+    pub flush_messages: Option<u64>,
+    pub flush_interval: Option<Duration>,
+}
+
+pub struct PartitionInfo {
+    pub topic: usize,
+    pub partition: u32,
+    /// Broker ids; the first is the preferred leader.
+    pub replicas: Vec<u32>,
+}
+
+/// The cluster's static shape, shared by every node: topics, placement, coordinators.
+pub struct ClusterInfo {
+    pub brokers: u32,
+    pub topics: Vec<TopicInfo>,
+    pub partitions: Vec<PartitionInfo>,
+    pub groups: Vec<String>,
+    /// Per group: the broker that leads its `__consumer_offsets` partition.
+    pub coordinators: Vec<u32>,
+    /// Per group: its `__consumer_offsets` partition.
+    pub offsets_partitions: Vec<u32>,
+    pub high_watermark_checkpoint_interval: Duration,
+    /// `log.flush.interval.messages`, as it applies to `__consumer_offsets`.
+    pub offsets_flush_messages: Option<u64>,
+}
+
+impl ClusterInfo {
+    /// The partition's leader. Replication and elections are not modelled yet, so this is
+    /// always the preferred (first) replica.
+    pub fn leader(&self, p: Pidx) -> Option<u32> {
+        self.partitions[p as usize].replicas.first().copied()
+    }
+    pub fn topic_of(&self, p: Pidx) -> &TopicInfo {
+        &self.topics[self.partitions[p as usize].topic]
+    }
+    pub fn partition_name(&self, p: Pidx) -> String {
+        let info = &self.partitions[p as usize];
+        format!("{}-{}", self.topics[info.topic].name, info.partition)
+    }
+    pub fn broker_node(&self, broker: u32) -> NodeId {
+        NodeId(broker - 1)
+    }
+    pub fn broker_of(&self, node: NodeId) -> Option<u32> {
+        (node.0 < self.brokers).then_some(node.0 + 1)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timer {
+    Broker(BrokerTimer),
+    Producer(ProducerTimer),
+    Member(MemberTimer),
+}
+
+/// Why a producer gave records up for good.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailReason {
+    /// `delivery.timeout.ms` passed.
+    DeliveryTimeout,
+    /// A non-retriable error, or `retries` used up.
+    Error(ErrorCode),
+    /// The producer process died with the records still in its accumulator.
+    ProducerCrashed,
+}
+
+/// Where a member's position came from.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PositionCause {
+    /// The group's committed offset.
+    Committed,
+    /// `auto.offset.reset`, because the group had no committed offset.
+    NoCommittedOffset(OffsetReset),
+    /// `auto.offset.reset`, because the position was out of the log's range.
+    OutOfRange(OffsetReset),
+}
+
+/// What nodes report to checkers and reports. Observing never changes the run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "obs", rename_all = "kebab-case")]
+pub enum Obs {
+    /// A power loss dropped offsets `from..to` of a replica's unflushed tail.
+    LogLost {
+        partition: Pidx,
+        from: u64,
+        to: u64,
+    },
+    /// The application handed `records` records to `send()`.
+    Sent {
+        producer: u32,
+        records: u64,
+    },
+    /// An `acks=0` send: complete, with no acknowledgement.
+    SentUnacknowledged {
+        partition: Pidx,
+        producer: u32,
+        records: u32,
+    },
+    Acked {
+        partition: Pidx,
+        producer: u32,
+        broker: u32,
+        first_seq: u64,
+        count: u32,
+        bytes: u32,
+        base_offset: u64,
+        /// Send-to-acknowledgement time of the batch's oldest and youngest record.
+        latency_max: Duration,
+        latency_min: Duration,
+    },
+    ProduceError {
+        partition: Pidx,
+        producer: u32,
+        error: ErrorCode,
+        records: u32,
+        retrying: bool,
+    },
+    Failed {
+        partition: Pidx,
+        producer: u32,
+        first_seq: u64,
+        count: u32,
+        reason: FailReason,
+    },
+    /// A member's position on a partition was set.
+    PositionSet {
+        group: u32,
+        member: u32,
+        partition: Pidx,
+        offset: u64,
+        cause: PositionCause,
+    },
+    Processed {
+        group: u32,
+        member: u32,
+        records: Vec<(Pidx, RecordRange)>,
+    },
+    Committed {
+        group: u32,
+        member: u32,
+        partition: Pidx,
+        offset: u64,
+    },
+    CommitFailed {
+        group: u32,
+        member: u32,
+        error: ErrorCode,
+    },
+}
+
+/// Every node of a Kafka simulation.
+pub enum Node {
+    Broker(Box<Broker>),
+    Producer(Box<ProducerNode>),
+    Member(Box<Member>),
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Obs = Obs;
+
+    fn handle(&mut self, now: Time, input: Input<Msg, Timer>, out: &mut Out) {
+        match (self, input) {
+            (Node::Broker(b), Input::Start) => b.start(out),
+            (Node::Broker(b), Input::Message { from, msg }) => b.on_message(now, from, msg, out),
+            (Node::Broker(b), Input::Timer(Timer::Broker(t))) => b.on_timer(now, t, out),
+            (Node::Producer(p), Input::Start) => p.start(now, out),
+            (Node::Producer(p), Input::Message { msg, .. }) => p.on_message(now, msg, out),
+            (Node::Producer(p), Input::Timer(Timer::Producer(t))) => p.on_timer(now, t, out),
+            (Node::Producer(p), Input::PeerDown(node)) => {
+                if let Some(b) = p.peer(node) {
+                    p.on_peer_down(now, b, out)
+                }
+            }
+            (Node::Member(m), Input::Start) => m.start(now, out),
+            (Node::Member(m), Input::Message { msg, .. }) => m.on_message(now, msg, out),
+            (Node::Member(m), Input::Timer(Timer::Member(t))) => m.on_timer(now, t, out),
+            (Node::Member(m), Input::PeerDown(node)) => {
+                if node.0 < m.brokers() {
+                    m.on_peer_down(now, node.0 + 1, out)
+                }
+            }
+            // Brokers talk to no broker yet; timers always reach their own kind of node.
+            (_, Input::PeerDown(_)) | (_, Input::Timer(_)) => {}
+        }
+    }
+
+    fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Out) {
+        match self {
+            Node::Broker(b) => b.crash(kind, out),
+            Node::Producer(p) => p.crash(out),
+            Node::Member(m) => m.crash(now, out),
+        }
+    }
+}
+
+/// Kafka's `RangeAssignor`, per topic: members sorted by id; the first `P % C` members get
+/// one partition more. Returns each member's partitions (flat numbering).
+pub fn range_assignment(member_ids: &[String], topics: &[(Pidx, u32)]) -> Vec<Vec<Pidx>> {
+    let mut order: Vec<usize> = (0..member_ids.len()).collect();
+    order.sort_by(|a, b| member_ids[*a].cmp(&member_ids[*b]));
+    let mut out = vec![Vec::new(); member_ids.len()];
+    let c = member_ids.len() as u32;
+    for &(first, partitions) in topics {
+        let (q, r) = (partitions / c, partitions % c);
+        let mut next = 0;
+        for (rank, &m) in order.iter().enumerate() {
+            let n = q + u32::from((rank as u32) < r);
+            out[m].extend((next..next + n).map(|p| first + p));
+            next += n;
+        }
+    }
+    out
+}
+
+/// Builds the cluster's shape and every node, in node-id order: brokers, producer
+/// instances, group members (the order of [`Scenario::node_names`]).
+pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>) {
+    let broker_ids: Vec<u32> = (1..=s.brokers).collect();
+    let mut placement_rng = rng::stream(seed, "placement");
+    let mut topics = Vec::new();
+    let mut partitions = Vec::new();
+    for (ti, t) in s.topics.iter().enumerate() {
+        let replicas = match &t.replicas {
+            Some(explicit) => explicit.clone(),
+            None => placement::assign_replicas(&broker_ids, t.partitions, t.replication_factor, &mut placement_rng),
+        };
+        topics.push(TopicInfo {
+            name: t.name.clone(),
+            first: partitions.len() as Pidx,
+            partitions: t.partitions,
+            replication_factor: t.replication_factor,
+            min_insync_replicas: t.min_insync_replicas,
+            flush_messages: t.flush_messages,
+            flush_interval: t.flush_interval,
+        });
+        for (p, r) in replicas.into_iter().enumerate() {
+            partitions.push(PartitionInfo {
+                topic: ti,
+                partition: p as u32,
+                replicas: r,
+            });
+        }
+    }
+    // `__consumer_offsets`, placed like any topic; its replication factor is capped at the
+    // broker count so that small clusters work.
+    let n_offsets = s.broker.offsets_topic_num_partitions;
+    let offsets_rf = s.broker.offsets_topic_replication_factor.min(s.brokers);
+    let offsets_replicas = placement::assign_replicas(&broker_ids, n_offsets, offsets_rf, &mut placement_rng);
+    let groups: Vec<String> = s.groups.iter().map(|g| g.group.clone()).collect();
+    let offsets_partitions: Vec<u32> = groups
+        .iter()
+        .map(|g| partitioner::offsets_partition_for(g, n_offsets))
+        .collect();
+    let coordinators = offsets_partitions
+        .iter()
+        .map(|&p| offsets_replicas[p as usize][0])
+        .collect();
+    let info = Arc::new(ClusterInfo {
+        brokers: s.brokers,
+        topics,
+        partitions,
+        groups,
+        coordinators,
+        offsets_partitions,
+        high_watermark_checkpoint_interval: s.broker.high_watermark_checkpoint_interval,
+        offsets_flush_messages: s.broker.log_flush_interval_messages,
+    });
+
+    let mut nodes: Vec<(String, Node)> = Vec::new();
+    for b in 1..=s.brokers {
+        nodes.push((
+            Scenario::broker_name(b),
+            Node::Broker(Box::new(Broker::new(b, info.clone()))),
+        ));
+    }
+    let mut producer_index = 0;
+    for p in &s.producers {
+        let topic = &info.topics[p.topic];
+        let key_names: Vec<String> = (0..p.keys.unwrap_or(0)).map(|k| format!("key-{k}")).collect();
+        let cfg = Arc::new(ProducerConfig {
+            spec: p.clone(),
+            first: topic.first,
+            count: topic.partitions,
+            key_partition: key_names
+                .iter()
+                .map(|k| partitioner::partition_for_key(k.as_bytes(), topic.partitions))
+                .collect(),
+            key_bytes: key_names.iter().map(|k| k.len() as u32).collect(),
+            stop: Time(s.duration.0),
+        });
+        for name in s.producer_instance_names(p) {
+            let rng = rng::stream(seed, &format!("producer/{name}"));
+            nodes.push((
+                name,
+                Node::Producer(Box::new(ProducerNode::new(
+                    producer_index,
+                    cfg.clone(),
+                    info.clone(),
+                    rng,
+                ))),
+            ));
+            producer_index += 1;
+        }
+    }
+    for (gi, g) in s.groups.iter().enumerate() {
+        let names = Scenario::member_names(g);
+        let topic_ranges: Vec<(Pidx, u32)> = g
+            .topics
+            .iter()
+            .map(|&t| (info.topics[t].first, info.topics[t].partitions))
+            .collect();
+        let assignment = range_assignment(&names, &topic_ranges);
+        let cfg = Arc::new(g.clone());
+        for (i, (name, parts)) in names.into_iter().zip(assignment).enumerate() {
+            let member = Member::new(gi as u32, i as u32, cfg.clone(), info.clone(), parts);
+            nodes.push((name, Node::Member(Box::new(member))));
+        }
+    }
+    (nodes, info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RangeAssignorTest: one topic with 3 partitions and one member gets all three; with
+    /// two members the first (by id) gets two.
+    #[test]
+    fn range_assignor() {
+        assert_eq!(range_assignment(&["c1".into()], &[(0, 3)]), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            range_assignment(&["c2".into(), "c1".into()], &[(0, 3)]),
+            vec![vec![2], vec![0, 1]]
+        );
+        // Two topics: each is split on its own, so c1 gets the extra partition of both.
+        assert_eq!(
+            range_assignment(&["c1".into(), "c2".into()], &[(0, 3), (3, 3)]),
+            vec![vec![0, 1, 3, 4], vec![2, 5]]
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! A producer instance: the workload that calls `send()`, the record accumulator (one
+//! queue of batches per partition, closed by `batch.size` or `linger.ms`), and the sender
+//! (one produce request per broker, retries with exponential backoff, delivery timeout,
+//! metadata refresh on errors). KAFKA.md §2.
+//!
+//! Simplifications, all documented in README.md: at most one batch per partition is in
+//! flight at a time; the application hands records over at their exact due times, never
+//! blocking on `buffer.memory`.
+
+use crate::kafka::log::{Batch, Writer};
+use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
+use crate::kafka::{ClusterInfo, FailReason, Obs, Out, Pidx, Timer};
+use crate::scenario::{Acks, Producer, Workload};
+use crate::sim::rng::SimRng;
+use crate::sim::{Duration, NodeId, Time};
+use rand::RngExt;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Bytes a record batch header takes (`DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
+pub const BATCH_OVERHEAD: u32 = 61;
+/// Approximate bytes of a record's own framing (length, attributes, deltas, header count).
+pub const RECORD_OVERHEAD: u32 = 7;
+
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProducerTimer {
+    /// Look again at the workload and the accumulator.
+    Wake,
+    RequestTimeout(u64),
+    MetadataTimeout(u64),
+}
+
+/// What every instance of one `producers:` entry shares.
+pub struct ProducerConfig {
+    pub spec: Producer,
+    /// The partitions of the topic: `first..first + count` in the flat numbering.
+    pub first: Pidx,
+    pub count: u32,
+    /// For keyed workloads: the partition of `key-i`, computed once per key with murmur2.
+    pub key_partition: Vec<u32>,
+    /// Serialized length of `key-i`.
+    pub key_bytes: Vec<u32>,
+    /// When the workload stops (the scenario's `duration`).
+    pub stop: Time,
+}
+
+impl ProducerConfig {
+    /// Records the workload sends in all.
+    pub fn total_records(&self) -> u64 {
+        match self.spec.workload {
+            Workload::Rate { count, per } => {
+                let num = u128::from(self.stop.0) * u128::from(count);
+                num.div_ceil(u128::from(per.0.max(1))) as u64
+            }
+            Workload::Messages(n) => n,
+        }
+    }
+    /// When record `i` is handed to `send()`.
+    pub fn due(&self, i: u64) -> Time {
+        match self.spec.workload {
+            Workload::Rate { count, per } => Time((u128::from(i) * u128::from(per.0) / u128::from(count)) as u64),
+            Workload::Messages(n) => Time((u128::from(i) * u128::from(self.stop.0) / u128::from(n)) as u64),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PendingBatch {
+    first_seq: u64,
+    count: u32,
+    bytes: u32,
+    /// When its first and last records were sent (for latency).
+    first_at: Time,
+    last_at: Time,
+    /// Still accepting records.
+    open: bool,
+    attempts: u32,
+    retry_at: Time,
+}
+
+struct InFlight {
+    broker: u32,
+    partitions: Vec<Pidx>,
+}
+
+pub struct ProducerNode {
+    /// The instance number, unique across all producers (the record's writer).
+    pub index: u32,
+    cfg: Arc<ProducerConfig>,
+    info: Arc<ClusterInfo>,
+    // The workload outlives the process: these survive a crash.
+    rng: SimRng,
+    next_record: u64,
+    next_seq: Vec<u64>,
+    session: u32,
+    started: bool,
+    // Process memory.
+    leaders: Vec<Option<u32>>,
+    metadata_request: Option<(u64, u32)>,
+    metadata_at: Option<Time>,
+    bootstrap: u32,
+    queues: Vec<VecDeque<PendingBatch>>,
+    busy: Vec<bool>,
+    in_flight: BTreeMap<u64, InFlight>,
+    next_request: u64,
+    wake_at: Option<Time>,
+    sticky: Option<(u32, u64)>,
+}
+
+impl ProducerNode {
+    pub fn new(index: u32, cfg: Arc<ProducerConfig>, info: Arc<ClusterInfo>, rng: SimRng) -> ProducerNode {
+        let n = cfg.count as usize;
+        ProducerNode {
+            index,
+            rng,
+            next_record: 0,
+            next_seq: vec![0; n],
+            session: 0,
+            started: false,
+            leaders: vec![None; n],
+            metadata_request: None,
+            metadata_at: None,
+            bootstrap: index,
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            busy: vec![false; n],
+            in_flight: BTreeMap::new(),
+            next_request: 0,
+            wake_at: None,
+            sticky: None,
+            cfg,
+            info,
+        }
+    }
+
+    pub fn crash(&mut self, out: &mut Out) {
+        for (i, q) in self.queues.iter_mut().enumerate() {
+            for b in q.drain(..) {
+                out.observe(Obs::Failed {
+                    partition: self.cfg.first + i as u32,
+                    producer: self.index,
+                    first_seq: b.first_seq,
+                    count: b.count,
+                    reason: FailReason::ProducerCrashed,
+                });
+            }
+        }
+        self.leaders.iter_mut().for_each(|l| *l = None);
+        self.busy.iter_mut().for_each(|b| *b = false);
+        self.metadata_request = None;
+        self.metadata_at = None;
+        self.in_flight.clear();
+        self.wake_at = None;
+        self.sticky = None;
+    }
+
+    pub fn start(&mut self, now: Time, out: &mut Out) {
+        if self.started {
+            // A restarted producer is a new session; the records that fell due while it
+            // was down were never sent.
+            self.session += 1;
+            let total = self.cfg.total_records();
+            while self.next_record < total && self.cfg.due(self.next_record) < now {
+                self.next_record += 1;
+            }
+        }
+        self.started = true;
+        self.drive(now, out);
+    }
+
+    pub fn on_timer(&mut self, now: Time, timer: ProducerTimer, out: &mut Out) {
+        match timer {
+            ProducerTimer::Wake => {
+                if self.wake_at != Some(now) {
+                    return;
+                }
+                self.wake_at = None;
+            }
+            ProducerTimer::RequestTimeout(id) => {
+                if let Some(req) = self.in_flight.remove(&id) {
+                    self.fail_request(now, req, ErrorCode::RequestTimedOut, out);
+                }
+            }
+            ProducerTimer::MetadataTimeout(id) => {
+                if self.metadata_request.is_some_and(|(r, _)| r == id) {
+                    self.metadata_request = None;
+                }
+            }
+        }
+        self.drive(now, out);
+    }
+
+    pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
+        if self.metadata_request.is_some_and(|(_, b)| b == broker) {
+            self.metadata_request = None;
+        }
+        let ids: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, r)| r.broker == broker)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let req = self.in_flight.remove(&id).expect("listed");
+            self.fail_request(now, req, ErrorCode::NetworkException, out);
+        }
+        self.drive(now, out);
+    }
+
+    pub fn on_message(&mut self, now: Time, msg: Msg, out: &mut Out) {
+        match msg {
+            Msg::MetadataResponse { id, partitions } if self.metadata_request.is_some_and(|(r, _)| r == id) => {
+                self.metadata_request = None;
+                self.metadata_at = Some(now);
+                for i in 0..self.cfg.count {
+                    self.leaders[i as usize] = partitions[(self.cfg.first + i) as usize].leader;
+                }
+            }
+            Msg::ProduceResponse { id, results } => {
+                let Some(req) = self.in_flight.remove(&id) else { return };
+                for (p, result) in results {
+                    let i = (p - self.cfg.first) as usize;
+                    self.busy[i] = false;
+                    match result {
+                        Ok(base_offset) => {
+                            let b = self.queues[i].pop_front().expect("an in-flight batch heads its queue");
+                            out.observe(Obs::Acked {
+                                partition: p,
+                                producer: self.index,
+                                broker: req.broker,
+                                first_seq: b.first_seq,
+                                count: b.count,
+                                bytes: b.bytes,
+                                base_offset,
+                                latency_max: now.since(b.first_at),
+                                latency_min: now.since(b.last_at),
+                            });
+                        }
+                        Err(code) => self.batch_failed(now, i, code, out),
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.drive(now, out);
+    }
+
+    fn fail_request(&mut self, now: Time, req: InFlight, code: ErrorCode, out: &mut Out) {
+        for p in req.partitions {
+            let i = (p - self.cfg.first) as usize;
+            self.busy[i] = false;
+            self.batch_failed(now, i, code, out);
+        }
+    }
+
+    /// A failed attempt: retry after backoff, or give the batch up (`Sender.completeBatch`).
+    fn batch_failed(&mut self, now: Time, i: usize, code: ErrorCode, out: &mut Out) {
+        let spec = &self.cfg.spec;
+        let p = self.cfg.first + i as u32;
+        let b = self.queues[i].front_mut().expect("an in-flight batch heads its queue");
+        b.attempts += 1;
+        let expired = now.since(b.first_at) >= spec.delivery_timeout;
+        let retry = code.retriable() && u64::from(b.attempts) <= spec.retries && !expired;
+        out.observe(Obs::ProduceError {
+            partition: p,
+            producer: self.index,
+            error: code,
+            records: b.count,
+            retrying: retry,
+        });
+        if retry {
+            let exp = b.attempts.saturating_sub(1).min(20);
+            let backoff = Duration(spec.retry_backoff.0.saturating_mul(1 << exp))
+                .min(spec.retry_backoff_max.max(spec.retry_backoff));
+            b.retry_at = now + backoff;
+        } else {
+            let b = self.queues[i].pop_front().expect("front exists");
+            let reason = if expired {
+                FailReason::DeliveryTimeout
+            } else {
+                FailReason::Error(code)
+            };
+            out.observe(Obs::Failed {
+                partition: p,
+                producer: self.index,
+                first_seq: b.first_seq,
+                count: b.count,
+                reason,
+            });
+        }
+        if code.refresh_metadata() {
+            self.metadata_at = None;
+        }
+    }
+
+    /// Everything the producer does at `now`: generate due records, expire, send, and
+    /// set the next wake-up.
+    fn drive(&mut self, now: Time, out: &mut Out) {
+        self.generate(now, out);
+        let spec = &self.cfg.spec;
+        let stale = self.metadata_at.is_none_or(|at| now.since(at) >= spec.metadata_max_age);
+        if stale && self.metadata_request.is_none() {
+            self.request_metadata(out);
+        }
+        self.expire(now, out);
+        self.send_ready(now, out);
+        self.schedule(now, out);
+    }
+
+    fn generate(&mut self, now: Time, out: &mut Out) {
+        let total = self.cfg.total_records();
+        let mut generated = 0u64;
+        while self.next_record < total {
+            let due = self.cfg.due(self.next_record);
+            if due > now {
+                break;
+            }
+            let (i, key_bytes) = self.choose_partition();
+            let record = RECORD_OVERHEAD + key_bytes + self.cfg.spec.value_bytes;
+            let batch_size = self.cfg.spec.batch_size;
+            let q = &mut self.queues[i];
+            match q.back_mut() {
+                Some(b) if b.open && b.bytes + record <= batch_size => {
+                    b.count += 1;
+                    b.bytes += record;
+                    b.last_at = due;
+                }
+                back => {
+                    if let Some(b) = back {
+                        b.open = false;
+                    }
+                    q.push_back(PendingBatch {
+                        first_seq: self.next_seq[i],
+                        count: 1,
+                        bytes: BATCH_OVERHEAD + record,
+                        first_at: due,
+                        last_at: due,
+                        open: true,
+                        attempts: 0,
+                        retry_at: Time::ZERO,
+                    });
+                }
+            }
+            if let Some((_, produced)) = self.sticky.as_mut() {
+                *produced += u64::from(record);
+            }
+            self.next_seq[i] += 1;
+            self.next_record += 1;
+            generated += 1;
+        }
+        if generated > 0 {
+            out.observe(Obs::Sent {
+                producer: self.index,
+                records: generated,
+            });
+        }
+    }
+
+    /// The partition index (within the topic) of the next record, and its key's size.
+    fn choose_partition(&mut self) -> (usize, u32) {
+        let spec = &self.cfg.spec;
+        if let Some(keys) = spec.keys {
+            let key = self.rng.random_range(0..keys) as usize;
+            if !spec.ignore_keys {
+                return (self.cfg.key_partition[key] as usize, self.cfg.key_bytes[key]);
+            }
+            return (self.sticky_partition(), self.cfg.key_bytes[key]);
+        }
+        (self.sticky_partition(), 0)
+    }
+
+    /// The built-in uniform sticky partitioner (KIP-794): stay on one partition until
+    /// `batch.size` bytes went to it, then move to a random one.
+    fn sticky_partition(&mut self) -> usize {
+        let batch_size = u64::from(self.cfg.spec.batch_size);
+        match self.sticky {
+            Some((p, produced)) if produced < batch_size => p as usize,
+            _ => {
+                let p = self.rng.random_range(0..self.cfg.count);
+                self.sticky = Some((p, 0));
+                p as usize
+            }
+        }
+    }
+
+    fn request_metadata(&mut self, out: &mut Out) {
+        let brokers = self.info.brokers;
+        let broker = self.bootstrap % brokers + 1;
+        self.bootstrap += 1;
+        self.next_request += 1;
+        let id = self.next_request;
+        self.metadata_request = Some((id, broker));
+        out.send(self.info.broker_node(broker), Msg::MetadataRequest { id });
+        out.set_timer(
+            self.cfg.spec.request_timeout,
+            Timer::Producer(ProducerTimer::MetadataTimeout(id)),
+        );
+    }
+
+    /// Gives up queued batches older than `delivery.timeout.ms`.
+    fn expire(&mut self, now: Time, out: &mut Out) {
+        let limit = self.cfg.spec.delivery_timeout;
+        for i in 0..self.queues.len() {
+            let skip = usize::from(self.busy[i]);
+            while self.queues[i].len() > skip && now.since(self.queues[i][skip].first_at) >= limit {
+                let b = self.queues[i].remove(skip).expect("checked");
+                out.observe(Obs::Failed {
+                    partition: self.cfg.first + i as u32,
+                    producer: self.index,
+                    first_seq: b.first_seq,
+                    count: b.count,
+                    reason: FailReason::DeliveryTimeout,
+                });
+            }
+        }
+    }
+
+    fn ready(&self, now: Time, b: &PendingBatch) -> bool {
+        if b.attempts > 0 {
+            now >= b.retry_at
+        } else {
+            !b.open || now >= b.first_at + self.cfg.spec.linger
+        }
+    }
+
+    /// Drains ready batches into one produce request per leader (`Sender.sendProducerData`).
+    fn send_ready(&mut self, now: Time, out: &mut Out) {
+        let spec = &self.cfg.spec;
+        let mut per_broker: BTreeMap<u32, (Vec<usize>, u32)> = BTreeMap::new();
+        for i in 0..self.queues.len() {
+            if self.busy[i] {
+                continue;
+            }
+            let Some(b) = self.queues[i].front() else { continue };
+            if !self.ready(now, b) {
+                continue;
+            }
+            let Some(leader) = self.leaders[i] else {
+                self.metadata_at = None;
+                continue;
+            };
+            let entry = per_broker.entry(leader).or_default();
+            if !entry.0.is_empty() && entry.1 + b.bytes > spec.max_request_size {
+                continue;
+            }
+            entry.0.push(i);
+            entry.1 += b.bytes;
+        }
+        let acks = match spec.acks {
+            Acks::Zero => AcksMode::Zero,
+            Acks::One => AcksMode::One,
+            Acks::All => AcksMode::All,
+        };
+        for (broker, (parts, _)) in per_broker {
+            let in_flight = self.in_flight.values().filter(|r| r.broker == broker).count() as u32;
+            if in_flight >= spec.max_in_flight {
+                continue;
+            }
+            let mut batches = Vec::with_capacity(parts.len());
+            for &i in &parts {
+                let b = self.queues[i].front_mut().expect("ready");
+                b.open = false;
+                batches.push((
+                    self.cfg.first + i as u32,
+                    Batch {
+                        writer: Writer {
+                            producer: self.index,
+                            session: self.session,
+                        },
+                        first_seq: b.first_seq,
+                        count: b.count,
+                        bytes: b.bytes,
+                    },
+                ));
+            }
+            self.next_request += 1;
+            let id = self.next_request;
+            out.send(
+                self.info.broker_node(broker),
+                Msg::ProduceRequest {
+                    id,
+                    acks,
+                    idempotent: spec.idempotence,
+                    batches,
+                },
+            );
+            if acks == AcksMode::Zero {
+                // Nothing comes back: the send is complete once it is on the wire.
+                for &i in &parts {
+                    let b = self.queues[i].pop_front().expect("ready");
+                    out.observe(Obs::SentUnacknowledged {
+                        partition: self.cfg.first + i as u32,
+                        producer: self.index,
+                        records: b.count,
+                    });
+                }
+            } else {
+                for &i in &parts {
+                    self.busy[i] = true;
+                }
+                self.in_flight.insert(
+                    id,
+                    InFlight {
+                        broker,
+                        partitions: parts.iter().map(|&i| self.cfg.first + i as u32).collect(),
+                    },
+                );
+                out.set_timer(spec.request_timeout, Timer::Producer(ProducerTimer::RequestTimeout(id)));
+            }
+        }
+    }
+
+    /// Sets a wake-up for the earliest future moment something becomes due. Batches that
+    /// are ready but blocked (no leader known, too many requests in flight) wait for the
+    /// response or timeout that unblocks them.
+    fn schedule(&mut self, now: Time, out: &mut Out) {
+        let spec = &self.cfg.spec;
+        let mut next = Time::MAX;
+        if self.next_record < self.cfg.total_records() {
+            next = next.min(self.cfg.due(self.next_record));
+        }
+        for (i, q) in self.queues.iter().enumerate() {
+            let Some(b) = q.front() else { continue };
+            if !self.busy[i] {
+                let ready_at = if b.attempts > 0 {
+                    b.retry_at
+                } else if b.open {
+                    b.first_at + spec.linger
+                } else {
+                    now
+                };
+                if ready_at > now {
+                    next = next.min(ready_at);
+                }
+            }
+            let oldest = if self.busy[i] { q.get(1) } else { Some(b) };
+            if let Some(o) = oldest {
+                next = next.min(o.first_at + spec.delivery_timeout);
+            }
+        }
+        if let Some(at) = self.metadata_at {
+            next = next.min(at + spec.metadata_max_age);
+        } else if self.metadata_request.is_none() {
+            next = next.min(now + spec.retry_backoff);
+        }
+        if next == Time::MAX || next <= now {
+            return;
+        }
+        if self.wake_at.is_none_or(|w| next < w || w <= now) {
+            self.wake_at = Some(next);
+            out.set_timer(next.since(now), Timer::Producer(ProducerTimer::Wake));
+        }
+    }
+
+    pub fn peer(&self, node: NodeId) -> Option<u32> {
+        self.info.broker_of(node)
+    }
+}

@@ -1,0 +1,258 @@
+//! The `kafkasim` command line: parse arguments, call the library, print, exit with
+//! 0 (expectations met), 1 (not met) or 2 (bad input or usage).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kafkasim::kafka::partitioner::{KeyType, partition_for_key, serialize_key};
+use kafkasim::run::{RunOptions, run};
+use kafkasim::scenario::{self, InputError};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// A deterministic simulator of Apache Kafka.
+///
+/// Write a scenario in YAML (brokers, topics, producers, consumer groups, faults, with
+/// Kafka's own property names), run it, and read what a failure did to your data. The
+/// same scenario and seed give the same run, byte for byte.
+///
+/// Start with: kafkasim run scenarios/quickstart.yaml
+#[derive(Parser)]
+#[command(name = "kafkasim", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario and print its report.
+    ///
+    /// Exits 0 when every check came out as the scenario's `expect` says, 1 when not,
+    /// 2 on bad input.
+    Run {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// Run with this seed instead of the scenario's `seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Report format: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write every event of the run to FILE, one JSON object per line.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Write an HTML report to FILE (not supported yet).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Parse and validate scenarios without running them.
+    Check {
+        /// Scenario files (YAML).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Print the partition Kafka's Java producer picks for each key (murmur2).
+    ///
+    /// Keys come from the arguments, or one per line from standard input.
+    Partition {
+        /// The topic's partition count.
+        #[arg(long)]
+        partitions: u32,
+        /// How keys are serialized before hashing: UTF-8 string, 4-byte int, 8-byte long.
+        #[arg(long, value_enum, default_value_t = KeyKind::String)]
+        key_type: KeyKind,
+        /// Keys to place; read from standard input when none are given.
+        keys: Vec<String>,
+    },
+    /// Run a consumer-group assignor on a described group (not supported yet).
+    Assign {
+        /// A JSON file describing the group, or `-` for standard input.
+        file: String,
+    },
+    /// Run a scenario over many seeds (not supported yet).
+    Sweep {
+        scenario: PathBuf,
+        #[arg(long)]
+        seeds: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyKind {
+    String,
+    Int,
+    Long,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli.command) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn input_error(e: InputError) -> String {
+    e.to_string()
+}
+
+fn execute(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Run {
+            scenario,
+            seed,
+            format,
+            trace,
+            html,
+        } => {
+            if html.is_some() {
+                return Err("not supported yet: --html (use the text or JSON report)".to_string());
+            }
+            let loaded = scenario::load(&scenario).map_err(input_error)?;
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            let source = scenario.display().to_string();
+            run_scenario(&loaded, source, seed, format, trace.as_deref())
+        }
+        Command::Check { scenarios } => {
+            let mut bad = false;
+            for path in &scenarios {
+                match scenario::load(path) {
+                    Ok(s) => {
+                        for w in &s.warnings {
+                            eprintln!("warning: {w}");
+                        }
+                        println!(
+                            "ok: {} ({}: {} brokers, {} topics, {} producers, {} groups, {} faults)",
+                            path.display(),
+                            s.name,
+                            s.brokers,
+                            s.topics.len(),
+                            s.producers.len(),
+                            s.groups.len(),
+                            s.faults.len()
+                        );
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        bad = true;
+                    }
+                }
+            }
+            Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Partition {
+            partitions,
+            key_type,
+            keys,
+        } => partition(partitions, key_type, keys),
+        Command::Assign { .. } => Err("not supported yet: `kafkasim assign` (consumer-group assignors)".to_string()),
+        Command::Sweep { .. } => Err("not supported yet: `kafkasim sweep` (multi-seed runs)".to_string()),
+    }
+}
+
+fn run_scenario(
+    s: &scenario::Scenario,
+    source: String,
+    seed: Option<u64>,
+    format: Format,
+    trace: Option<&Path>,
+) -> Result<ExitCode, String> {
+    // The trace is written beside its destination and renamed at the end, so a failed
+    // run never leaves a partial file.
+    let partial = trace.map(|t| {
+        let mut name = t.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".partial");
+        t.with_file_name(name)
+    });
+    let sink: Option<Box<dyn Write>> = match &partial {
+        Some(p) => {
+            let f = std::fs::File::create(p).map_err(|e| format!("{}: cannot write the trace: {e}", p.display()))?;
+            Some(Box::new(std::io::BufWriter::new(f)))
+        }
+        None => None,
+    };
+    let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} simulating {msg} [{bar:30}] {percent}%").expect("valid template"),
+    );
+    let show = std::io::stderr().is_terminal();
+    let mut shown = false;
+    let mut progress = |done: u64, total: u64| {
+        // Only runs that take longer than a second get a bar.
+        if show && !shown && bar.elapsed().as_millis() > 1000 {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            shown = true;
+        }
+        bar.set_position(done * 1000 / total.max(1));
+    };
+    let result = run(
+        s,
+        RunOptions {
+            seed,
+            trace: sink,
+            progress: Some(&mut progress),
+            source,
+        },
+    );
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(p) = &partial {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(format!("cannot write the trace: {e}"));
+        }
+    };
+    if let (Some(p), Some(t)) = (&partial, trace) {
+        std::fs::rename(p, t).map_err(|e| format!("{}: cannot write the trace: {e}", t.display()))?;
+    }
+    match format {
+        Format::Text => print!("{}", kafkasim::report::text::render(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize")),
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn partition(partitions: u32, key_type: KeyKind, keys: Vec<String>) -> Result<ExitCode, String> {
+    if partitions == 0 {
+        return Err("--partitions must be at least 1".to_string());
+    }
+    let kind = match key_type {
+        KeyKind::String => KeyType::String,
+        KeyKind::Int => KeyType::Int,
+        KeyKind::Long => KeyType::Long,
+    };
+    let keys: Vec<String> = if keys.is_empty() {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cannot read keys: {e}"))?
+    } else {
+        keys
+    };
+    let mut out = String::new();
+    for key in &keys {
+        let bytes = serialize_key(key, kind)?;
+        out.push_str(&format!("{key}\t{}\n", partition_for_key(&bytes, partitions)));
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,160 @@
+//! Reports: the JSON report with DESIGN.md §7's pinned fields, and the text report for
+//! people (in `text.rs`). Both are built from one [`Report`] value.
+
+pub mod text;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub description: String,
+    pub seed: u64,
+    /// The command that reproduces this run exactly.
+    pub reproduce: String,
+    pub simulated_ms: u64,
+    pub events: u64,
+    /// Whether the run met its expectations: every check came out as `expect` says.
+    pub passed: bool,
+    pub checks: Vec<CheckReport>,
+    pub producers: Vec<ProducerReport>,
+    pub consumer_groups: Vec<GroupReport>,
+    pub partitions: Vec<PartitionReport>,
+    pub brokers: Vec<BrokerReport>,
+    pub faults: Vec<FaultReport>,
+    pub timeline: Vec<TimelineEntry>,
+    /// What this run does not model, in the words the README uses.
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Run settings shown in the text report's header.
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    pub brokers: u32,
+    pub duration_ms: u64,
+    pub drain_ms: u64,
+    pub latency: String,
+    pub jitter: String,
+    pub topics: Vec<TopicSummary>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TopicSummary {
+    pub name: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    pub min_insync_replicas: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub passed: bool,
+    /// Whether the scenario expects this check to fail.
+    pub expected_to_fail: bool,
+    /// False for checks kafkasim does not run yet (they neither pass nor fail).
+    pub implemented: bool,
+    pub violations: Vec<ViolationReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ViolationReport {
+    pub at_ms: u64,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProducerReport {
+    pub name: String,
+    pub topic: String,
+    pub acks: String,
+    pub idempotence: bool,
+    /// Records handed to `send()`.
+    pub sent: u64,
+    /// Records acknowledged by a broker.
+    pub acked: u64,
+    /// Records given up for good.
+    pub failed: u64,
+    /// `acks=0` records: sent with no acknowledgement to wait for.
+    pub unacknowledged: u64,
+    /// Error responses by Kafka error name, retried or not (counted per batch).
+    pub errors: BTreeMap<String, u64>,
+    pub failed_by_reason: BTreeMap<String, u64>,
+    pub latency_ms: Latency,
+    /// Batches acknowledged, and the records and bytes in them.
+    pub batches: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupReport {
+    pub group: String,
+    pub commit: String,
+    /// Records processed, duplicates included.
+    pub consumed: u64,
+    pub unique: u64,
+    pub duplicates: u64,
+    /// Records of the final committed log the group never processed.
+    pub lost: u64,
+    pub committed: BTreeMap<String, u64>,
+    /// Per partition: the final high watermark minus the committed offset.
+    pub lag: BTreeMap<String, u64>,
+    pub generation: u32,
+    pub assignment: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionReport {
+    pub topic: String,
+    pub partition: u32,
+    pub leader: Option<u32>,
+    pub leader_epoch: u32,
+    pub replicas: Vec<u32>,
+    pub isr: Vec<u32>,
+    pub high_watermark: u64,
+    /// Per broker id.
+    pub log_end_offsets: BTreeMap<String, u64>,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BrokerReport {
+    pub broker: u32,
+    pub up: bool,
+    pub leads: Vec<String>,
+    pub follows: Vec<String>,
+    /// Records and bytes in the logs of the partitions it leads.
+    pub records: u64,
+    pub bytes: u64,
+    pub coordinates: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultReport {
+    pub at_ms: u64,
+    pub fault: String,
+    pub target: String,
+    pub fired: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineEntry {
+    pub at_ms: u64,
+    /// `at_ms` with microseconds, for ordering and display.
+    #[serde(skip)]
+    pub at_us: u64,
+    /// Faults come first among entries of one instant: they cause the rest.
+    #[serde(skip)]
+    pub rank: u8,
+    pub text: String,
+}

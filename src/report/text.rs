@@ -1,0 +1,320 @@
+//! The text report, for people: what was run, what happened when, each partition's log
+//! drawn with its log end offset, high watermark and committed offsets, the figures of
+//! every client, and one line per check.
+
+use super::{PartitionReport, Report};
+use std::fmt::Write;
+
+const BAR: u64 = 40;
+const WRAP: usize = 92;
+
+fn wrap(text: &str, indent: &str, out: &mut String) {
+    wrap_to(text, indent, WRAP, out)
+}
+
+fn wrap_to(text: &str, indent: &str, width: usize, out: &mut String) {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+/// `12.345s` from milliseconds.
+fn secs(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+fn cells(value: u64, scale: u64) -> u64 {
+    if value == 0 {
+        0
+    } else {
+        (value * BAR / scale).clamp(1, BAR)
+    }
+}
+
+fn bar(leo: u64, hw: u64, scale: u64) -> String {
+    let committed = cells(hw.min(leo), scale);
+    let written = cells(leo, scale).max(committed);
+    let mut s = String::with_capacity(BAR as usize + 2);
+    s.push('|');
+    (0..committed).for_each(|_| s.push('#'));
+    (committed..written).for_each(|_| s.push('+'));
+    (written..BAR).for_each(|_| s.push(' '));
+    s.push('|');
+    s
+}
+
+fn draw_partition(r: &Report, p: &PartitionReport, scale: u64, out: &mut String) {
+    let name = format!("{}-{}", p.topic, p.partition);
+    let leader = p
+        .leader
+        .map_or("none (its broker is down)".to_string(), |l| format!("broker-{l}"));
+    let isr: Vec<String> = p.isr.iter().map(u32::to_string).collect();
+    let replicas: Vec<String> = p.replicas.iter().map(u32::to_string).collect();
+    let _ = writeln!(
+        out,
+        "  {name}  leader {leader} · epoch {} · replicas [{}] · isr [{}]",
+        p.leader_epoch,
+        replicas.join(", "),
+        isr.join(", ")
+    );
+    let label_width = 12;
+    for (i, b) in p.replicas.iter().enumerate() {
+        let leo = p.log_end_offsets.get(&b.to_string()).copied().unwrap_or(0);
+        let role = if i == 0 {
+            ""
+        } else {
+            "  (follower: not replicating yet)"
+        };
+        let hw = if i == 0 { p.high_watermark } else { 0 };
+        let hw_text = if i == 0 { format!("  hw {hw}") } else { String::new() };
+        let _ = writeln!(
+            out,
+            "    {:<label_width$}{}  leo {leo}{hw_text}{role}",
+            format!("broker-{b}"),
+            bar(leo, hw, scale)
+        );
+    }
+    for g in &r.consumer_groups {
+        let Some(lag) = g.lag.get(&name) else { continue };
+        let committed = g.committed.get(&name).copied();
+        let pos = committed.map_or(0, |c| if c == 0 { 0 } else { cells(c, scale) });
+        let text = match committed {
+            Some(c) => format!("committed {c} · lag {lag}"),
+            None => format!("nothing committed · lag {lag}"),
+        };
+        let _ = writeln!(
+            out,
+            "    {:<label_width$} {}^ {text}",
+            g.group,
+            " ".repeat(pos as usize)
+        );
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "== {} (seed {}) ==", r.scenario, r.seed);
+    if !r.description.is_empty() {
+        for para in r.description.split("\n\n") {
+            wrap(para, "", &mut out);
+        }
+    }
+
+    let s = &r.settings;
+    let _ = writeln!(out, "\nSetup");
+    let _ = writeln!(
+        out,
+        "  {} broker{} · network latency {}, jitter {} · workload {}, then drain {}",
+        s.brokers,
+        if s.brokers == 1 { "" } else { "s" },
+        s.latency,
+        s.jitter,
+        secs(s.duration_ms),
+        secs(s.drain_ms)
+    );
+    for t in &s.topics {
+        let _ = writeln!(
+            out,
+            "  topic {}: {} partition{}, replication factor {}, min.insync.replicas {}",
+            t.name,
+            t.partitions,
+            if t.partitions == 1 { "" } else { "s" },
+            t.replication_factor,
+            t.min_insync_replicas
+        );
+    }
+    for w in &r.warnings {
+        wrap(&format!("warning: {w}"), "  ", &mut out);
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(out, "\nNot modelled yet");
+        for n in &r.notes {
+            let mut text = String::new();
+            wrap_to(n, "", WRAP - 4, &mut text);
+            for (i, line) in text.lines().enumerate() {
+                let _ = writeln!(out, "  {} {line}", if i == 0 { "-" } else { " " });
+            }
+        }
+    }
+
+    let _ = writeln!(out, "\nTimeline");
+    if r.timeline.is_empty() {
+        let _ = writeln!(out, "  nothing notable happened");
+    }
+    for e in &r.timeline {
+        let when = format!("{:>9}", secs(e.at_ms));
+        let mut first = String::new();
+        wrap_to(&e.text, "", WRAP - 13, &mut first);
+        for (i, line) in first.lines().enumerate() {
+            if i == 0 {
+                let _ = writeln!(out, "  {when}  {line}");
+            } else {
+                let _ = writeln!(out, "  {:>9}    {line}", "");
+            }
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\nPartitions at the end  (# below the high watermark, + written above it, ^ a group's committed offset)"
+    );
+    for t in &s.topics {
+        let parts: Vec<&PartitionReport> = r.partitions.iter().filter(|p| p.topic == t.name).collect();
+        let scale = parts
+            .iter()
+            .flat_map(|p| p.log_end_offsets.values().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        for p in parts {
+            draw_partition(r, p, scale, &mut out);
+        }
+    }
+
+    let _ = writeln!(out, "\nBrokers");
+    for b in &r.brokers {
+        let mut line = format!(
+            "  broker-{}{}  leads {} · {} records, {} bytes",
+            b.broker,
+            if b.up { "" } else { " (down)" },
+            if b.leads.is_empty() {
+                "nothing".to_string()
+            } else {
+                b.leads.join(", ")
+            },
+            b.records,
+            b.bytes
+        );
+        if !b.follows.is_empty() {
+            let _ = write!(line, " · follows {}", b.follows.join(", "));
+        }
+        if !b.coordinates.is_empty() {
+            let _ = write!(line, " · coordinator of {}", b.coordinates.join(", "));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+
+    if !r.producers.is_empty() {
+        let _ = writeln!(out, "\nProducers");
+    }
+    for p in &r.producers {
+        let per_batch = match (p.acked * 10).checked_div(p.batches) {
+            Some(tenths) => format!("{}.{}", tenths / 10, tenths % 10),
+            None => "0".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} -> {} (acks={}, idempotence {}): sent {} · acked {} · failed {}{}",
+            p.name,
+            p.topic,
+            p.acks,
+            if p.idempotence { "on" } else { "off" },
+            p.sent,
+            p.acked,
+            p.failed,
+            if p.unacknowledged > 0 {
+                format!(" · unacknowledged (acks=0) {}", p.unacknowledged)
+            } else {
+                String::new()
+            }
+        );
+        if p.batches > 0 {
+            let _ = writeln!(
+                out,
+                "    {} batches, {per_batch} records/batch, {} bytes · latency p50 {:.1}ms · p99 {:.1}ms · max {:.1}ms",
+                p.batches, p.bytes, p.latency_ms.p50, p.latency_ms.p99, p.latency_ms.max
+            );
+        }
+        if !p.errors.is_empty() {
+            let e: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(out, "    error responses (batches): {}", e.join(" · "));
+        }
+        if !p.failed_by_reason.is_empty() {
+            let e: Vec<String> = p.failed_by_reason.iter().map(|(k, v)| format!("{v} ({k})")).collect();
+            let _ = writeln!(out, "    records given up: {}", e.join(" · "));
+        }
+    }
+
+    if !r.consumer_groups.is_empty() {
+        let _ = writeln!(out, "\nConsumer groups");
+    }
+    for g in &r.consumer_groups {
+        let _ = writeln!(
+            out,
+            "  {} (commit {}): processed {} · unique {} · duplicates {} · never processed {}",
+            g.group, g.commit, g.consumed, g.unique, g.duplicates, g.lost
+        );
+        let members: Vec<String> = g
+            .assignment
+            .iter()
+            .map(|(m, ps)| {
+                format!(
+                    "{m}: {}",
+                    if ps.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        ps.join(", ")
+                    }
+                )
+            })
+            .collect();
+        wrap(&members.join(" · "), "    ", &mut out);
+    }
+
+    let _ = writeln!(out, "\nChecks");
+    for c in &r.checks {
+        if !c.implemented {
+            let _ = writeln!(out, "  -     {}  (not implemented yet)", c.name);
+            continue;
+        }
+        let verdict = if c.passed { "pass " } else { "FAIL " };
+        let note = match (c.passed, c.expected_to_fail) {
+            (true, true) => "  (UNEXPECTED: the scenario expects it to fail)",
+            (false, true) => "  (expected: the scenario's lesson)",
+            (false, false) => "  (UNEXPECTED)",
+            (true, false) => "",
+        };
+        let _ = writeln!(out, "  {verdict} {}{note}", c.name);
+        for v in &c.violations {
+            let mut text = String::new();
+            wrap_to(&v.message, "", WRAP - 19, &mut text);
+            for (i, line) in text.lines().enumerate() {
+                if i == 0 {
+                    let _ = writeln!(out, "        {:>9}  {line}", secs(v.at_ms));
+                } else {
+                    let _ = writeln!(out, "        {:>9}  {line}", "");
+                }
+            }
+        }
+    }
+
+    let _ = writeln!(out);
+    if r.passed {
+        let _ = writeln!(
+            out,
+            "Result: as expected ({} events, {} simulated)",
+            r.events,
+            secs(r.simulated_ms)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Result: NOT as expected ({} events, {} simulated)",
+            r.events,
+            secs(r.simulated_ms)
+        );
+    }
+    let _ = writeln!(out, "Reproduce: {}", r.reproduce);
+    out
+}

@@ -1,0 +1,850 @@
+//! One run of a scenario: build the cluster, schedule the faults, drive the engine,
+//! collect observations for the checks and the report, and judge the expectations.
+
+use crate::check::at_least_once::{AtLeastOnce, Final};
+use crate::check::lost_write::{LostWrite, Names};
+use crate::check::{CHECKS, CheckResult, cap};
+use crate::kafka::log::RecordRange;
+use crate::kafka::{self, ClusterInfo, FailReason, Node, Obs, Pidx, PositionCause};
+use crate::report::*;
+use crate::scenario::{Acks, FaultKind, Scenario};
+use crate::sim::engine::Happening;
+use crate::sim::network::Network;
+use crate::sim::{Engine, FaultOp, FaultRecord, NodeId, Time, rng};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+pub struct RunOptions<'a> {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Receives the JSONL trace.
+    pub trace: Option<Box<dyn Write>>,
+    /// Called as simulated time advances: (simulated µs so far, total µs).
+    pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    /// How the scenario file is named in the command that reproduces the run.
+    pub source: String,
+}
+
+/// Timeline entries of one kind that arrive close together are folded into one line.
+const BURST_GAP: crate::sim::Duration = crate::sim::Duration::from_millis(5000);
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum BurstKind {
+    ProduceError {
+        producer: u32,
+        error: &'static str,
+        retrying: bool,
+    },
+    Failed {
+        producer: u32,
+        reason: String,
+    },
+    Position {
+        group: u32,
+        member: u32,
+        cause: PositionCause,
+    },
+    CommitFailed {
+        group: u32,
+        member: u32,
+        error: &'static str,
+    },
+}
+
+struct Burst {
+    first: Time,
+    last: Time,
+    count: u64,
+    records: u64,
+    partitions: Vec<Pidx>,
+    offsets: Vec<u64>,
+}
+
+#[derive(Default)]
+struct ProducerStats {
+    sent: u64,
+    acked: u64,
+    failed: u64,
+    unacknowledged: u64,
+    errors: BTreeMap<String, u64>,
+    failed_by_reason: BTreeMap<String, u64>,
+    /// (latency of the batch's average record in µs, records in the batch).
+    latencies: Vec<(u64, u64)>,
+    latency_max: u64,
+    batches: u64,
+    bytes: u64,
+}
+
+struct Collector<'a> {
+    info: &'a ClusterInfo,
+    names: &'a [String],
+    first_producer: u32,
+    group_first_member: Vec<u32>,
+    lost_write: LostWrite,
+    at_least_once: AtLeastOnce,
+    producers: Vec<ProducerStats>,
+    timeline: Vec<TimelineEntry>,
+    bursts: BTreeMap<BurstKind, Burst>,
+    lifecycle: Vec<(Time, NodeId, bool)>,
+}
+
+impl Collector<'_> {
+    fn producer_name(&self, producer: u32) -> &str {
+        &self.names[(self.first_producer + producer) as usize]
+    }
+    fn member_node(&self, group: u32, member: u32) -> NodeId {
+        NodeId(self.group_first_member[group as usize] + member)
+    }
+    fn push(&mut self, at: Time, rank: u8, text: String) {
+        self.timeline.push(TimelineEntry {
+            at_ms: at.as_millis(),
+            at_us: at.0,
+            rank,
+            text,
+        });
+    }
+
+    fn burst(&mut self, at: Time, kind: BurstKind, records: u64, partition: Option<Pidx>, offset: Option<u64>) {
+        if let Some(b) = self.bursts.get(&kind)
+            && at.since(b.last) > BURST_GAP
+        {
+            let b = self.bursts.remove(&kind).expect("present");
+            self.flush_burst(&kind, b);
+        }
+        let b = self.bursts.entry(kind).or_insert(Burst {
+            first: at,
+            last: at,
+            count: 0,
+            records: 0,
+            partitions: Vec::new(),
+            offsets: Vec::new(),
+        });
+        b.last = at;
+        b.count += 1;
+        b.records += records;
+        if let Some(p) = partition
+            && !b.partitions.contains(&p)
+        {
+            b.partitions.push(p);
+            b.offsets.extend(offset);
+        }
+    }
+
+    fn partition_list(&self, partitions: &[Pidx]) -> String {
+        let mut names: Vec<String> = partitions
+            .iter()
+            .take(4)
+            .map(|&p| self.info.partition_name(p))
+            .collect();
+        if partitions.len() > 4 {
+            names.push(format!("{} more", partitions.len() - 4));
+        }
+        names.join(", ")
+    }
+
+    fn flush_burst(&mut self, kind: &BurstKind, b: Burst) {
+        let span = if b.first == b.last {
+            String::new()
+        } else {
+            format!(" (until {})", b.last)
+        };
+        let parts = self.partition_list(&b.partitions);
+        let text = match kind {
+            BurstKind::ProduceError {
+                producer,
+                error,
+                retrying,
+            } => format!(
+                "{}: {} to {} failed with {error}{span}{}",
+                self.producer_name(*producer),
+                plural(b.count, "produce attempt", "produce attempts"),
+                parts,
+                if *retrying {
+                    "; the producer retries"
+                } else {
+                    "; no retry left"
+                }
+            ),
+            BurstKind::Failed { producer, reason } => {
+                format!(
+                    "{} gives up {} records on {} ({reason}){span}",
+                    self.producer_name(*producer),
+                    b.records,
+                    parts
+                )
+            }
+            BurstKind::Position { group, member, cause } => {
+                let who = &self.names[self.member_node(*group, *member).index()];
+                let mut positions: Vec<(Pidx, u64)> =
+                    b.partitions.iter().copied().zip(b.offsets.iter().copied()).collect();
+                positions.sort_unstable();
+                let at: Vec<String> = positions
+                    .iter()
+                    .map(|(p, o)| format!("{}@{o}", self.info.partition_name(*p)))
+                    .collect();
+                match cause {
+                    PositionCause::NoCommittedOffset(policy) => format!(
+                        "{who} has no committed offset: auto.offset.reset={} starts it at {}",
+                        policy.word(),
+                        at.join(", ")
+                    ),
+                    PositionCause::OutOfRange(policy) => format!(
+                        "{who}'s position is beyond the log (OFFSET_OUT_OF_RANGE): auto.offset.reset={} moves it to {}",
+                        policy.word(),
+                        at.join(", ")
+                    ),
+                    PositionCause::Committed => format!("{who} resumes from committed offsets {}", at.join(", ")),
+                }
+            }
+            BurstKind::CommitFailed { group, member, error } => {
+                let who = &self.names[self.member_node(*group, *member).index()];
+                format!(
+                    "{who}: {} failed ({error}){span}",
+                    plural(b.count, "offset commit", "offset commits")
+                )
+            }
+        };
+        self.push(b.first, 1, text);
+    }
+
+    fn observe(&mut self, at: Time, node: NodeId, obs: &Obs) {
+        self.lost_write.observe(at, self.info.broker_of(node), obs);
+        self.at_least_once.observe(at, obs);
+        match obs {
+            Obs::Sent { producer, records } => self.producers[*producer as usize].sent += records,
+            Obs::SentUnacknowledged { producer, records, .. } => {
+                self.producers[*producer as usize].unacknowledged += u64::from(*records)
+            }
+            Obs::Acked {
+                producer,
+                count,
+                bytes,
+                latency_max,
+                latency_min,
+                ..
+            } => {
+                let s = &mut self.producers[*producer as usize];
+                s.acked += u64::from(*count);
+                s.batches += 1;
+                s.bytes += u64::from(*bytes);
+                s.latencies
+                    .push(((latency_max.0 + latency_min.0) / 2, u64::from(*count)));
+                s.latency_max = s.latency_max.max(latency_max.0);
+            }
+            Obs::ProduceError {
+                partition,
+                producer,
+                error,
+                records,
+                retrying,
+            } => {
+                *self.producers[*producer as usize]
+                    .errors
+                    .entry(error.name().to_string())
+                    .or_default() += 1;
+                let kind = BurstKind::ProduceError {
+                    producer: *producer,
+                    error: error.name(),
+                    retrying: *retrying,
+                };
+                self.burst(at, kind, u64::from(*records), Some(*partition), None);
+            }
+            Obs::Failed {
+                partition,
+                producer,
+                count,
+                reason,
+                ..
+            } => {
+                let reason = match reason {
+                    FailReason::DeliveryTimeout => "delivery.timeout.ms expired".to_string(),
+                    FailReason::Error(e) => e.name().to_string(),
+                    FailReason::ProducerCrashed => "the producer crashed before sending them".to_string(),
+                };
+                let s = &mut self.producers[*producer as usize];
+                s.failed += u64::from(*count);
+                *s.failed_by_reason.entry(reason.clone()).or_default() += u64::from(*count);
+                self.burst(
+                    at,
+                    BurstKind::Failed {
+                        producer: *producer,
+                        reason,
+                    },
+                    u64::from(*count),
+                    Some(*partition),
+                    None,
+                );
+            }
+            Obs::LogLost { partition, from, to } => {
+                let text = format!(
+                    "{} lost offsets {from}..{to} of {} (written but not yet flushed to disk)",
+                    self.names[node.index()],
+                    self.info.partition_name(*partition)
+                );
+                self.push(at, 1, text);
+            }
+            Obs::PositionSet {
+                group,
+                member,
+                partition,
+                offset,
+                cause,
+            } => {
+                let kind = BurstKind::Position {
+                    group: *group,
+                    member: *member,
+                    cause: *cause,
+                };
+                self.burst(at, kind, 0, Some(*partition), Some(*offset));
+            }
+            Obs::CommitFailed { group, member, error } => {
+                let kind = BurstKind::CommitFailed {
+                    group: *group,
+                    member: *member,
+                    error: error.name(),
+                };
+                self.burst(at, kind, 0, None, None);
+            }
+            Obs::Processed { .. } | Obs::Committed { .. } => {}
+        }
+    }
+
+    fn fault(&mut self, record: &FaultRecord) {
+        let name = |n: &NodeId| self.names[n.index()].clone();
+        let led = |n: &NodeId| -> Vec<Pidx> {
+            match self.info.broker_of(*n) {
+                Some(b) => (0..self.info.partitions.len() as Pidx)
+                    .filter(|&p| self.info.leader(p) == Some(b))
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        let offline = |n: &NodeId| {
+            let parts = led(n);
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} {} no leader until it returns",
+                    self.partition_list(&parts),
+                    if parts.len() == 1 { "has" } else { "have" }
+                )
+            }
+        };
+        let mut text = match &record.op {
+            FaultOp::Crash(n) => format!(
+                "{} crashes (the process dies; its disk and page cache survive){}",
+                name(n),
+                offline(n)
+            ),
+            FaultOp::PowerLoss(n) => format!("{} loses power (unflushed log data is gone){}", name(n), offline(n)),
+            FaultOp::Restart(n) => {
+                let parts = led(n);
+                let leads = if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!("; it leads {} again", self.partition_list(&parts))
+                };
+                format!("{} restarts{leads}", name(n))
+            }
+            FaultOp::Pause(n, d) => format!("{} pauses for {d} (a stall: it handles nothing, then resumes)", name(n)),
+            FaultOp::Isolate(n) => format!("{} is cut off from every node", name(n)),
+            FaultOp::Partition(groups) => {
+                let gs: Vec<String> = groups
+                    .iter()
+                    .map(|g| format!("{{{}}}", g.iter().map(name).collect::<Vec<_>>().join(", ")))
+                    .collect();
+                format!("network partition: {}", gs.join(" | "))
+            }
+            FaultOp::Cut(a, b) => format!("one-way cut: {} can no longer send to {}", name(a), name(b)),
+            FaultOp::Slow(nodes, d) => {
+                format!(
+                    "links of {} get {d} more latency",
+                    nodes.iter().map(name).collect::<Vec<_>>().join(", ")
+                )
+            }
+            FaultOp::HealAll => "the network heals".to_string(),
+            FaultOp::Drain => {
+                let restarted: Vec<String> = record.affected.iter().map(name).collect();
+                let mut t = "drain begins: producers stop, the network heals".to_string();
+                if !restarted.is_empty() {
+                    t.push_str(&format!(", {} come back", restarted.join(", ")));
+                }
+                t
+            }
+        };
+        if !record.fired && !matches!(record.op, FaultOp::Drain) {
+            text.push_str(" (no effect: nothing to change)");
+        }
+        if record.fired {
+            match &record.op {
+                FaultOp::Crash(n) | FaultOp::PowerLoss(n) => self.lifecycle.push((record.at, *n, true)),
+                FaultOp::Restart(n) => self.lifecycle.push((record.at, *n, false)),
+                FaultOp::Drain => record
+                    .affected
+                    .iter()
+                    .for_each(|n| self.lifecycle.push((record.at, *n, false))),
+                _ => {}
+            }
+        }
+        if !matches!(record.op, FaultOp::Drain) || record.fired {
+            self.push(record.at, 0, text);
+        } else {
+            self.push(record.at, 0, "drain begins: producers stop".to_string());
+        }
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn fault_op(kind: &FaultKind, id: &dyn Fn(&str) -> NodeId) -> FaultOp {
+    match kind {
+        FaultKind::Crash(n) => FaultOp::Crash(id(n)),
+        FaultKind::PowerLoss(n) => FaultOp::PowerLoss(id(n)),
+        FaultKind::Restart(n) => FaultOp::Restart(id(n)),
+        FaultKind::Pause { node, length } => FaultOp::Pause(id(node), *length),
+        FaultKind::Isolate(n) => FaultOp::Isolate(id(n)),
+        FaultKind::Partition(groups) => {
+            FaultOp::Partition(groups.iter().map(|g| g.iter().map(|n| id(n)).collect()).collect())
+        }
+        FaultKind::Cut { from, to } => FaultOp::Cut(id(from), id(to)),
+        FaultKind::Slow { nodes, latency } => FaultOp::Slow(nodes.iter().map(|n| id(n)).collect(), *latency),
+        FaultKind::HealAll => FaultOp::HealAll,
+    }
+}
+
+fn fault_words(kind: &FaultKind) -> (String, String) {
+    match kind {
+        FaultKind::Crash(n) => ("crash".into(), n.clone()),
+        FaultKind::PowerLoss(n) => ("power-loss".into(), n.clone()),
+        FaultKind::Restart(n) => ("restart".into(), n.clone()),
+        FaultKind::Pause { node, length } => (format!("pause for {length}"), node.clone()),
+        FaultKind::Isolate(n) => ("isolate".into(), n.clone()),
+        FaultKind::Partition(groups) => (
+            "partition".into(),
+            groups
+                .iter()
+                .map(|g| format!("[{}]", g.join(", ")))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        FaultKind::Cut { from, to } => ("cut".into(), format!("{from} -> {to}")),
+        FaultKind::Slow { nodes, latency } => (format!("slow by {latency}"), nodes.join(", ")),
+        FaultKind::HealAll => ("heal".into(), "all".into()),
+    }
+}
+
+/// Weighted percentile of (value, weight) samples sorted by value.
+fn percentile(sorted: &[(u64, u64)], total: u64, q_per_mille: u64) -> u64 {
+    if total == 0 {
+        return 0;
+    }
+    let rank = (total * q_per_mille).div_ceil(1000).max(1);
+    let mut seen = 0;
+    for &(v, w) in sorted {
+        seen += w;
+        if seen >= rank {
+            return v;
+        }
+    }
+    sorted.last().map_or(0, |s| s.0)
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Runs `scenario` and returns its report.
+pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report> {
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let (nodes, info) = kafka::build(scenario, seed);
+    let names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+    let network = Network::new(
+        nodes.len(),
+        scenario.latency,
+        scenario.jitter,
+        rng::stream(seed, "network"),
+    );
+    let mut engine: Engine<Node> = Engine::new(nodes, network);
+    if let Some(sink) = opts.trace.take() {
+        engine.set_trace(sink);
+    }
+    let id = |n: &str| NodeId(names.iter().position(|x| x == n).expect("validated node name") as u32);
+    for f in &scenario.faults {
+        engine.schedule_fault(Time(f.at.0), fault_op(&f.kind, &id));
+    }
+    engine.schedule_fault(Time(scenario.duration.0), FaultOp::Drain);
+
+    let first_producer = scenario.brokers;
+    let total_producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
+    let mut group_first_member = Vec::new();
+    let mut next = first_producer + total_producers;
+    for g in &scenario.groups {
+        group_first_member.push(next);
+        next += g.members;
+    }
+    let mut c = Collector {
+        info: &info,
+        names: &names,
+        first_producer,
+        group_first_member,
+        lost_write: LostWrite::default(),
+        at_least_once: AtLeastOnce::new(scenario.groups.len()),
+        producers: (0..total_producers).map(|_| ProducerStats::default()).collect(),
+        timeline: Vec::new(),
+        bursts: BTreeMap::new(),
+        lifecycle: Vec::new(),
+    };
+
+    let end = Time((scenario.duration + scenario.drain).0);
+    let slices = 200u64;
+    for i in 1..=slices {
+        let until = Time(end.0 / slices * i).max(if i == slices { end } else { Time::ZERO });
+        engine.run_until(until, &mut |h| match h {
+            Happening::Observed { at, node, obs } => c.observe(at, node, obs),
+            Happening::Fault(record) => c.fault(record),
+        });
+        if let Some(progress) = opts.progress.as_mut() {
+            progress(until.0, end.0);
+        }
+    }
+    engine.finish_trace()?;
+    for (kind, b) in std::mem::take(&mut c.bursts) {
+        c.flush_burst(&kind, b);
+    }
+    c.timeline.sort_by_key(|e| (e.at_us, e.rank));
+
+    Ok(assemble(scenario, seed, &opts.source, &engine, &info, c))
+}
+
+fn broker<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, b: u32) -> &'e kafka::broker::Broker {
+    match engine.node(info.broker_node(b)) {
+        Node::Broker(broker) => broker,
+        _ => unreachable!("broker ids map to broker nodes"),
+    }
+}
+
+/// A partition's high watermark at the end: the leader's, or its checkpoint if it is down.
+fn final_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> u64 {
+    let Some(leader) = info.leader(p) else { return 0 };
+    let b = broker(engine, info, leader);
+    if engine.is_up(info.broker_node(leader)) {
+        b.high_watermark(p)
+    } else {
+        b.disk.high_watermark_checkpoint[p as usize].min(b.log(p).map_or(0, |l| l.end_offset()))
+    }
+}
+
+fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&'e RecordRange> {
+    match info.leader(p).and_then(|l| broker(engine, info, l).log(p)) {
+        Some(log) => log.ranges().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn assemble(
+    scenario: &Scenario,
+    seed: u64,
+    source: &str,
+    engine: &Engine<Node>,
+    info: &ClusterInfo,
+    c: Collector,
+) -> Report {
+    let names = c.names;
+    let all_producers: Vec<&crate::scenario::Producer> = scenario
+        .producers
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p, p.instances as usize))
+        .collect();
+    let acks_word = |producer: u32| match all_producers[producer as usize].acks {
+        Acks::Zero => "0",
+        Acks::One => "1",
+        Acks::All => "all",
+    };
+    let partition_name = |p: Pidx| info.partition_name(p);
+    let producer_name = |p: u32| names[(c.first_producer + p) as usize].clone();
+    let end = Time((scenario.duration + scenario.drain).0);
+    let lost_write = c.lost_write.finish(
+        |p| final_log(engine, info, p),
+        end,
+        &Names {
+            partition: &partition_name,
+            producer: &producer_name,
+            acks: &acks_word,
+        },
+    );
+    let group_partitions: Vec<Vec<Pidx>> = scenario
+        .groups
+        .iter()
+        .map(|g| {
+            g.topics
+                .iter()
+                .flat_map(|&t| info.topics[t].first..info.topics[t].first + info.topics[t].partitions)
+                .collect()
+        })
+        .collect();
+    let committed_log = |p: Pidx| -> Vec<RecordRange> {
+        let hw = final_high_watermark(engine, info, p);
+        final_log(engine, info, p)
+            .into_iter()
+            .filter(|r| r.base_offset < hw)
+            .map(|r| {
+                if r.end_offset() > hw {
+                    r.head((hw - r.base_offset) as u32)
+                } else {
+                    *r
+                }
+            })
+            .collect()
+    };
+    let group_name = |g: u32| scenario.groups[g as usize].group.clone();
+    let member_name = |g: u32, m: u32| names[(c.group_first_member[g as usize] + m) as usize].clone();
+    let lifecycle = |g: u32| -> Vec<(Time, u32, bool)> {
+        let first = c.group_first_member[g as usize];
+        let n = scenario.groups[g as usize].members;
+        c.lifecycle
+            .iter()
+            .filter(|(_, node, _)| node.0 >= first && node.0 < first + n)
+            .map(|(t, node, up)| (*t, node.0 - first, *up))
+            .collect()
+    };
+    let (alo, lost_per_group) = c.at_least_once.finish(
+        end,
+        &Final {
+            group_partitions: group_partitions.clone(),
+            committed_log: &committed_log,
+            partition_name: &partition_name,
+            group_name: &group_name,
+            member_name: &member_name,
+            member_lifecycle: &lifecycle,
+        },
+    );
+    let mut results: BTreeMap<&str, Vec<crate::check::Violation>> = BTreeMap::new();
+    results.insert("lost-write", lost_write);
+    results.insert("at-least-once", alo);
+    let checks: Vec<CheckReport> = CHECKS
+        .iter()
+        .map(|info| {
+            let expected_to_fail = scenario.expect_violations.iter().any(|v| v == info.name);
+            let violations = cap(results.remove(info.name).unwrap_or_default());
+            let r = CheckResult {
+                name: info.name,
+                violations,
+                expected_to_fail,
+            };
+            CheckReport {
+                name: info.name.to_string(),
+                passed: r.passed(),
+                expected_to_fail,
+                implemented: info.implemented,
+                violations: r
+                    .violations
+                    .iter()
+                    .map(|v| ViolationReport {
+                        at_ms: v.at.as_millis(),
+                        message: v.message.clone(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let passed = checks.iter().all(|c| c.passed != c.expected_to_fail);
+
+    let producers = c
+        .producers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let spec = all_producers[i];
+            let mut lat = s.latencies.clone();
+            lat.sort_unstable();
+            let total: u64 = lat.iter().map(|l| l.1).sum();
+            ProducerReport {
+                name: names[(c.first_producer as usize) + i].clone(),
+                topic: info.topics[spec.topic].name.clone(),
+                acks: acks_word(i as u32).to_string(),
+                idempotence: spec.idempotence,
+                sent: s.sent,
+                acked: s.acked,
+                failed: s.failed,
+                unacknowledged: s.unacknowledged,
+                errors: s.errors.clone(),
+                failed_by_reason: s.failed_by_reason.clone(),
+                latency_ms: Latency {
+                    p50: ms(percentile(&lat, total, 500)),
+                    p99: ms(percentile(&lat, total, 990)),
+                    max: ms(s.latency_max),
+                },
+                batches: s.batches,
+                bytes: s.bytes,
+            }
+        })
+        .collect();
+
+    let consumer_groups = scenario
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, spec)| {
+            let tally = &c.at_least_once.groups[g];
+            let unique = tally.unique();
+            let coordinator = broker(engine, info, info.coordinators[g]);
+            let mut committed = BTreeMap::new();
+            let mut lag = BTreeMap::new();
+            for &p in &group_partitions[g] {
+                let offset = coordinator.disk.committed(g as u32, p);
+                if let Some(o) = offset {
+                    committed.insert(info.partition_name(p), o);
+                }
+                let hw = final_high_watermark(engine, info, p);
+                lag.insert(info.partition_name(p), hw.saturating_sub(offset.unwrap_or(0)));
+            }
+            let mut assignment = BTreeMap::new();
+            for m in 0..spec.members {
+                let node = NodeId(c.group_first_member[g] + m);
+                if let Node::Member(member) = engine.node(node) {
+                    assignment.insert(
+                        names[node.index()].clone(),
+                        member.assignment.iter().map(|&p| info.partition_name(p)).collect(),
+                    );
+                }
+            }
+            GroupReport {
+                group: spec.group.clone(),
+                commit: match spec.commit {
+                    crate::scenario::schema::CommitMode::AfterProcessing => "after-processing",
+                    crate::scenario::schema::CommitMode::BeforeProcessing => "before-processing",
+                    crate::scenario::schema::CommitMode::Auto => "auto",
+                }
+                .to_string(),
+                consumed: tally.consumed,
+                unique,
+                duplicates: tally.consumed - unique,
+                lost: lost_per_group[g],
+                committed,
+                lag,
+                generation: 0,
+                assignment,
+            }
+        })
+        .collect();
+
+    let partitions = (0..info.partitions.len() as Pidx)
+        .map(|p| {
+            let pi = &info.partitions[p as usize];
+            let leader = info.leader(p).filter(|&l| engine.is_up(info.broker_node(l)));
+            let mut log_end_offsets = BTreeMap::new();
+            for &r in &pi.replicas {
+                let leo = broker(engine, info, r).log(p).map_or(0, |l| l.end_offset());
+                log_end_offsets.insert(r.to_string(), leo);
+            }
+            PartitionReport {
+                topic: info.topics[pi.topic].name.clone(),
+                partition: pi.partition,
+                leader,
+                leader_epoch: 0,
+                replicas: pi.replicas.clone(),
+                isr: info.leader(p).into_iter().collect(),
+                high_watermark: final_high_watermark(engine, info, p),
+                log_end_offsets,
+                bytes: final_log(engine, info, p).iter().map(|r| u64::from(r.bytes)).sum(),
+            }
+        })
+        .collect::<Vec<_>>();
+
+    let brokers = (1..=info.brokers)
+        .map(|b| {
+            let mut report = BrokerReport {
+                broker: b,
+                up: engine.is_up(info.broker_node(b)),
+                leads: Vec::new(),
+                follows: Vec::new(),
+                records: 0,
+                bytes: 0,
+                coordinates: Vec::new(),
+            };
+            for (p, pi) in info.partitions.iter().enumerate() {
+                if info.leader(p as Pidx) == Some(b) {
+                    report.leads.push(info.partition_name(p as Pidx));
+                    let log = final_log(engine, info, p as Pidx);
+                    report.records += log.iter().map(|r| u64::from(r.count)).sum::<u64>();
+                    report.bytes += log.iter().map(|r| u64::from(r.bytes)).sum::<u64>();
+                } else if pi.replicas.contains(&b) {
+                    report.follows.push(info.partition_name(p as Pidx));
+                }
+            }
+            for (g, &coord) in info.coordinators.iter().enumerate() {
+                if coord == b {
+                    report.coordinates.push(info.groups[g].clone());
+                }
+            }
+            report
+        })
+        .collect();
+
+    let faults = scenario
+        .faults
+        .iter()
+        .zip(engine.fault_records.iter())
+        .map(|(f, r)| {
+            let (fault, target) = fault_words(&f.kind);
+            FaultReport {
+                at_ms: f.at.as_millis(),
+                fault,
+                target,
+                fired: r.fired,
+            }
+        })
+        .collect();
+
+    let mut notes = vec![
+        "the controller: each partition is led by its first replica, and a crashed leader's partitions stay offline until it restarts".to_string(),
+    ];
+    if scenario.topics.iter().any(|t| t.replication_factor > 1) {
+        notes.push("replication: followers hold no data, and the ISR is the leader alone".to_string());
+    }
+    if !scenario.groups.is_empty() {
+        notes.push(
+            "the group protocol: each member keeps a fixed range assignment, through crashes (no rebalance)"
+                .to_string(),
+        );
+    }
+
+    Report {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        seed,
+        reproduce: format!("kafkasim run {source} --seed {seed}"),
+        simulated_ms: engine.now().as_millis(),
+        events: engine.events(),
+        passed,
+        checks,
+        producers,
+        consumer_groups,
+        partitions,
+        brokers,
+        faults,
+        timeline: c.timeline,
+        notes,
+        warnings: scenario.warnings.clone(),
+        settings: Settings {
+            brokers: scenario.brokers,
+            duration_ms: scenario.duration.as_millis(),
+            drain_ms: scenario.drain.as_millis(),
+            latency: scenario.latency.to_string(),
+            jitter: scenario.jitter.to_string(),
+            topics: scenario
+                .topics
+                .iter()
+                .map(|t| TopicSummary {
+                    name: t.name.clone(),
+                    partitions: t.partitions,
+                    replication_factor: t.replication_factor,
+                    min_insync_replicas: t.min_insync_replicas,
+                })
+                .collect(),
+        },
+    }
+}

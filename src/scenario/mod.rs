@@ -1,0 +1,275 @@
+//! Scenario files: parsing (serde-saphyr), validation with file/line/column errors, and
+//! resolution into a [`Scenario`] with every default applied.
+
+pub mod props;
+pub mod schema;
+mod validate;
+
+pub use validate::resolve;
+
+use crate::sim::Duration;
+use schema::CommitMode;
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
+
+/// Bad input: a message and, where it applies, the place in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub file: String,
+    /// 1-based line and column; 0 when the error is about the file as a whole.
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// `; did you mean `x`?` when a known word is close to `word`, else nothing.
+pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    let best = known
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(word, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, k)| (*d, *k));
+    match best {
+        Some((_, k)) => format!("; did you mean `{k}`?"),
+        None => String::new(),
+    }
+}
+
+/// A scenario with every default applied, ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub duration: Duration,
+    pub drain: Duration,
+    pub brokers: u32,
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub broker: BrokerConfig,
+    pub topics: Vec<Topic>,
+    pub producers: Vec<Producer>,
+    pub groups: Vec<Group>,
+    pub faults: Vec<Fault>,
+    /// The checks that must fail; every other check must pass.
+    pub expect_violations: Vec<String>,
+    /// Legal but noteworthy settings, shown by `check` and at the top of the report.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerConfig {
+    pub offsets_topic_num_partitions: u32,
+    pub offsets_topic_replication_factor: u32,
+    pub high_watermark_checkpoint_interval: Duration,
+    /// `log.flush.interval.messages`; `None` = never (Kafka's default, `Long.MAX_VALUE`).
+    pub log_flush_interval_messages: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Topic {
+    pub name: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    /// Explicit placement, one broker-id list per partition; else Kafka's placement.
+    pub replicas: Option<Vec<Vec<u32>>>,
+    pub min_insync_replicas: u32,
+    /// Flush the log after this many records (`flush.messages`); `None` = never.
+    pub flush_messages: Option<u64>,
+    /// Flush the log when its oldest unflushed record is this old (`flush.ms`).
+    pub flush_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acks {
+    Zero,
+    One,
+    All,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Producer {
+    /// The name as written; instances are `name` (one) or `name-0`, `name-1`, ….
+    pub name: String,
+    pub instances: u32,
+    pub topic: usize,
+    pub workload: Workload,
+    /// Keys `key-0` … `key-{count-1}`, drawn uniformly; `None` = null keys.
+    pub keys: Option<u32>,
+    pub value_bytes: u32,
+    pub acks: Acks,
+    pub linger: Duration,
+    pub batch_size: u32,
+    pub idempotence: bool,
+    pub retries: u64,
+    pub delivery_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub metadata_max_age: Duration,
+    pub max_request_size: u32,
+    pub max_in_flight: u32,
+    pub ignore_keys: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// `count` records every `per`, evenly spaced, for the whole `duration`.
+    Rate { count: u64, per: Duration },
+    /// This many records, evenly spread over `duration`.
+    Messages(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    Latest,
+    Earliest,
+    None,
+}
+
+impl OffsetReset {
+    pub fn word(self) -> &'static str {
+        match self {
+            OffsetReset::Latest => "latest",
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub group: String,
+    pub members: u32,
+    pub topics: Vec<usize>,
+    pub processing: Duration,
+    pub commit: CommitMode,
+    pub auto_commit_interval: Duration,
+    pub auto_offset_reset: OffsetReset,
+    pub max_poll_records: u32,
+    pub fetch_min_bytes: u32,
+    pub fetch_max_wait: Duration,
+    pub max_partition_fetch_bytes: u32,
+    pub request_timeout: Duration,
+    pub retry_backoff: Duration,
+}
+
+/// A fault with node names checked to exist.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    pub at: Duration,
+    pub kind: FaultKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    Crash(String),
+    PowerLoss(String),
+    Restart(String),
+    Pause { node: String, length: Duration },
+    Isolate(String),
+    Partition(Vec<Vec<String>>),
+    Cut { from: String, to: String },
+    Slow { nodes: Vec<String>, latency: Duration },
+    HealAll,
+}
+
+impl Scenario {
+    pub fn broker_name(id: u32) -> String {
+        format!("broker-{id}")
+    }
+
+    pub fn producer_instance_names(&self, p: &Producer) -> Vec<String> {
+        if p.instances == 1 {
+            vec![p.name.clone()]
+        } else {
+            (0..p.instances).map(|i| format!("{}-{i}", p.name)).collect()
+        }
+    }
+
+    pub fn member_names(g: &Group) -> Vec<String> {
+        (0..g.members).map(|i| format!("{}-{i}", g.group)).collect()
+    }
+
+    /// Every node name, in node-id order: brokers, producer instances, group members.
+    pub fn node_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = (1..=self.brokers).map(Scenario::broker_name).collect();
+        for p in &self.producers {
+            names.extend(self.producer_instance_names(p));
+        }
+        for g in &self.groups {
+            names.extend(Scenario::member_names(g));
+        }
+        names
+    }
+}
+
+/// Reads, parses and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| InputError {
+        file: file.clone(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the scenario: {e}"),
+    })?;
+    parse(&file, &text)
+}
+
+/// Parses and validates scenario text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, InputError> {
+    let raw: schema::ScenarioFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))?;
+    resolve(file, raw)
+}
+
+fn yaml_error(file: &str, err: &serde_saphyr::Error) -> InputError {
+    let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+    let rendered = err.render_with_options(serde_saphyr::render_options! {
+        snippets: serde_saphyr::SnippetMode::Off,
+    });
+    InputError {
+        file: file.to_string(),
+        line,
+        column,
+        message: tidy_yaml_message(&rendered),
+    }
+}
+
+/// Serde's messages, reworded for people: the location suffix goes (the prefix says it)
+/// and unknown keys get a "did you mean".
+fn tidy_yaml_message(rendered: &str) -> String {
+    let mut msg = rendered.lines().next().unwrap_or("").trim().to_string();
+    if let Some(i) = msg.rfind(" at line ") {
+        msg.truncate(i);
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((field, tail)) = rest.split_once('`')
+    {
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let hint = did_you_mean(field, expected.iter().copied());
+        let list = if expected.is_empty() {
+            String::new()
+        } else {
+            format!(" (known keys here: {})", expected.join(", "))
+        };
+        return format!("unknown key `{field}`{hint}{list}");
+    }
+    msg
+}

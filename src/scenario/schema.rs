@@ -1,0 +1,402 @@
+//! The YAML scenario format as serde types (DESIGN.md §5). Values that later validation
+//! must point at are wrapped in `Spanned` so errors can name their line and column.
+//!
+//! Every struct denies unknown keys; the loader turns serde's "unknown field" message into
+//! one with a "did you mean" hint.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+use std::fmt;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub duration: S<DurationValue>,
+    #[serde(default)]
+    pub drain: Option<S<DurationValue>>,
+    pub cluster: S<ClusterSpec>,
+    #[serde(default)]
+    pub topics: Vec<S<TopicSpec>>,
+    #[serde(default)]
+    pub producers: Vec<S<ProducerSpec>>,
+    #[serde(default)]
+    pub consumers: Vec<S<ConsumerSpec>>,
+    #[serde(default)]
+    pub faults: Vec<S<FaultSpec>>,
+    #[serde(default)]
+    pub expect: Option<ExpectSpec>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub brokers: S<u32>,
+    #[serde(default)]
+    pub network: Option<NetworkSpec>,
+    #[serde(default)]
+    pub config: Props,
+    #[serde(default)]
+    pub truncation: Option<S<String>>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    #[serde(default)]
+    pub latency: Option<S<DurationValue>>,
+    #[serde(default)]
+    pub jitter: Option<S<DurationValue>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    pub name: S<String>,
+    #[serde(default)]
+    pub partitions: Option<S<u32>>,
+    #[serde(default, rename = "replication.factor")]
+    pub replication_factor: Option<S<u32>>,
+    #[serde(default)]
+    pub replicas: Option<S<Vec<Vec<S<u32>>>>>,
+    #[serde(default)]
+    pub config: Props,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerSpec {
+    pub name: S<String>,
+    #[serde(default)]
+    pub instances: Option<S<u32>>,
+    pub topic: S<String>,
+    #[serde(default)]
+    pub rate: Option<S<String>>,
+    #[serde(default)]
+    pub messages: Option<S<i64>>,
+    #[serde(default)]
+    pub keys: Option<S<KeysSpec>>,
+    #[serde(default, rename = "value.bytes")]
+    pub value_bytes: Option<S<u32>>,
+    #[serde(default)]
+    pub config: Props,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSpec {
+    pub count: S<u32>,
+    #[serde(default)]
+    pub distribution: Option<S<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSpec {
+    pub group: S<String>,
+    #[serde(default)]
+    pub members: Option<S<u32>>,
+    pub topics: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub processing: Option<S<DurationValue>>,
+    #[serde(default)]
+    pub commit: Option<S<CommitMode>>,
+    #[serde(default)]
+    pub config: Props,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitMode {
+    /// Commit the position after the records of a poll are processed (at-least-once).
+    AfterProcessing,
+    /// Commit the position before processing the records of a poll (at-most-once).
+    BeforeProcessing,
+    /// `enable.auto.commit=true`: commit consumed positions at poll time every
+    /// `auto.commit.interval.ms`.
+    Auto,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    #[serde(default)]
+    pub violations: Vec<S<String>>,
+}
+
+/// A duration: `250ms`, `10s`, `2m`, `500us`, or an integer number of milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationValue(pub crate::sim::Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as `250ms`, `10s`, `2m`, or a whole number of milliseconds")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationValue, E> {
+                v.checked_mul(1000)
+                    .map(|us| DurationValue(crate::sim::Duration(us)))
+                    .ok_or_else(|| E::custom("duration too large"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationValue, E> {
+                if v < 0 {
+                    return Err(E::custom(format!(
+                        "negative duration `{v}`: durations are zero or more"
+                    )));
+                }
+                self.visit_u64(v as u64)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
+                parse_duration(v).map(DurationValue).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses `250ms`, `10s`, `2m`, `1h`, `500us` or a bare number of milliseconds.
+pub fn parse_duration(text: &str) -> Result<crate::sim::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let bad = || {
+        format!(
+            "malformed duration `{text}`: write a whole number with a unit (`500us`, `250ms`, `10s`, `2m`, `1h`) or a number of milliseconds"
+        )
+    };
+    if digits.is_empty() {
+        if t.starts_with('-') {
+            return Err(format!("negative duration `{text}`: durations are zero or more"));
+        }
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim() {
+        "" | "ms" => 1000,
+        "us" | "µs" => 1,
+        "s" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .map(crate::sim::Duration)
+        .ok_or_else(|| format!("duration `{text}` is too large"))
+}
+
+/// A scalar property value as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Int(i64),
+    Bool(bool),
+    Text(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Text(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, true/false, or a word")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                i64::try_from(v)
+                    .map(Scalar::Int)
+                    .map_err(|_| E::custom("number too large"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                // Kafka writes lists as comma-separated strings; accept a YAML list too.
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(Scalar::Text(items.join(",")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A `config:` block: Kafka property names to values, in the order written.
+#[derive(Debug, Default)]
+pub struct Props(pub Vec<(S<String>, S<Scalar>)>);
+
+impl<'de> Deserialize<'de> for Props {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Props;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of Kafka property names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Props, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    let value = map.next_value::<S<Scalar>>()?;
+                    entries.push((key, value));
+                }
+                Ok(Props(entries))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Props, E> {
+                Ok(Props::default())
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The fault kinds, as written in a fault's key.
+pub const FAULT_KINDS: &[&str] = &[
+    "crash",
+    "power-loss",
+    "restart",
+    "pause",
+    "isolate",
+    "partition",
+    "cut",
+    "slow",
+    "heal",
+];
+
+/// One scheduled fault: `{at: 10s, crash: broker-2}`.
+#[derive(Debug)]
+pub struct FaultSpec {
+    pub at: S<DurationValue>,
+    pub kind: FaultKind,
+    /// `for:` (with `pause`).
+    pub length: Option<S<DurationValue>>,
+}
+
+#[derive(Debug)]
+pub enum FaultKind {
+    Crash(S<String>),
+    PowerLoss(S<String>),
+    Restart(S<String>),
+    Pause(S<String>),
+    Isolate(S<String>),
+    Partition(Vec<Vec<S<String>>>),
+    Cut {
+        from: S<String>,
+        to: S<String>,
+    },
+    Slow {
+        nodes: Vec<S<String>>,
+        latency: S<DurationValue>,
+    },
+    Heal(S<String>),
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct CutSpec {
+    from: S<String>,
+    to: S<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct SlowSpec {
+    nodes: Vec<S<String>>,
+    latency: S<DurationValue>,
+}
+
+impl<'de> Deserialize<'de> for FaultSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FaultSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a fault such as `{at: 10s, crash: broker-2}`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FaultSpec, A::Error> {
+                let mut at = None;
+                let mut length = None;
+                let mut kind = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let k = key.as_str();
+                    if k == "at" {
+                        at = Some(map.next_value()?);
+                        continue;
+                    }
+                    if k == "for" {
+                        length = Some(map.next_value()?);
+                        continue;
+                    }
+                    if kind.is_some() {
+                        return Err(de::Error::custom(format!(
+                            "a fault has one kind, but `{k}` is a second one: write two faults"
+                        )));
+                    }
+                    kind = Some(match k {
+                        "crash" => FaultKind::Crash(map.next_value()?),
+                        "power-loss" => FaultKind::PowerLoss(map.next_value()?),
+                        "restart" => FaultKind::Restart(map.next_value()?),
+                        "pause" => FaultKind::Pause(map.next_value()?),
+                        "isolate" => FaultKind::Isolate(map.next_value()?),
+                        "partition" => FaultKind::Partition(map.next_value()?),
+                        "cut" => {
+                            let c: CutSpec = map.next_value()?;
+                            FaultKind::Cut { from: c.from, to: c.to }
+                        }
+                        "slow" => {
+                            let s: SlowSpec = map.next_value()?;
+                            FaultKind::Slow {
+                                nodes: s.nodes,
+                                latency: s.latency,
+                            }
+                        }
+                        "heal" => FaultKind::Heal(map.next_value()?),
+                        other => {
+                            let mut expected: Vec<&str> = vec!["at", "for"];
+                            expected.extend(FAULT_KINDS);
+                            return Err(de::Error::custom(format!(
+                                "unknown fault key `{other}`{}; a fault is `at:` plus one of {}",
+                                crate::scenario::did_you_mean(other, expected.iter().copied()),
+                                FAULT_KINDS.join(", ")
+                            )));
+                        }
+                    });
+                }
+                let at = at.ok_or_else(|| de::Error::custom("this fault has no `at:` time"))?;
+                let kind = kind.ok_or_else(|| {
+                    de::Error::custom(format!("this fault has no kind: add one of {}", FAULT_KINDS.join(", ")))
+                })?;
+                Ok(FaultSpec { at, kind, length })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}

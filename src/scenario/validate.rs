@@ -1,0 +1,733 @@
+//! Validation: from the parsed file to a [`Scenario`], or the first error with its place.
+
+use super::props::{self, Kind, Scope};
+use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
+use super::{
+    Acks, BrokerConfig, Fault, FaultKind, Group, InputError, OffsetReset, Producer, Scenario, Topic, Workload,
+    did_you_mean,
+};
+use crate::check::CHECKS;
+use crate::sim::Duration;
+use std::collections::BTreeMap;
+
+type R<T> = Result<T, InputError>;
+
+struct Ctx<'a> {
+    file: &'a str,
+    warnings: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn err<T, U>(&self, at: &S<U>, message: impl Into<String>) -> R<T> {
+        Err(InputError {
+            file: self.file.to_string(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            message: message.into(),
+        })
+    }
+    fn warn<U>(&mut self, at: &S<U>, message: impl Into<String>) {
+        let line = at.referenced.line();
+        let column = at.referenced.column();
+        self.warnings
+            .push(format!("{}:{line}:{column}: {}", self.file, message.into()));
+    }
+}
+
+/// The properties of one `config:` block, checked against the table.
+struct Config<'a> {
+    values: BTreeMap<&'static str, &'a S<Scalar>>,
+}
+
+impl Config<'_> {
+    fn int(&self, name: &str) -> Option<i64> {
+        match self.values.get(name).map(|s| &s.value) {
+            Some(Scalar::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+    fn text(&self, name: &str) -> Option<String> {
+        self.values.get(name).map(|s| s.value.to_string())
+    }
+    fn bool(&self, name: &str) -> Option<bool> {
+        match self.values.get(name).map(|s| &s.value) {
+            Some(Scalar::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+    fn ms(&self, name: &str, default_ms: u64) -> Duration {
+        Duration::from_millis(self.int(name).map(|v| v.max(0) as u64).unwrap_or(default_ms))
+    }
+    fn spanned(&self, name: &str) -> Option<&S<Scalar>> {
+        self.values.get(name).copied()
+    }
+}
+
+fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
+    let mut values = BTreeMap::new();
+    for (key, value) in &block.0 {
+        let name = key.value.as_str();
+        let Some(prop) = props::lookup(scope, name) else {
+            let elsewhere = [Scope::Broker, Scope::Topic, Scope::Producer, Scope::Consumer]
+                .into_iter()
+                .find(|s| *s != scope && props::lookup(*s, name).is_some());
+            let hint = match elsewhere {
+                Some(s) => format!("; `{name}` belongs under `{}`", s.key()),
+                None => did_you_mean(name, props::names(scope)),
+            };
+            return ctx.err(key, format!("unknown {} property `{name}`{hint}", scope_word(scope)));
+        };
+        let ok = match (&prop.kind, &value.value) {
+            (Kind::Int { min }, Scalar::Int(i)) => *i >= *min,
+            (Kind::Int { .. }, _) => false,
+            (Kind::Bool, Scalar::Bool(_)) => true,
+            (Kind::Bool, _) => false,
+            (Kind::Choice(options), v) => options.contains(&v.to_string().as_str()),
+            (Kind::Text, _) => true,
+        };
+        if !ok {
+            let wanted = match prop.kind {
+                Kind::Int { min } => format!("a whole number of at least {min}"),
+                Kind::Bool => "true or false".to_string(),
+                Kind::Choice(options) => format!("one of {}", options.join(", ")),
+                Kind::Text => "text".to_string(),
+            };
+            return ctx.err(value, format!("`{name}` must be {wanted}, not `{}`", value.value));
+        }
+        if !prop.modelled && value.value.to_string() != prop.default {
+            return ctx.err(
+                value,
+                format!(
+                    "not supported yet: kafkasim knows `{name}` but does not model it yet; remove it (Kafka's default is {})",
+                    prop.default
+                ),
+            );
+        }
+        if values.insert(prop.name, value).is_some() {
+            return ctx.err(key, format!("`{name}` is set twice"));
+        }
+    }
+    Ok(Config { values })
+}
+
+fn scope_word(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Broker => "broker",
+        Scope::Topic => "topic",
+        Scope::Producer => "producer",
+        Scope::Consumer => "consumer",
+    }
+}
+
+fn is_kebab(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+/// Checks a parsed scenario and applies every default.
+pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
+    let mut ctx = Ctx {
+        file,
+        warnings: Vec::new(),
+    };
+    if !is_kebab(&raw.name.value) {
+        return ctx.err(
+            &raw.name,
+            format!(
+                "scenario name `{}` must be kebab-case, like `isr-min-insync-2`",
+                raw.name.value
+            ),
+        );
+    }
+    let duration = raw.duration.value.0;
+    if duration == Duration::ZERO {
+        return ctx.err(&raw.duration, "`duration` must be more than zero");
+    }
+    let drain = raw
+        .drain
+        .as_ref()
+        .map(|d| d.value.0)
+        .unwrap_or(Duration::from_millis(30_000));
+
+    // Cluster.
+    let cluster = &raw.cluster.value;
+    let brokers = cluster.brokers.value;
+    if brokers == 0 || brokers > 1000 {
+        return ctx.err(
+            &cluster.brokers,
+            format!("`brokers` must be between 1 and 1000, not {brokers}"),
+        );
+    }
+    let network = cluster.network.as_ref();
+    let latency = network
+        .and_then(|n| n.latency.as_ref())
+        .map(|d| d.value.0)
+        .unwrap_or(Duration::from_millis(1));
+    let jitter = network
+        .and_then(|n| n.jitter.as_ref())
+        .map(|d| d.value.0)
+        .unwrap_or(Duration::ZERO);
+    if let Some(t) = &cluster.truncation {
+        const MODES: [&str; 3] = ["leader-epoch", "kip-101", "high-watermark"];
+        if !MODES.contains(&t.value.as_str()) {
+            return ctx.err(
+                t,
+                format!(
+                    "unknown truncation mode `{}`{}; one of {}",
+                    t.value,
+                    did_you_mean(&t.value, MODES),
+                    MODES.join(", ")
+                ),
+            );
+        }
+        if t.value != "leader-epoch" {
+            return ctx.err(
+                t,
+                format!(
+                    "not supported yet: truncation mode `{}` (replication is not modelled yet)",
+                    t.value
+                ),
+            );
+        }
+    }
+    let bc = config(&ctx, Scope::Broker, &cluster.config)?;
+    let broker_min_isr = bc.int("min.insync.replicas").unwrap_or(1) as u32;
+    let default_rf = bc.int("default.replication.factor").unwrap_or(1) as u32;
+    let default_partitions = bc.int("num.partitions").unwrap_or(1) as u32;
+    let broker_flush_messages = bc.int("log.flush.interval.messages").map(|v| v as u64);
+    let broker_flush_ms = bc.int("log.flush.interval.ms").map(|v| Duration::from_millis(v as u64));
+    let broker = BrokerConfig {
+        offsets_topic_num_partitions: bc.int("offsets.topic.num.partitions").unwrap_or(50) as u32,
+        offsets_topic_replication_factor: bc.int("offsets.topic.replication.factor").unwrap_or(3) as u32,
+        high_watermark_checkpoint_interval: bc.ms("replica.high.watermark.checkpoint.interval.ms", 5000),
+        log_flush_interval_messages: broker_flush_messages,
+    };
+
+    // Topics.
+    if raw.topics.is_empty() {
+        return ctx.err(&raw.name, "the scenario has no `topics`: add at least one");
+    }
+    let mut topics: Vec<Topic> = Vec::new();
+    for t in &raw.topics {
+        let spec = &t.value;
+        let name = spec.name.value.clone();
+        if !is_identifier(&name) || name.starts_with("__") {
+            return ctx.err(
+                &spec.name,
+                format!("`{name}` is not a valid topic name (letters, digits, `.`, `_`, `-`; no leading `__`)"),
+            );
+        }
+        if topics.iter().any(|x| x.name == name) {
+            return ctx.err(&spec.name, format!("topic `{name}` is defined twice"));
+        }
+        let partitions = spec.partitions.as_ref().map(|p| p.value).unwrap_or(default_partitions);
+        if let Some(p) = &spec.partitions
+            && (p.value == 0 || p.value > 10_000)
+        {
+            return ctx.err(p, format!("`partitions` must be between 1 and 10000, not {}", p.value));
+        }
+        let rf = spec.replication_factor.as_ref().map(|r| r.value).unwrap_or(default_rf);
+        let rf_at = spec
+            .replication_factor
+            .as_ref()
+            .map(|r| (r.referenced.line(), r.referenced.column()));
+        if rf == 0 {
+            let at = spec.replication_factor.as_ref().expect("zero only when written");
+            return ctx.err(at, "`replication.factor` must be at least 1");
+        }
+        if rf > brokers {
+            let message = format!(
+                "replication factor {rf} is larger than the number of brokers ({brokers}): Kafka refuses to create topic `{name}` (INVALID_REPLICATION_FACTOR)"
+            );
+            return match &spec.replication_factor {
+                Some(r) => ctx.err(r, message),
+                None => ctx.err(&raw.cluster, message),
+            };
+        }
+        let _ = rf_at;
+        let replicas = match &spec.replicas {
+            None => None,
+            Some(list) => {
+                if list.value.len() != partitions as usize {
+                    return ctx.err(
+                        list,
+                        format!(
+                            "`replicas` lists {} partitions but the topic has {partitions}",
+                            list.value.len()
+                        ),
+                    );
+                }
+                let mut out = Vec::new();
+                for brokers_of in &list.value {
+                    let ids: Vec<u32> = brokers_of.iter().map(|b| b.value).collect();
+                    if ids.len() != rf as usize {
+                        return ctx.err(
+                            list,
+                            format!(
+                                "every partition needs {rf} replicas (the replication factor), but one lists {}",
+                                ids.len()
+                            ),
+                        );
+                    }
+                    for b in brokers_of {
+                        if b.value == 0 || b.value > brokers {
+                            return ctx.err(
+                                b,
+                                format!("broker {} does not exist: brokers are 1..={brokers}", b.value),
+                            );
+                        }
+                        if ids.iter().filter(|x| **x == b.value).count() > 1 {
+                            return ctx.err(b, format!("broker {} is listed twice for one partition", b.value));
+                        }
+                    }
+                    out.push(ids);
+                }
+                Some(out)
+            }
+        };
+        let tc = config(&ctx, Scope::Topic, &spec.config)?;
+        let min_isr = tc
+            .int("min.insync.replicas")
+            .map(|v| v as u32)
+            .unwrap_or(broker_min_isr);
+        if min_isr > rf {
+            let message = format!(
+                "min.insync.replicas={min_isr} is above the replication factor {rf} of topic `{name}`: Kafka accepts it, and since 3.7 it caps the requirement at the replication factor"
+            );
+            match tc.spanned("min.insync.replicas") {
+                Some(at) => ctx.warn(at, message),
+                None => ctx.warn(&spec.name, message),
+            }
+        }
+        topics.push(Topic {
+            name,
+            partitions,
+            replication_factor: rf,
+            replicas,
+            min_insync_replicas: min_isr,
+            flush_messages: tc.int("flush.messages").map(|v| v as u64).or(broker_flush_messages),
+            flush_interval: tc
+                .int("flush.ms")
+                .map(|v| Duration::from_millis(v as u64))
+                .or(broker_flush_ms),
+        });
+    }
+    let topic_index = |ctx: &Ctx, name: &S<String>| -> R<usize> {
+        match topics.iter().position(|t| t.name == name.value) {
+            Some(i) => Ok(i),
+            None => ctx.err(
+                name,
+                format!(
+                    "unknown topic `{}`{}",
+                    name.value,
+                    did_you_mean(&name.value, topics.iter().map(|t| t.name.as_str()))
+                ),
+            ),
+        }
+    };
+
+    // Node names must be unique across brokers, producers and group members.
+    let mut node_names: Vec<String> = (1..=brokers).map(Scenario::broker_name).collect();
+    let mut claim = |ctx: &Ctx, at: &S<String>, names: Vec<String>| -> R<()> {
+        for n in names {
+            if node_names.contains(&n) {
+                return ctx.err(at, format!("node name `{n}` is already taken: names must be unique across brokers, producers and group members"));
+            }
+            node_names.push(n);
+        }
+        Ok(())
+    };
+
+    // Producers.
+    let mut producers = Vec::new();
+    for p in &raw.producers {
+        let spec = &p.value;
+        if !is_kebab(&spec.name.value) {
+            return ctx.err(
+                &spec.name,
+                format!("producer name `{}` must be kebab-case", spec.name.value),
+            );
+        }
+        let instances = spec.instances.as_ref().map(|i| i.value).unwrap_or(1);
+        if let Some(i) = &spec.instances
+            && (i.value == 0 || i.value > 1000)
+        {
+            return ctx.err(i, format!("`instances` must be between 1 and 1000, not {}", i.value));
+        }
+        let names = if instances == 1 {
+            vec![spec.name.value.clone()]
+        } else {
+            (0..instances).map(|i| format!("{}-{i}", spec.name.value)).collect()
+        };
+        claim(&ctx, &spec.name, names)?;
+        let topic = topic_index(&ctx, &spec.topic)?;
+        let workload = match (&spec.rate, &spec.messages) {
+            (Some(_), Some(m)) => return ctx.err(m, "write either `rate` or `messages`, not both"),
+            (None, None) => {
+                return ctx.err(
+                    p,
+                    "this producer has no workload: add `rate: 1000/s` or `messages: 5000`",
+                );
+            }
+            (Some(rate), None) => parse_rate(&ctx, rate)?,
+            (None, Some(m)) => {
+                if m.value <= 0 {
+                    return ctx.err(m, format!("`messages` must be more than zero, not {}", m.value));
+                }
+                Workload::Messages(m.value as u64)
+            }
+        };
+        let keys = match &spec.keys {
+            None => None,
+            Some(k) => {
+                if k.value.count.value == 0 {
+                    return ctx.err(
+                        &k.value.count,
+                        "`keys.count` must be at least 1 (leave `keys` out for null keys)",
+                    );
+                }
+                if let Some(d) = &k.value.distribution {
+                    match d.value.as_str() {
+                        "uniform" => {}
+                        "zipf" => {
+                            return ctx.err(d, "not supported yet: `distribution: zipf` (keys are uniform for now)");
+                        }
+                        other => {
+                            return ctx.err(
+                                d,
+                                format!(
+                                    "unknown key distribution `{other}`{}; one of uniform, zipf",
+                                    did_you_mean(other, ["uniform", "zipf"])
+                                ),
+                            );
+                        }
+                    }
+                }
+                Some(k.value.count.value)
+            }
+        };
+        let value_bytes = spec.value_bytes.as_ref().map(|v| v.value).unwrap_or(100);
+        let pc = config(&ctx, Scope::Producer, &spec.config)?;
+        let acks = match pc.text("acks").as_deref() {
+            None | Some("all") | Some("-1") => Acks::All,
+            Some("1") => Acks::One,
+            Some(_) => Acks::Zero,
+        };
+        let max_in_flight = pc.int("max.in.flight.requests.per.connection").unwrap_or(5) as u32;
+        let idempotence = match pc.bool("enable.idempotence") {
+            Some(true) => {
+                let at = pc.spanned("enable.idempotence").expect("set");
+                if acks != Acks::All {
+                    return ctx.err(
+                        at,
+                        "Kafka refuses this producer: `enable.idempotence=true` needs `acks=all` (ConfigException)",
+                    );
+                }
+                if max_in_flight > 5 {
+                    return ctx.err(at, "Kafka refuses this producer: `enable.idempotence=true` needs `max.in.flight.requests.per.connection` of 5 or less");
+                }
+                true
+            }
+            Some(false) => false,
+            // Kafka turns idempotence off silently when other settings conflict with it.
+            None => acks == Acks::All && max_in_flight <= 5,
+        };
+        let linger = pc.ms("linger.ms", 5);
+        let request_timeout = pc.ms("request.timeout.ms", 30_000);
+        let mut delivery_timeout = pc.ms("delivery.timeout.ms", 120_000);
+        if delivery_timeout < linger + request_timeout {
+            if let Some(at) = pc.spanned("delivery.timeout.ms") {
+                return ctx.err(at, "Kafka refuses this producer: `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms` (ConfigException)");
+            }
+            delivery_timeout = linger + request_timeout;
+        }
+        producers.push(Producer {
+            name: spec.name.value.clone(),
+            instances,
+            topic,
+            workload,
+            keys,
+            value_bytes,
+            acks,
+            linger,
+            batch_size: pc.int("batch.size").unwrap_or(16_384) as u32,
+            idempotence,
+            retries: pc.int("retries").map(|v| v as u64).unwrap_or(2_147_483_647),
+            delivery_timeout,
+            request_timeout,
+            retry_backoff: pc.ms("retry.backoff.ms", 100),
+            retry_backoff_max: pc.ms("retry.backoff.max.ms", 1000),
+            metadata_max_age: pc.ms("metadata.max.age.ms", 300_000),
+            max_request_size: pc.int("max.request.size").unwrap_or(1_048_576) as u32,
+            max_in_flight,
+            ignore_keys: pc.bool("partitioner.ignore.keys").unwrap_or(false),
+        });
+    }
+
+    // Consumer groups.
+    let mut groups: Vec<Group> = Vec::new();
+    for c in &raw.consumers {
+        let spec = &c.value;
+        if !is_kebab(&spec.group.value) {
+            return ctx.err(
+                &spec.group,
+                format!("group name `{}` must be kebab-case", spec.group.value),
+            );
+        }
+        if groups.iter().any(|g| g.group == spec.group.value) {
+            return ctx.err(
+                &spec.group,
+                format!(
+                    "group `{}` is defined twice: use `members` for more consumers",
+                    spec.group.value
+                ),
+            );
+        }
+        let members = spec.members.as_ref().map(|m| m.value).unwrap_or(1);
+        if let Some(m) = &spec.members
+            && (m.value == 0 || m.value > 1000)
+        {
+            return ctx.err(m, format!("`members` must be between 1 and 1000, not {}", m.value));
+        }
+        claim(
+            &ctx,
+            &spec.group,
+            (0..members).map(|i| format!("{}-{i}", spec.group.value)).collect(),
+        )?;
+        if spec.topics.value.is_empty() {
+            return ctx.err(&spec.topics, "a group must read at least one topic");
+        }
+        let mut group_topics = Vec::new();
+        for t in &spec.topics.value {
+            let i = topic_index(&ctx, t)?;
+            if !group_topics.contains(&i) {
+                group_topics.push(i);
+            }
+        }
+        let cc = config(&ctx, Scope::Consumer, &spec.config)?;
+        let commit = match (&spec.commit, cc.bool("enable.auto.commit")) {
+            (Some(mode), Some(auto)) if (mode.value == CommitMode::Auto) != auto => {
+                return ctx.err(
+                    mode,
+                    format!(
+                        "`commit: {}` contradicts `enable.auto.commit: {auto}`",
+                        commit_word(mode.value)
+                    ),
+                );
+            }
+            (Some(mode), _) => mode.value,
+            (None, Some(false)) => CommitMode::AfterProcessing,
+            (None, _) => CommitMode::Auto,
+        };
+        let auto_offset_reset = match cc.text("auto.offset.reset").as_deref() {
+            Some("earliest") => OffsetReset::Earliest,
+            Some("none") => OffsetReset::None,
+            _ => OffsetReset::Latest,
+        };
+        groups.push(Group {
+            group: spec.group.value.clone(),
+            members,
+            topics: group_topics,
+            processing: spec.processing.as_ref().map(|p| p.value.0).unwrap_or(Duration::ZERO),
+            commit,
+            auto_commit_interval: cc.ms("auto.commit.interval.ms", 5000),
+            auto_offset_reset,
+            max_poll_records: cc.int("max.poll.records").unwrap_or(500) as u32,
+            fetch_min_bytes: cc.int("fetch.min.bytes").unwrap_or(1) as u32,
+            fetch_max_wait: cc.ms("fetch.max.wait.ms", 500),
+            max_partition_fetch_bytes: cc.int("max.partition.fetch.bytes").unwrap_or(1_048_576) as u32,
+            request_timeout: cc.ms("request.timeout.ms", 30_000),
+            retry_backoff: cc.ms("retry.backoff.ms", 100),
+        });
+    }
+
+    // Faults.
+    let end = duration + drain;
+    let mut faults = Vec::new();
+    for f in &raw.faults {
+        let spec = &f.value;
+        let at = spec.at.value.0;
+        if at > end {
+            return ctx.err(
+                &spec.at,
+                format!(
+                    "fault at {} is after the end of the run ({} = duration {} + drain {})",
+                    spec.at.value.0, end, duration, drain
+                ),
+            );
+        }
+        let node = |n: &S<String>| -> R<String> {
+            if node_names.contains(&n.value) {
+                Ok(n.value.clone())
+            } else {
+                ctx.err(
+                    n,
+                    format!(
+                        "no node is named `{}`{}",
+                        n.value,
+                        did_you_mean(&n.value, node_names.iter().map(String::as_str))
+                    ),
+                )
+            }
+        };
+        if let (Some(l), false) = (&spec.length, matches!(spec.kind, schema::FaultKind::Pause(_))) {
+            return ctx.err(l, "`for:` goes only with `pause`");
+        }
+        let kind = match &spec.kind {
+            schema::FaultKind::Crash(n) => FaultKind::Crash(node(n)?),
+            schema::FaultKind::PowerLoss(n) => {
+                let name = node(n)?;
+                if !name.starts_with("broker-") || !(1..=brokers).any(|b| Scenario::broker_name(b) == name) {
+                    return ctx.err(n, format!("`power-loss` applies to brokers (it loses unflushed log data); use `crash: {name}` for a client"));
+                }
+                FaultKind::PowerLoss(name)
+            }
+            schema::FaultKind::Restart(n) => FaultKind::Restart(node(n)?),
+            schema::FaultKind::Pause(n) => {
+                let Some(length) = &spec.length else {
+                    return ctx.err(n, "`pause` needs `for:`, e.g. `{at: 10s, pause: broker-2, for: 5s}`");
+                };
+                FaultKind::Pause {
+                    node: node(n)?,
+                    length: length.value.0,
+                }
+            }
+            schema::FaultKind::Isolate(n) => FaultKind::Isolate(node(n)?),
+            schema::FaultKind::Partition(groups_spec) => {
+                if groups_spec.len() < 2 {
+                    return ctx.err(
+                        &spec.at,
+                        "`partition` needs at least two groups of nodes, e.g. `[[broker-1], [broker-2, broker-3]]`",
+                    );
+                }
+                let mut seen: Vec<String> = Vec::new();
+                let mut out = Vec::new();
+                for g in groups_spec {
+                    let mut names = Vec::new();
+                    for n in g {
+                        let name = node(n)?;
+                        if seen.contains(&name) {
+                            return ctx.err(n, format!("`{name}` is in two groups of one partition"));
+                        }
+                        seen.push(name.clone());
+                        names.push(name);
+                    }
+                    if names.is_empty() {
+                        return ctx.err(&spec.at, "a partition group is empty");
+                    }
+                    out.push(names);
+                }
+                FaultKind::Partition(out)
+            }
+            schema::FaultKind::Cut { from, to } => {
+                let (a, b) = (node(from)?, node(to)?);
+                if a == b {
+                    return ctx.err(to, "a cut needs two different nodes");
+                }
+                FaultKind::Cut { from: a, to: b }
+            }
+            schema::FaultKind::Slow { nodes, latency } => {
+                let names = nodes.iter().map(node).collect::<R<Vec<_>>>()?;
+                FaultKind::Slow {
+                    nodes: names,
+                    latency: latency.value.0,
+                }
+            }
+            schema::FaultKind::Heal(what) => {
+                if what.value != "all" {
+                    return ctx.err(what, format!("`heal` takes `all`, not `{}`", what.value));
+                }
+                FaultKind::HealAll
+            }
+        };
+        faults.push(Fault { at, kind });
+    }
+    // Faults at one instant fire in file order; sorting keeps that (the sort is stable).
+    faults.sort_by_key(|f| f.at);
+
+    // Expectations.
+    let mut expect_violations = Vec::new();
+    if let Some(expect) = &raw.expect {
+        for v in &expect.violations {
+            let name = v.value.as_str();
+            match CHECKS.iter().find(|c| c.name == name) {
+                None => {
+                    let known = CHECKS.iter().map(|c| c.name);
+                    return ctx.err(v, format!("unknown check `{name}`{}", did_you_mean(name, known)));
+                }
+                Some(c) if !c.implemented => {
+                    return ctx.err(v, format!("not supported yet: check `{name}` is not implemented yet"));
+                }
+                Some(_) => {}
+            }
+            if expect_violations.iter().any(|x| x == name) {
+                return ctx.err(v, format!("`{name}` is listed twice"));
+            }
+            expect_violations.push(name.to_string());
+        }
+    }
+
+    Ok(Scenario {
+        name: raw.name.value.clone(),
+        description: raw.description.clone().unwrap_or_default().trim().to_string(),
+        seed: raw.seed.unwrap_or(0),
+        duration,
+        drain,
+        brokers,
+        latency,
+        jitter,
+        broker,
+        topics,
+        producers,
+        groups,
+        faults,
+        expect_violations,
+        warnings: ctx.warnings,
+    })
+}
+
+fn commit_word(mode: CommitMode) -> &'static str {
+    match mode {
+        CommitMode::AfterProcessing => "after-processing",
+        CommitMode::BeforeProcessing => "before-processing",
+        CommitMode::Auto => "auto",
+    }
+}
+
+/// `1000/s`, `50/ms`, `600/m`: a whole number of records per unit of time.
+fn parse_rate(ctx: &Ctx, rate: &S<String>) -> R<Workload> {
+    let text = rate.value.trim();
+    let bad = || format!("malformed rate `{text}`: write records per unit, like `1000/s`, `5/ms` or `600/m`");
+    let Some((count, unit)) = text.split_once('/') else {
+        return ctx.err(rate, bad());
+    };
+    let count: i64 = match count.trim().parse() {
+        Ok(c) => c,
+        Err(_) => return ctx.err(rate, bad()),
+    };
+    if count <= 0 {
+        return ctx.err(rate, format!("rate `{text}` must be more than zero records"));
+    }
+    let per = match unit.trim() {
+        "s" => Duration::from_millis(1000),
+        "ms" => Duration::from_millis(1),
+        "m" | "min" => Duration::from_millis(60_000),
+        _ => return ctx.err(rate, bad()),
+    };
+    Ok(Workload::Rate {
+        count: count as u64,
+        per,
+    })
+}

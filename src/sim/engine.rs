@@ -1,0 +1,603 @@
+//! The event loop. Events are ordered by (time, insertion sequence), so ties are FIFO and a
+//! run is a pure function of its inputs and seed.
+//!
+//! Actors are sans-IO state machines: a handler gets `now`, one [`Input`] and a write-only
+//! [`Outbox`]; the engine turns what it wrote into future events. A crash discards the
+//! actor's volatile state (the actor decides what is durable) and every timer and message
+//! of the old incarnation; a pause holds the node's events back until it resumes.
+
+use crate::sim::NodeId;
+use crate::sim::network::Network;
+use crate::sim::time::{Duration, Time};
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::Write;
+
+/// What a node is handed.
+pub enum Input<M, T> {
+    /// The node (re)starts: first boot, or restart after a crash.
+    Start,
+    Message {
+        from: NodeId,
+        msg: M,
+    },
+    Timer(T),
+    /// The process at `peer` died and its TCP connections were closed by its host: what
+    /// the node had in flight to it is gone. Sent when a process crashes, when a
+    /// connection to a dead process is refused, and when a powered-off host boots again;
+    /// never for network faults, where only timeouts tell.
+    PeerDown(NodeId),
+}
+
+/// How a node dies.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashKind {
+    /// The process dies; the host (and its page cache) survives.
+    Process,
+    /// The host loses power: whatever was not flushed to disk is gone too.
+    PowerLoss,
+}
+
+/// Where a handler writes its effects. Nothing else of the world is reachable from it.
+pub struct Outbox<M, T, O> {
+    sends: Vec<(NodeId, M)>,
+    timers: Vec<(Duration, T)>,
+    observations: Vec<O>,
+}
+
+impl<M, T, O> Outbox<M, T, O> {
+    fn new() -> Self {
+        Outbox {
+            sends: Vec::new(),
+            timers: Vec::new(),
+            observations: Vec::new(),
+        }
+    }
+    pub fn send(&mut self, to: NodeId, msg: M) {
+        self.sends.push((to, msg));
+    }
+    pub fn set_timer(&mut self, after: Duration, timer: T) {
+        self.timers.push((after, timer));
+    }
+    /// Reports something checkers and reports care about; it never changes the run.
+    pub fn observe(&mut self, obs: O) {
+        self.observations.push(obs);
+    }
+}
+
+/// A node of the simulation.
+pub trait Actor {
+    type Msg: Serialize;
+    type Timer: Serialize;
+    type Obs: Serialize;
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<Self::Msg, Self::Timer>,
+        out: &mut Outbox<Self::Msg, Self::Timer, Self::Obs>,
+    );
+    /// Drops volatile state. Only observations written here are kept.
+    fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Outbox<Self::Msg, Self::Timer, Self::Obs>);
+}
+
+/// A fault, as the engine understands it (node ids, not names).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultOp {
+    Crash(NodeId),
+    PowerLoss(NodeId),
+    Restart(NodeId),
+    Pause(NodeId, Duration),
+    Isolate(NodeId),
+    Partition(Vec<Vec<NodeId>>),
+    Cut(NodeId, NodeId),
+    Slow(Vec<NodeId>, Duration),
+    HealAll,
+    /// The start of the drain phase: heal the network, resume paused nodes, restart
+    /// crashed ones.
+    Drain,
+}
+
+/// What became of a scheduled fault.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultRecord {
+    pub at: Time,
+    pub op: FaultOp,
+    /// Whether it changed anything (crashing a node that is already down does not).
+    pub fired: bool,
+    /// Nodes that the fault crashed, restarted, paused or resumed (for the timeline).
+    pub affected: Vec<NodeId>,
+}
+
+/// Something that happened, for the observer: an actor's observation or a fault.
+pub enum Happening<'a, O> {
+    Observed { at: Time, node: NodeId, obs: &'a O },
+    Fault(&'a FaultRecord),
+}
+
+enum Event<M, T> {
+    Start {
+        node: NodeId,
+        inc: u32,
+    },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        from_inc: u32,
+        to_inc: u32,
+        epoch: u32,
+        msg: M,
+    },
+    Timer {
+        node: NodeId,
+        inc: u32,
+        timer: T,
+    },
+    PeerDown {
+        node: NodeId,
+        inc: u32,
+        peer: NodeId,
+    },
+    Fault(usize),
+    Resume {
+        node: NodeId,
+        inc: u32,
+        pause: u32,
+    },
+}
+
+impl<M, T> Event<M, T> {
+    /// The node whose handler this event runs, when it is tied to a live incarnation.
+    fn target(&self) -> Option<(NodeId, u32)> {
+        match self {
+            Event::Start { node, inc } | Event::Timer { node, inc, .. } | Event::PeerDown { node, inc, .. } => {
+                Some((*node, *inc))
+            }
+            Event::Deliver { to, to_inc, .. } => Some((*to, *to_inc)),
+            Event::Fault(_) | Event::Resume { .. } => None,
+        }
+    }
+}
+
+struct Entry<M, T> {
+    at: Time,
+    seq: u64,
+    event: Event<M, T>,
+}
+
+impl<M, T> PartialEq for Entry<M, T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<M, T> Eq for Entry<M, T> {}
+impl<M, T> PartialOrd for Entry<M, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+/// Reversed, so the max-heap pops the earliest (time, sequence) first.
+impl<M, T> Ord for Entry<M, T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Slot<A: Actor> {
+    actor: A,
+    name: String,
+    up: bool,
+    /// Bumped at every crash: events addressed to an older incarnation are dropped.
+    incarnation: u32,
+    /// After a process crash the host still runs and refuses connections; after a power
+    /// loss it is silent.
+    host_alive: bool,
+    paused: bool,
+    pauses: u32,
+    /// Events that arrived while paused, in arrival order.
+    held: Vec<Event<A::Msg, A::Timer>>,
+}
+
+pub struct Engine<A: Actor> {
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Entry<A::Msg, A::Timer>>,
+    slots: Vec<Slot<A>>,
+    pub network: Network,
+    faults: Vec<(Time, FaultOp)>,
+    pub fault_records: Vec<FaultRecord>,
+    events: u64,
+    trace: Option<Box<dyn Write>>,
+    trace_error: Option<std::io::Error>,
+}
+
+impl<A: Actor> Engine<A> {
+    /// An engine over `actors` (node i is `actors[i]`), all started at time zero in order.
+    pub fn new(actors: Vec<(String, A)>, network: Network) -> Engine<A> {
+        let mut engine = Engine {
+            now: Time::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            network,
+            faults: Vec::new(),
+            fault_records: Vec::new(),
+            events: 0,
+            trace: None,
+            trace_error: None,
+        };
+        for (i, (name, actor)) in actors.into_iter().enumerate() {
+            engine.slots.push(Slot {
+                actor,
+                name,
+                up: true,
+                incarnation: 0,
+                host_alive: true,
+                paused: false,
+                pauses: 0,
+                held: Vec::new(),
+            });
+            engine.push(
+                Time::ZERO,
+                Event::Start {
+                    node: NodeId(i as u32),
+                    inc: 0,
+                },
+            );
+        }
+        engine
+    }
+
+    /// Writes every event as one JSON object per line to `sink`.
+    pub fn set_trace(&mut self, sink: Box<dyn Write>) {
+        self.trace = Some(sink);
+    }
+
+    /// Schedules a fault. Faults at the same time fire in the order they were scheduled.
+    pub fn schedule_fault(&mut self, at: Time, op: FaultOp) {
+        self.faults.push((at, op));
+        let index = self.faults.len() - 1;
+        self.push(at, Event::Fault(index));
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    pub fn node(&self, id: NodeId) -> &A {
+        &self.slots[id.index()].actor
+    }
+    pub fn name(&self, id: NodeId) -> &str {
+        &self.slots[id.index()].name
+    }
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.slots[id.index()].up
+    }
+    pub fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Ends the trace, reporting the first write error, if any.
+    pub fn finish_trace(&mut self) -> std::io::Result<()> {
+        if let Some(err) = self.trace_error.take() {
+            return Err(err);
+        }
+        if let Some(mut sink) = self.trace.take() {
+            sink.flush()?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, at: Time, event: Event<A::Msg, A::Timer>) {
+        self.seq += 1;
+        self.queue.push(Entry {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    /// Runs every event up to and including `until`, handing observations and faults to
+    /// `observer`. Leaves the clock at `until`.
+    pub fn run_until(&mut self, until: Time, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
+        while let Some(entry) = self.queue.peek() {
+            if entry.at > until {
+                break;
+            }
+            let entry = self.queue.pop().expect("peeked");
+            self.now = entry.at;
+            self.dispatch(entry.event, observer);
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn dispatch(&mut self, event: Event<A::Msg, A::Timer>, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
+        if let Event::Fault(index) = event {
+            self.events += 1;
+            self.apply_fault(index, observer);
+            return;
+        }
+        if let Event::Resume { node, inc, pause } = event {
+            let slot = &mut self.slots[node.index()];
+            if slot.incarnation == inc && slot.paused && slot.pauses == pause {
+                self.resume(node);
+            }
+            return;
+        }
+        let Some((node, inc)) = event.target() else { return };
+        let slot = &mut self.slots[node.index()];
+        if !slot.up || slot.incarnation != inc {
+            if let Event::Deliver { from, to, .. } = &event {
+                self.trace_drop(*from, *to, "receiver-down");
+            }
+            return;
+        }
+        if slot.paused {
+            slot.held.push(event);
+            return;
+        }
+        let input = match event {
+            Event::Start { .. } => Input::Start,
+            Event::Timer { timer, .. } => Input::Timer(timer),
+            Event::PeerDown { peer, .. } => Input::PeerDown(peer),
+            Event::Deliver {
+                from,
+                to,
+                from_inc,
+                epoch,
+                msg,
+                ..
+            } => {
+                if !self.network.still_open(from, to, epoch) {
+                    self.trace_drop(from, to, "link-cut");
+                    return;
+                }
+                if self.slots[from.index()].incarnation != from_inc {
+                    self.trace_drop(from, to, "sender-crashed");
+                    return;
+                }
+                Input::Message { from, msg }
+            }
+            Event::Fault(_) | Event::Resume { .. } => unreachable!("handled above"),
+        };
+        self.events += 1;
+        self.trace_input(node, &input);
+        let mut out = Outbox::new();
+        self.slots[node.index()].actor.handle(self.now, input, &mut out);
+        self.apply_outbox(node, out, observer);
+    }
+
+    fn apply_outbox(
+        &mut self,
+        node: NodeId,
+        out: Outbox<A::Msg, A::Timer, A::Obs>,
+        observer: &mut impl FnMut(Happening<'_, A::Obs>),
+    ) {
+        let inc = self.slots[node.index()].incarnation;
+        for obs in &out.observations {
+            self.trace_obs(node, obs);
+            observer(Happening::Observed {
+                at: self.now,
+                node,
+                obs,
+            });
+        }
+        for (after, timer) in out.timers {
+            self.push(self.now + after, Event::Timer { node, inc, timer });
+        }
+        for (to, msg) in out.sends {
+            let to_slot = &self.slots[to.index()];
+            let to_inc = to_slot.incarnation;
+            let receiver_process_down = !to_slot.up && to_slot.host_alive;
+            match self.network.send(self.now, node, to) {
+                Some((at, epoch)) => {
+                    if receiver_process_down {
+                        // Connection refused: the host answers for the dead process.
+                        let back = self.network.base_latency(node, to) + self.network.base_latency(to, node);
+                        self.push(self.now + back, Event::PeerDown { node, inc, peer: to });
+                    }
+                    self.push(
+                        at,
+                        Event::Deliver {
+                            from: node,
+                            to,
+                            from_inc: inc,
+                            to_inc,
+                            epoch,
+                            msg,
+                        },
+                    );
+                }
+                None => self.trace_drop(node, to, "link-cut"),
+            }
+        }
+    }
+
+    fn apply_fault(&mut self, index: usize, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
+        let op = self.faults[index].1.clone();
+        let mut affected = Vec::new();
+        let fired = match &op {
+            FaultOp::Crash(n) => self.crash(*n, CrashKind::Process, observer),
+            FaultOp::PowerLoss(n) => self.crash(*n, CrashKind::PowerLoss, observer),
+            FaultOp::Restart(n) => self.restart(*n),
+            FaultOp::Pause(n, d) => self.pause(*n, *d),
+            FaultOp::Isolate(n) => self.network.isolate(*n) > 0,
+            FaultOp::Partition(groups) => self.network.partition(groups) > 0,
+            FaultOp::Cut(a, b) => self.network.cut(*a, *b),
+            FaultOp::Slow(nodes, d) => {
+                nodes.iter().for_each(|n| self.network.slow(*n, *d));
+                !nodes.is_empty()
+            }
+            FaultOp::HealAll => self.network.heal() > 0,
+            FaultOp::Drain => {
+                let mut changed = self.network.heal() > 0;
+                for i in 0..self.slots.len() {
+                    let n = NodeId(i as u32);
+                    if self.slots[i].paused {
+                        self.resume(n);
+                        affected.push(n);
+                        changed = true;
+                    }
+                    if !self.slots[i].up {
+                        self.restart(n);
+                        affected.push(n);
+                        changed = true;
+                    }
+                }
+                changed
+            }
+        };
+        if affected.is_empty() {
+            match &op {
+                FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Restart(n) | FaultOp::Pause(n, _) => {
+                    affected.push(*n)
+                }
+                _ => {}
+            }
+        }
+        let record = FaultRecord {
+            at: self.now,
+            op,
+            fired,
+            affected,
+        };
+        if let Some(sink) = self.trace.as_mut() {
+            let line = serde_json::json!({"t": self.now, "fault": &record.op, "fired": fired});
+            write_line(sink, &line, &mut self.trace_error);
+        }
+        observer(Happening::Fault(&record));
+        self.fault_records.push(record);
+    }
+
+    fn crash(&mut self, node: NodeId, kind: CrashKind, observer: &mut impl FnMut(Happening<'_, A::Obs>)) -> bool {
+        let slot = &mut self.slots[node.index()];
+        if !slot.up {
+            return false;
+        }
+        slot.up = false;
+        slot.paused = false;
+        slot.held.clear();
+        slot.incarnation += 1;
+        slot.host_alive = kind == CrashKind::Process;
+        let mut out = Outbox::new();
+        slot.actor.crash(self.now, kind, &mut out);
+        out.sends.clear();
+        out.timers.clear();
+        self.apply_outbox(node, out, observer);
+        if kind == CrashKind::Process {
+            // The host closes the dead process's connections: peers hear of it one link
+            // latency later, if the link is up.
+            self.notify_peers(node);
+        }
+        true
+    }
+
+    fn restart(&mut self, node: NodeId) -> bool {
+        let slot = &mut self.slots[node.index()];
+        if slot.up {
+            return false;
+        }
+        slot.up = true;
+        let was_powered_off = !slot.host_alive;
+        slot.host_alive = true;
+        let inc = slot.incarnation;
+        self.push(self.now, Event::Start { node, inc });
+        if was_powered_off {
+            // The rebooted host answers its peers' retransmissions on connections it no
+            // longer knows with a reset: they learn the old process is gone.
+            self.notify_peers(node);
+        }
+        true
+    }
+
+    /// Tells every live peer, one link latency later, that `node`'s old connections are
+    /// closed.
+    fn notify_peers(&mut self, node: NodeId) {
+        for i in 0..self.slots.len() {
+            let peer = NodeId(i as u32);
+            if peer != node && self.slots[i].up && self.network.can_send(node, peer) {
+                let inc = self.slots[i].incarnation;
+                let at = self.now + self.network.base_latency(node, peer);
+                self.push(
+                    at,
+                    Event::PeerDown {
+                        node: peer,
+                        inc,
+                        peer: node,
+                    },
+                );
+            }
+        }
+    }
+
+    fn pause(&mut self, node: NodeId, length: Duration) -> bool {
+        let slot = &mut self.slots[node.index()];
+        if !slot.up || slot.paused {
+            return false;
+        }
+        slot.paused = true;
+        slot.pauses += 1;
+        let (inc, pause) = (slot.incarnation, slot.pauses);
+        self.push(self.now + length, Event::Resume { node, inc, pause });
+        true
+    }
+
+    /// Resumes a paused node: what it missed is handed to it now, in arrival order.
+    fn resume(&mut self, node: NodeId) {
+        let slot = &mut self.slots[node.index()];
+        slot.paused = false;
+        let held = std::mem::take(&mut slot.held);
+        for event in held {
+            self.push(self.now, event);
+        }
+    }
+
+    fn trace_input(&mut self, node: NodeId, input: &Input<A::Msg, A::Timer>) {
+        let Some(sink) = self.trace.as_mut() else { return };
+        let name = &self.slots[node.index()].name;
+        let line = match input {
+            Input::Start => serde_json::json!({"t": self.now, "node": name, "start": true}),
+            Input::Message { from, msg } => {
+                serde_json::json!({"t": self.now, "node": name, "from": &self.slots[from.index()].name, "msg": msg})
+            }
+            Input::Timer(timer) => serde_json::json!({"t": self.now, "node": name, "timer": timer}),
+            Input::PeerDown(peer) => {
+                serde_json::json!({"t": self.now, "node": name, "peer_down": &self.slots[peer.index()].name})
+            }
+        };
+        write_line(sink, &line, &mut self.trace_error);
+    }
+
+    fn trace_obs(&mut self, node: NodeId, obs: &A::Obs) {
+        let Some(sink) = self.trace.as_mut() else { return };
+        let line = serde_json::json!({"t": self.now, "node": &self.slots[node.index()].name, "obs": obs});
+        write_line(sink, &line, &mut self.trace_error);
+    }
+
+    fn trace_drop(&mut self, from: NodeId, to: NodeId, why: &str) {
+        let Some(sink) = self.trace.as_mut() else { return };
+        let line = serde_json::json!({
+            "t": self.now,
+            "drop": why,
+            "from": &self.slots[from.index()].name,
+            "to": &self.slots[to.index()].name,
+        });
+        write_line(sink, &line, &mut self.trace_error);
+    }
+}
+
+fn write_line(sink: &mut Box<dyn Write>, line: &serde_json::Value, error: &mut Option<std::io::Error>) {
+    if error.is_some() {
+        return;
+    }
+    let result = serde_json::to_writer(&mut *sink, line)
+        .map_err(std::io::Error::from)
+        .and_then(|()| sink.write_all(b"\n"));
+    if let Err(e) = result {
+        *error = Some(e);
+    }
+}
