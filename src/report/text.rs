@@ -183,9 +183,11 @@ pub fn render(r: &Report) -> String {
     }
 
     let _ = writeln!(out, "\nBrokers");
+    let all_records: u64 = r.brokers.iter().map(|b| b.records).sum();
     for b in &r.brokers {
+        let share = (b.records * 100).checked_div(all_records).unwrap_or(0);
         let mut line = format!(
-            "  broker-{}{}  leads {} · {} records, {} bytes",
+            "  broker-{}{}  leads {} · {} records ({share}%), {} bytes",
             b.broker,
             if b.up { "" } else { " (down)" },
             if b.leads.is_empty() {
