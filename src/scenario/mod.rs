@@ -35,17 +35,28 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// `; did you mean `x`?` when a known word is close to `word`, else nothing.
-pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
-    let best = known
+/// The known word closest to `word`, if one is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
         .into_iter()
         .map(|k| (strsim::damerau_levenshtein(word, k), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, k)| (*d, *k));
-    match best {
-        Some((_, k)) => format!("; did you mean `{k}`?"),
-        None => String::new(),
-    }
+        .min_by_key(|(d, k)| (*d, *k))
+        .map(|(_, k)| k)
+}
+
+/// `; did you mean `x`?` when a known word is close to `word`, else nothing.
+pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    closest(word, known)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+/// ` Did you mean `x`?` (a sentence of its own) when a known word is close, else nothing.
+pub fn did_you_mean_sentence<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    closest(word, known)
+        .map(|k| format!(" Did you mean `{k}`?"))
+        .unwrap_or_default()
 }
 
 /// A scenario with every default applied, ready to run.
@@ -241,35 +252,50 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, InputError> {
 
 fn yaml_error(file: &str, err: &serde_saphyr::Error) -> InputError {
     let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-    let rendered = err.render_with_options(serde_saphyr::render_options! {
-        snippets: serde_saphyr::SnippetMode::Off,
-    });
     InputError {
         file: file.to_string(),
         line,
         column,
-        message: tidy_yaml_message(&rendered),
+        message: yaml_message(err),
     }
 }
 
-/// Serde's messages, reworded for people: the location suffix goes (the prefix says it)
-/// and unknown keys get a "did you mean".
-fn tidy_yaml_message(rendered: &str) -> String {
-    let mut msg = rendered.lines().next().unwrap_or("").trim().to_string();
-    if let Some(i) = msg.rfind(" at line ") {
-        msg.truncate(i);
+/// The parser's messages, reworded for people: unknown keys and values get a "did you
+/// mean", type names become words.
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    match err.without_snippet() {
+        E::SerdeUnknownField { field, expected, .. } => format!(
+            "unknown key `{field}`; known keys here: {}.{}",
+            expected.join(", "),
+            did_you_mean_sentence(field, expected.iter().copied())
+        ),
+        E::SerdeUnknownVariant { variant, expected, .. } => format!(
+            "unknown value `{variant}`; write one of {}.{}",
+            expected.join(", "),
+            did_you_mean_sentence(variant, expected.iter().copied())
+        ),
+        E::SerdeMissingField { field, .. } => format!("missing required key `{field}` in this mapping"),
+        E::InvalidScalar { ty, .. } => {
+            let wanted = match *ty {
+                "bool" => "true or false".to_string(),
+                t if t.starts_with('u') => "a whole number, 0 or more".to_string(),
+                t if t.starts_with('i') => "a whole number".to_string(),
+                t => format!("a valid {t}"),
+            };
+            format!("expected {wanted} here")
+        }
+        E::DuplicateMappingKey { key: Some(k), .. } => format!("`{k}` is written twice in one mapping"),
+        E::DuplicateMappingKey { key: None, .. } => "a key is written twice in one mapping".to_string(),
+        _ => {
+            let rendered = err.render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off,
+            });
+            let mut msg = rendered.lines().next().unwrap_or("").trim().to_string();
+            if let Some(i) = msg.rfind(" at line ") {
+                msg.truncate(i);
+            }
+            msg
+        }
     }
-    if let Some(rest) = msg.strip_prefix("unknown field `")
-        && let Some((field, tail)) = rest.split_once('`')
-    {
-        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
-        let hint = did_you_mean(field, expected.iter().copied());
-        let list = if expected.is_empty() {
-            String::new()
-        } else {
-            format!(" (known keys here: {})", expected.join(", "))
-        };
-        return format!("unknown key `{field}`{hint}{list}");
-    }
-    msg
 }

@@ -14,15 +14,18 @@ pub type S<T> = Spanned<T>;
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
-    pub name: S<String>,
+    #[serde(default)]
+    pub name: Option<S<String>>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub seed: Option<u64>,
-    pub duration: S<DurationValue>,
+    #[serde(default)]
+    pub duration: Option<S<DurationValue>>,
     #[serde(default)]
     pub drain: Option<S<DurationValue>>,
-    pub cluster: S<ClusterSpec>,
+    #[serde(default)]
+    pub cluster: Option<S<ClusterSpec>>,
     #[serde(default)]
     pub topics: Vec<S<TopicSpec>>,
     #[serde(default)]
@@ -212,6 +215,16 @@ impl fmt::Display for Scalar {
     }
 }
 
+impl Scalar {
+    /// The value as it was written: text in quotes, so `"true"` is not mistaken for `true`.
+    pub fn as_written(&self) -> String {
+        match self {
+            Scalar::Text(s) => format!("\"{s}\""),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -295,9 +308,18 @@ pub const FAULT_KINDS: &[&str] = &[
 #[derive(Debug)]
 pub struct FaultSpec {
     pub at: S<DurationValue>,
-    pub kind: FaultKind,
+    /// `None` when no kind was written.
+    pub kind: Option<FaultKind>,
     /// `for:` (with `pause`).
     pub length: Option<S<DurationValue>>,
+    /// A key that is no fault kind, or a second kind: validation reports it at its place.
+    pub stray: Option<(S<String>, Stray)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stray {
+    Unknown,
+    SecondKind,
 }
 
 #[derive(Debug)]
@@ -345,8 +367,9 @@ impl<'de> Deserialize<'de> for FaultSpec {
                 let mut at = None;
                 let mut length = None;
                 let mut kind = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    let k = key.as_str();
+                let mut stray = None;
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    let k = key.value.as_str();
                     if k == "at" {
                         at = Some(map.next_value()?);
                         continue;
@@ -355,10 +378,15 @@ impl<'de> Deserialize<'de> for FaultSpec {
                         length = Some(map.next_value()?);
                         continue;
                     }
-                    if kind.is_some() {
-                        return Err(de::Error::custom(format!(
-                            "a fault has one kind, but `{k}` is a second one: write two faults"
-                        )));
+                    if !FAULT_KINDS.contains(&k) || kind.is_some() {
+                        map.next_value::<de::IgnoredAny>()?;
+                        let why = if FAULT_KINDS.contains(&k) {
+                            Stray::SecondKind
+                        } else {
+                            Stray::Unknown
+                        };
+                        stray.get_or_insert((key, why));
+                        continue;
                     }
                     kind = Some(match k {
                         "crash" => FaultKind::Crash(map.next_value()?),
@@ -378,23 +406,16 @@ impl<'de> Deserialize<'de> for FaultSpec {
                                 latency: s.latency,
                             }
                         }
-                        "heal" => FaultKind::Heal(map.next_value()?),
-                        other => {
-                            let mut expected: Vec<&str> = vec!["at", "for"];
-                            expected.extend(FAULT_KINDS);
-                            return Err(de::Error::custom(format!(
-                                "unknown fault key `{other}`{}; a fault is `at:` plus one of {}",
-                                crate::scenario::did_you_mean(other, expected.iter().copied()),
-                                FAULT_KINDS.join(", ")
-                            )));
-                        }
+                        _ => FaultKind::Heal(map.next_value()?),
                     });
                 }
                 let at = at.ok_or_else(|| de::Error::custom("this fault has no `at:` time"))?;
-                let kind = kind.ok_or_else(|| {
-                    de::Error::custom(format!("this fault has no kind: add one of {}", FAULT_KINDS.join(", ")))
-                })?;
-                Ok(FaultSpec { at, kind, length })
+                Ok(FaultSpec {
+                    at,
+                    kind,
+                    length,
+                    stray,
+                })
             }
         }
         d.deserialize_map(V)

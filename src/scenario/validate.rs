@@ -4,7 +4,7 @@ use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
     Acks, BrokerConfig, Fault, FaultKind, Group, InputError, OffsetReset, Producer, Scenario, Topic, Workload,
-    did_you_mean,
+    did_you_mean, did_you_mean_sentence,
 };
 use crate::check::CHECKS;
 use crate::sim::Duration;
@@ -92,7 +92,10 @@ fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
                 Kind::Choice(options) => format!("one of {}", options.join(", ")),
                 Kind::Text => "text".to_string(),
             };
-            return ctx.err(value, format!("`{name}` must be {wanted}, not `{}`", value.value));
+            return ctx.err(
+                value,
+                format!("`{name}` must be {wanted}, not {}", value.value.as_written()),
+            );
         }
         if !prop.modelled && value.value.to_string() != prop.default {
             return ctx.err(
@@ -142,18 +145,33 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         file,
         warnings: Vec::new(),
     };
-    if !is_kebab(&raw.name.value) {
+    let missing = |key: &str, example: &str| InputError {
+        file: file.to_string(),
+        line: 1,
+        column: 1,
+        message: format!("the scenario has no `{key}`: add one, e.g. `{example}`"),
+    };
+    let name = raw.name.as_ref().ok_or_else(|| missing("name", "name: my-scenario"))?;
+    let raw_duration = raw
+        .duration
+        .as_ref()
+        .ok_or_else(|| missing("duration", "duration: 60s"))?;
+    let raw_cluster = raw
+        .cluster
+        .as_ref()
+        .ok_or_else(|| missing("cluster", "cluster: { brokers: 3 }"))?;
+    if !is_kebab(&name.value) {
         return ctx.err(
-            &raw.name,
+            name,
             format!(
                 "scenario name `{}` must be kebab-case, like `isr-min-insync-2`",
-                raw.name.value
+                name.value
             ),
         );
     }
-    let duration = raw.duration.value.0;
+    let duration = raw_duration.value.0;
     if duration == Duration::ZERO {
-        return ctx.err(&raw.duration, "`duration` must be more than zero");
+        return ctx.err(raw_duration, "`duration` must be more than zero");
     }
     let drain = raw
         .drain
@@ -162,7 +180,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         .unwrap_or(Duration::from_millis(30_000));
 
     // Cluster.
-    let cluster = &raw.cluster.value;
+    let cluster = &raw_cluster.value;
     let brokers = cluster.brokers.value;
     if brokers == 0 || brokers > 1000 {
         return ctx.err(
@@ -217,7 +235,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
 
     // Topics.
     if raw.topics.is_empty() {
-        return ctx.err(&raw.name, "the scenario has no `topics`: add at least one");
+        return ctx.err(name, "the scenario has no `topics`: add at least one");
     }
     let mut topics: Vec<Topic> = Vec::new();
     for t in &raw.topics {
@@ -253,7 +271,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             );
             return match &spec.replication_factor {
                 Some(r) => ctx.err(r, message),
-                None => ctx.err(&raw.cluster, message),
+                None => ctx.err(raw_cluster, message),
             };
         }
         let _ = rf_at;
@@ -444,6 +462,18 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             // Kafka turns idempotence off silently when other settings conflict with it.
             None => acks == Acks::All && max_in_flight <= 5,
         };
+        let t = &topics[topic];
+        let required = t.min_insync_replicas.min(t.replication_factor);
+        if acks == Acks::All && required > 1 {
+            let message = format!(
+                "not supported yet: acks=all on topic `{}` needs {required} in-sync replicas (min.insync.replicas), but replication is not modelled yet and the ISR is the leader alone; use acks=1, or min.insync.replicas=1",
+                t.name
+            );
+            return match pc.spanned("acks") {
+                Some(at) => ctx.err(at, message),
+                None => ctx.err(&spec.topic, message),
+            };
+        }
         let linger = pc.ms("linger.ms", 5);
         let request_timeout = pc.ms("request.timeout.ms", 30_000);
         let mut delivery_timeout = pc.ms("delivery.timeout.ms", 120_000);
@@ -533,7 +563,10 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         };
         let auto_offset_reset = match cc.text("auto.offset.reset").as_deref() {
             Some("earliest") => OffsetReset::Earliest,
-            Some("none") => OffsetReset::None,
+            Some("none") => {
+                let at = cc.spanned("auto.offset.reset").expect("set");
+                return ctx.err(at, "not supported yet: `auto.offset.reset: none` (the application would have to handle NoOffsetForPartitionException); use earliest or latest");
+            }
             _ => OffsetReset::Latest,
         };
         groups.push(Group {
@@ -569,23 +602,49 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             );
         }
         let node = |n: &S<String>| -> R<String> {
-            if node_names.contains(&n.value) {
-                Ok(n.value.clone())
-            } else {
-                ctx.err(
-                    n,
-                    format!(
-                        "no node is named `{}`{}",
-                        n.value,
-                        did_you_mean(&n.value, node_names.iter().map(String::as_str))
-                    ),
-                )
+            let name = n.value.as_str();
+            if node_names.iter().any(|x| x == name) {
+                return Ok(name.to_string());
             }
+            let is_broker_id = name.strip_prefix("broker-").is_some_and(|id| id.parse::<u32>().is_ok());
+            let hint = if is_broker_id {
+                format!(": the brokers are broker-1 … broker-{brokers}")
+            } else {
+                did_you_mean(name, node_names.iter().map(String::as_str))
+            };
+            ctx.err(n, format!("no node is named `{name}`{hint}"))
         };
-        if let (Some(l), false) = (&spec.length, matches!(spec.kind, schema::FaultKind::Pause(_))) {
+        if let Some((key, why)) = &spec.stray {
+            let k = key.value.as_str();
+            return match why {
+                schema::Stray::SecondKind => ctx.err(
+                    key,
+                    format!("a fault has one kind, but `{k}` is a second one: write two faults"),
+                ),
+                schema::Stray::Unknown => {
+                    let mut known = vec!["at", "for"];
+                    known.extend(schema::FAULT_KINDS);
+                    ctx.err(
+                        key,
+                        format!(
+                            "unknown fault key `{k}`; a fault is `at:` plus one of {}.{}",
+                            schema::FAULT_KINDS.join(", "),
+                            did_you_mean_sentence(k, known.iter().copied())
+                        ),
+                    )
+                }
+            };
+        }
+        let Some(kind) = &spec.kind else {
+            return ctx.err(
+                &spec.at,
+                format!("this fault has no kind: add one of {}", schema::FAULT_KINDS.join(", ")),
+            );
+        };
+        if let (Some(l), false) = (&spec.length, matches!(kind, schema::FaultKind::Pause(_))) {
             return ctx.err(l, "`for:` goes only with `pause`");
         }
-        let kind = match &spec.kind {
+        let kind = match kind {
             schema::FaultKind::Crash(n) => FaultKind::Crash(node(n)?),
             schema::FaultKind::PowerLoss(n) => {
                 let name = node(n)?;
@@ -680,7 +739,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     }
 
     Ok(Scenario {
-        name: raw.name.value.clone(),
+        name: name.value.clone(),
         description: raw.description.clone().unwrap_or_default().trim().to_string(),
         seed: raw.seed.unwrap_or(0),
         duration,

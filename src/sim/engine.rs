@@ -211,6 +211,7 @@ pub struct Engine<A: Actor> {
     events: u64,
     trace: Option<Box<dyn Write>>,
     trace_error: Option<std::io::Error>,
+    outbox: Outbox<A::Msg, A::Timer, A::Obs>,
 }
 
 impl<A: Actor> Engine<A> {
@@ -227,6 +228,7 @@ impl<A: Actor> Engine<A> {
             events: 0,
             trace: None,
             trace_error: None,
+            outbox: Outbox::new(),
         };
         for (i, (name, actor)) in actors.into_iter().enumerate() {
             engine.slots.push(Slot {
@@ -366,30 +368,32 @@ impl<A: Actor> Engine<A> {
         };
         self.events += 1;
         self.trace_input(node, &input);
-        let mut out = Outbox::new();
+        // One outbox is reused for every event, so handlers allocate nothing for it.
+        let mut out = std::mem::replace(&mut self.outbox, Outbox::new());
         self.slots[node.index()].actor.handle(self.now, input, &mut out);
-        self.apply_outbox(node, out, observer);
+        self.apply_outbox(node, &mut out, observer);
+        self.outbox = out;
     }
 
     fn apply_outbox(
         &mut self,
         node: NodeId,
-        out: Outbox<A::Msg, A::Timer, A::Obs>,
+        out: &mut Outbox<A::Msg, A::Timer, A::Obs>,
         observer: &mut impl FnMut(Happening<'_, A::Obs>),
     ) {
         let inc = self.slots[node.index()].incarnation;
-        for obs in &out.observations {
-            self.trace_obs(node, obs);
+        for obs in out.observations.drain(..) {
+            self.trace_obs(node, &obs);
             observer(Happening::Observed {
                 at: self.now,
                 node,
-                obs,
+                obs: &obs,
             });
         }
-        for (after, timer) in out.timers {
+        for (after, timer) in out.timers.drain(..) {
             self.push(self.now + after, Event::Timer { node, inc, timer });
         }
-        for (to, msg) in out.sends {
+        for (to, msg) in out.sends.drain(..) {
             let to_slot = &self.slots[to.index()];
             let to_inc = to_slot.incarnation;
             let receiver_process_down = !to_slot.up && to_slot.host_alive;
@@ -487,7 +491,7 @@ impl<A: Actor> Engine<A> {
         slot.actor.crash(self.now, kind, &mut out);
         out.sends.clear();
         out.timers.clear();
-        self.apply_outbox(node, out, observer);
+        self.apply_outbox(node, &mut out, observer);
         if kind == CrashKind::Process {
             // The host closes the dead process's connections: peers hear of it one link
             // latency later, if the link is up.
@@ -599,5 +603,139 @@ fn write_line(sink: &mut Box<dyn Write>, line: &serde_json::Value, error: &mut O
         .and_then(|()| sink.write_all(b"\n"));
     if let Err(e) = result {
         *error = Some(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::rng::stream;
+
+    /// A toy actor that records what it is handed and follows simple scripts.
+    #[derive(Default)]
+    struct Echo {
+        seen: Vec<String>,
+        /// Sends `Ping(1)` here when it starts.
+        ping: Option<NodeId>,
+    }
+
+    #[derive(Serialize, Clone)]
+    enum M {
+        Ping(u32),
+    }
+
+    impl Actor for Echo {
+        type Msg = M;
+        type Timer = u32;
+        type Obs = String;
+        fn handle(&mut self, now: Time, input: Input<M, u32>, out: &mut Outbox<M, u32, String>) {
+            let text = match input {
+                Input::Start => {
+                    if let Some(to) = self.ping {
+                        out.send(to, M::Ping(1));
+                    }
+                    out.set_timer(Duration::from_millis(10), 1);
+                    out.set_timer(Duration::from_millis(10), 2);
+                    "start".to_string()
+                }
+                Input::Timer(t) => format!("timer {t}"),
+                Input::Message { from, msg: M::Ping(n) } => format!("ping {n} from {}", from.0),
+                Input::PeerDown(p) => format!("peer-down {}", p.0),
+            };
+            out.observe(text.clone());
+            self.seen.push(format!("{}ms {text}", now.as_millis()));
+        }
+        fn crash(&mut self, _now: Time, _kind: CrashKind, _out: &mut Outbox<M, u32, String>) {
+            self.seen.push("crash".to_string());
+        }
+    }
+
+    fn engine(n: usize) -> Engine<Echo> {
+        let actors = (0..n).map(|i| (format!("n{i}"), Echo::default())).collect();
+        Engine::new(
+            actors,
+            Network::new(n, Duration::from_millis(1), Duration::ZERO, stream(0, "net")),
+        )
+    }
+
+    fn seen(e: &Engine<Echo>, n: u32) -> Vec<String> {
+        e.node(NodeId(n)).seen.clone()
+    }
+
+    #[test]
+    fn ties_fire_in_insertion_order() {
+        let mut e = engine(1);
+        e.run_until(Time::from_millis(20), &mut |_| {});
+        assert_eq!(seen(&e, 0), ["0ms start", "10ms timer 1", "10ms timer 2"]);
+    }
+
+    #[test]
+    fn a_crash_kills_the_old_incarnations_timers_and_restart_starts_anew() {
+        let mut e = engine(2);
+        e.schedule_fault(Time::from_millis(5), FaultOp::Crash(NodeId(0)));
+        e.schedule_fault(Time::from_millis(12), FaultOp::Restart(NodeId(0)));
+        e.run_until(Time::from_millis(30), &mut |_| {});
+        assert_eq!(
+            seen(&e, 0),
+            ["0ms start", "crash", "12ms start", "22ms timer 1", "22ms timer 2"]
+        );
+        // The peer hears of the process crash one link latency later.
+        assert!(seen(&e, 1).contains(&"6ms peer-down 0".to_string()));
+    }
+
+    #[test]
+    fn power_loss_is_silent_until_the_host_boots_again() {
+        let mut e = engine(2);
+        e.schedule_fault(Time::from_millis(5), FaultOp::PowerLoss(NodeId(0)));
+        e.schedule_fault(Time::from_millis(12), FaultOp::Restart(NodeId(0)));
+        e.run_until(Time::from_millis(30), &mut |_| {});
+        let peer = seen(&e, 1);
+        assert!(!peer.iter().any(|s| s.starts_with("6ms peer-down")), "{peer:?}");
+        assert!(peer.contains(&"13ms peer-down 0".to_string()), "{peer:?}");
+    }
+
+    #[test]
+    fn a_pause_holds_events_and_hands_them_over_in_order() {
+        let mut e = engine(1);
+        e.schedule_fault(
+            Time::from_millis(5),
+            FaultOp::Pause(NodeId(0), Duration::from_millis(20)),
+        );
+        e.run_until(Time::from_millis(30), &mut |_| {});
+        assert_eq!(seen(&e, 0), ["0ms start", "25ms timer 1", "25ms timer 2"]);
+    }
+
+    #[test]
+    fn a_cut_drops_what_is_in_flight_and_a_heal_lets_new_messages_through() {
+        let run = |cut: bool| {
+            let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
+            actors[0].1.ping = Some(NodeId(1));
+            let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
+            let mut e = Engine::new(actors, net);
+            if cut {
+                e.schedule_fault(Time(500), FaultOp::Cut(NodeId(0), NodeId(1)));
+                e.schedule_fault(Time(700), FaultOp::HealAll);
+            }
+            e.run_until(Time::from_millis(5), &mut |_| {});
+            seen(&e, 1)
+        };
+        assert!(run(false).contains(&"1ms ping 1 from 0".to_string()));
+        assert!(!run(true).iter().any(|s| s.contains("ping")));
+    }
+
+    #[test]
+    fn faults_are_reported_with_whether_they_fired() {
+        let mut e = engine(2);
+        e.schedule_fault(Time::from_millis(1), FaultOp::Crash(NodeId(1)));
+        e.schedule_fault(Time::from_millis(2), FaultOp::Crash(NodeId(1)));
+        e.schedule_fault(Time::from_millis(3), FaultOp::Isolate(NodeId(0)));
+        let mut faults = Vec::new();
+        e.run_until(Time::from_millis(5), &mut |h| {
+            if let Happening::Fault(r) = h {
+                faults.push((r.at.as_millis(), r.fired));
+            }
+        });
+        assert_eq!(faults, [(1, true), (2, false), (3, true)]);
+        assert!(!e.network.can_send(NodeId(0), NodeId(1)));
     }
 }

@@ -1,0 +1,88 @@
+//! Every implemented check fails in one scenario and passes in another, and the
+//! scenario's `expect.violations` decides whether the run met its expectations.
+
+use kafkasim::report::Report;
+use kafkasim::run::{RunOptions, run};
+use kafkasim::scenario::{self, Scenario};
+
+fn load(name: &str) -> Scenario {
+    scenario::load(&crate::root().join("scenarios").join(format!("{name}.yaml"))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn report(s: &Scenario) -> Report {
+    run(
+        s,
+        RunOptions {
+            seed: None,
+            trace: None,
+            progress: None,
+            source: String::new(),
+        },
+    )
+    .expect("no I/O")
+}
+
+fn violations(r: &Report, check: &str) -> usize {
+    r.checks
+        .iter()
+        .find(|c| c.name == check)
+        .expect("pinned check")
+        .violations
+        .len()
+}
+
+#[test]
+fn lost_write_fails_after_power_loss_of_an_acks_1_leader() {
+    let r = report(&load("power-loss-acks-1"));
+    assert!(violations(&r, "lost-write") > 0);
+    let v = &r.checks[0].violations[0];
+    assert!(v.message.contains("power loss"), "{}", v.message);
+    // The records lost were acknowledged: the producer counted them as acked.
+    assert_eq!(r.producers[0].failed, 0);
+}
+
+#[test]
+fn lost_write_passes_when_every_write_is_flushed_or_the_machine_survives() {
+    assert_eq!(
+        violations(&report(&load("power-loss-flush-every-message")), "lost-write"),
+        0
+    );
+    assert_eq!(violations(&report(&load("quickstart")), "lost-write"), 0);
+}
+
+#[test]
+fn at_least_once_fails_when_offsets_are_committed_before_processing() {
+    let r = report(&load("commit-before-processing"));
+    assert!(violations(&r, "at-least-once") > 0);
+    assert!(r.consumer_groups[0].lost > 0);
+    assert_eq!(
+        r.consumer_groups[0].lost + r.consumer_groups[0].unique,
+        r.producers[0].acked
+    );
+}
+
+#[test]
+fn at_least_once_passes_when_offsets_are_committed_after_processing() {
+    let mut s = load("commit-before-processing");
+    s.groups[0].commit = scenario::schema::CommitMode::AfterProcessing;
+    s.expect_violations.clear();
+    let r = report(&s);
+    assert_eq!(violations(&r, "at-least-once"), 0);
+    // The records of the interrupted poll are processed again after the restart.
+    assert!(r.consumer_groups[0].duplicates > 0);
+    assert!(r.passed);
+}
+
+#[test]
+fn an_expected_violation_that_does_not_happen_fails_the_run() {
+    let mut s = load("quickstart");
+    s.expect_violations = vec!["lost-write".to_string()];
+    assert!(!report(&s).passed);
+}
+
+#[test]
+fn an_unexpected_violation_fails_the_run() {
+    let mut s = load("power-loss-acks-1");
+    s.expect_violations.clear();
+    assert!(!report(&s).passed);
+}

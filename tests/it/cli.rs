@@ -1,0 +1,184 @@
+//! The `kafkasim` binary as a user runs it: exit codes, output formats, the trace file.
+
+use std::process::{Command, Output};
+
+fn kafkasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+        .args(args)
+        .current_dir(crate::root())
+        .output()
+        .expect("runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8")
+}
+
+#[test]
+fn run_prints_the_same_report_twice_and_exits_0() {
+    let a = kafkasim(&["run", "scenarios/quickstart.yaml"]);
+    let b = kafkasim(&["run", "scenarios/quickstart.yaml"]);
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    assert!(stdout(&a).contains("Result: as expected"));
+    assert!(stdout(&a).contains("Reproduce: kafkasim run scenarios/quickstart.yaml --seed 7"));
+}
+
+#[test]
+fn json_report_has_the_pinned_fields() {
+    let o = kafkasim(&["run", "scenarios/quickstart.yaml", "--format", "json", "--seed", "3"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    for key in [
+        "scenario",
+        "seed",
+        "simulated_ms",
+        "events",
+        "passed",
+        "checks",
+        "producers",
+        "consumer_groups",
+        "partitions",
+        "faults",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["seed"], 3);
+    let has = |item: &serde_json::Value, keys: &[&str]| {
+        for k in keys {
+            assert!(item.get(k).is_some(), "missing {k} in {item}");
+        }
+    };
+    has(&v["checks"][0], &["name", "passed", "violations"]);
+    has(
+        &v["producers"][0],
+        &["name", "sent", "acked", "failed", "errors", "latency_ms"],
+    );
+    has(&v["producers"][0]["latency_ms"], &["p50", "p99", "max"]);
+    has(
+        &v["consumer_groups"][0],
+        &[
+            "group",
+            "consumed",
+            "unique",
+            "duplicates",
+            "lost",
+            "committed",
+            "generation",
+            "assignment",
+        ],
+    );
+    has(
+        &v["partitions"][0],
+        &[
+            "topic",
+            "partition",
+            "leader",
+            "leader_epoch",
+            "replicas",
+            "isr",
+            "high_watermark",
+            "log_end_offsets",
+        ],
+    );
+    has(&v["faults"][0], &["at_ms", "fault", "target", "fired"]);
+    assert_eq!(v["faults"][0]["fault"], "crash");
+    assert_eq!(v["faults"][0]["target"], "broker-2");
+}
+
+#[test]
+fn unmet_expectations_exit_1_with_the_command_that_reproduces_the_run() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("expects-loss.yaml");
+    let text = std::fs::read_to_string(crate::root().join("scenarios/quickstart.yaml")).unwrap();
+    std::fs::write(&path, format!("{text}expect:\n  violations: [lost-write]\n")).unwrap();
+    let o = kafkasim(&["run", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("NOT as expected"));
+    assert!(out.contains(&format!("Reproduce: kafkasim run {} --seed 7", path.display())));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn trace_is_written_whole_as_json_lines() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("run.jsonl");
+    let o = kafkasim(&[
+        "run",
+        "scenarios/commit-before-processing.yaml",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    assert!(text.lines().count() > 100);
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_exits_2_and_writes_no_trace() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.jsonl");
+    let o = kafkasim(&["run", "no-such-file.yaml", "--trace", trace.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: no-such-file.yaml: cannot read"));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(kafkasim(&["run"]).status.code(), Some(2));
+    assert_eq!(
+        kafkasim(&["run", "scenarios/quickstart.yaml", "--format", "xml"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn check_accepts_every_shipped_scenario() {
+    let files: Vec<String> = crate::scenario_files().iter().map(|p| crate::relative(p)).collect();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let o = kafkasim(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("ok: ")).count(),
+        files.len()
+    );
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let o = kafkasim(&["--help"]);
+    let text = stdout(&o);
+    for word in ["run", "check", "partition", "quickstart"] {
+        assert!(text.contains(word), "--help lacks {word}");
+    }
+    let run_help = stdout(&kafkasim(&["run", "--help"]));
+    for word in ["--seed", "--format", "--trace", "Exits 0"] {
+        assert!(run_help.contains(word), "run --help lacks {word}");
+    }
+}
+
+#[test]
+fn partition_matches_kafkas_murmur2() {
+    // "kafka" hashes to 0xd067cf64 (librdkafka's Java-murmur2 vectors); with the sign bit
+    // cleared that is 1348980580, and 1348980580 % 3 = 1.
+    let o = kafkasim(&["partition", "--partitions", "3", "kafka"]);
+    assert_eq!(stdout(&o), "kafka\t1\n");
+    // Int keys hash their 4 big-endian bytes, not the text.
+    let o = kafkasim(&["partition", "--partitions", "3", "--key-type", "int", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,32 @@
+//! The one integration-test binary: every topic is a module.
+
+mod bad_input;
+mod checks;
+mod cli;
+mod determinism;
+mod docs;
+mod scenarios;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+
+/// The crate's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every scenario under `scenarios/`, sorted.
+pub fn scenario_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `scenarios/NAME.yaml`, as a user would type it from the crate root.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+}
