@@ -3,9 +3,12 @@
 
 use crate::check::at_least_once::{AtLeastOnce, Final};
 use crate::check::lost_write::{LostWrite, Names};
+use crate::check::replication::Replication;
 use crate::check::{CHECKS, CheckResult, cap};
 use crate::kafka::log::RecordRange;
-use crate::kafka::{self, ClusterInfo, FailReason, Node, Obs, Pidx, PositionCause};
+use crate::kafka::{
+    self, ClusterInfo, ElectionReason, FailReason, MetadataImage, Node, Obs, PartitionState, Pidx, PositionCause,
+};
 use crate::report::*;
 use crate::scenario::{Acks, FaultKind, Scenario};
 use crate::sim::engine::Happening;
@@ -82,10 +85,15 @@ struct Collector<'a> {
     group_first_member: Vec<u32>,
     lost_write: LostWrite,
     at_least_once: AtLeastOnce,
+    replication: Replication,
     producers: Vec<ProducerStats>,
     timeline: Vec<TimelineEntry>,
     bursts: BTreeMap<BurstKind, Burst>,
     lifecycle: Vec<(Time, NodeId, bool)>,
+    /// Each partition's state as the controller last published it.
+    states: Vec<PartitionState>,
+    /// Per partition: since when its ISR lacks a replica, and the total time so far.
+    under_replicated: Vec<(Option<Time>, u64)>,
 }
 
 impl Collector<'_> {
@@ -209,6 +217,7 @@ impl Collector<'_> {
 
     fn observe(&mut self, at: Time, node: NodeId, obs: &Obs) {
         self.lost_write.observe(at, self.info.broker_of(node), obs);
+        self.replication.observe(at, self.info.broker_of(node), obs);
         self.at_least_once.observe(at, obs);
         match obs {
             Obs::Sent { producer, records } => self.producers[*producer as usize].sent += records,
@@ -305,7 +314,63 @@ impl Collector<'_> {
                 };
                 self.burst(at, kind, 0, None, None);
             }
-            Obs::Processed { .. } | Obs::Committed { .. } => {}
+            Obs::BrokerFenced { broker, reason } => {
+                let why = match reason {
+                    ElectionReason::SessionExpired => format!(
+                        "no heartbeat for broker.session.timeout.ms ({})",
+                        self.info.config.broker_session_timeout
+                    ),
+                    ElectionReason::Restarted => "it registered again after a restart".to_string(),
+                    _ => format!("{reason:?}"),
+                };
+                self.push(at, 1, format!("controller fences broker-{broker}: {why}"));
+            }
+            Obs::BrokerUnfenced { broker } => {
+                self.push(
+                    at,
+                    1,
+                    format!("controller unfences broker-{broker}: it is back and caught up on metadata"),
+                );
+            }
+            Obs::PartitionChanged {
+                partition,
+                state,
+                reason,
+            } => {
+                let full = state.isr.len() == self.info.partitions[*partition as usize].replicas.len();
+                let u = &mut self.under_replicated[*partition as usize];
+                match (u.0, full) {
+                    (None, false) => u.0 = Some(at),
+                    (Some(since), true) => {
+                        u.1 += at.since(since).0;
+                        u.0 = None;
+                    }
+                    _ => {}
+                }
+                let before = std::mem::replace(&mut self.states[*partition as usize], state.clone());
+                let text = partition_change(self.info, *partition, &before, state, *reason);
+                self.push(at, 1, text);
+            }
+            Obs::Truncated {
+                partition,
+                from,
+                to,
+                why,
+            } => {
+                let text = format!(
+                    "{} truncates {} to offset {from}, dropping offsets {from}..{to} ({why})",
+                    self.names[node.index()],
+                    self.info.partition_name(*partition)
+                );
+                self.push(at, 1, text);
+            }
+            Obs::Processed { .. }
+            | Obs::Committed { .. }
+            | Obs::BrokerRegistered { .. }
+            | Obs::BecameLeader { .. }
+            | Obs::Replicated { .. }
+            | Obs::HighWatermark { .. }
+            | Obs::AckedInSync { .. } => {}
         }
     }
 
@@ -314,7 +379,7 @@ impl Collector<'_> {
         let led = |n: &NodeId| -> Vec<Pidx> {
             match self.info.broker_of(*n) {
                 Some(b) => (0..self.info.partitions.len() as Pidx)
-                    .filter(|&p| self.info.leader(p) == Some(b))
+                    .filter(|&p| self.states[p as usize].leader == Some(b))
                     .collect(),
                 None => Vec::new(),
             }
@@ -324,11 +389,7 @@ impl Collector<'_> {
             if parts.is_empty() {
                 String::new()
             } else {
-                format!(
-                    "; {} {} no leader until it returns",
-                    self.partition_list(&parts),
-                    if parts.len() == 1 { "has" } else { "have" }
-                )
+                format!("; it leads {}", self.partition_list(&parts))
             }
         };
         let mut text = match &record.op {
@@ -338,15 +399,7 @@ impl Collector<'_> {
                 offline(n)
             ),
             FaultOp::PowerLoss(n) => format!("{} loses power (unflushed log data is gone){}", name(n), offline(n)),
-            FaultOp::Restart(n) => {
-                let parts = led(n);
-                let leads = if parts.is_empty() {
-                    String::new()
-                } else {
-                    format!("; it leads {} again", self.partition_list(&parts))
-                };
-                format!("{} restarts{leads}", name(n))
-            }
+            FaultOp::Restart(n) => format!("{} restarts", name(n)),
             FaultOp::Pause(n, d) => format!("{} pauses for {d} (a stall: it handles nothing, then resumes)", name(n)),
             FaultOp::Isolate(n) => format!("{} is cut off from every node", name(n)),
             FaultOp::Partition(groups) => {
@@ -368,7 +421,8 @@ impl Collector<'_> {
                 let restarted: Vec<String> = record.affected.iter().map(name).collect();
                 let mut t = "drain begins: producers stop, the network heals".to_string();
                 if !restarted.is_empty() {
-                    t.push_str(&format!(", {} come back", restarted.join(", ")));
+                    let verb = if restarted.len() == 1 { "comes" } else { "come" };
+                    t.push_str(&format!(", {} {verb} back", restarted.join(", ")));
                 }
                 t
             }
@@ -393,6 +447,57 @@ impl Collector<'_> {
             self.push(record.at, 0, "drain begins: producers stop".to_string());
         }
     }
+}
+
+fn broker_list(brokers: &[u32]) -> String {
+    format!(
+        "[{}]",
+        brokers.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// One timeline line for a partition's change of leader or ISR.
+fn partition_change(
+    info: &ClusterInfo,
+    p: Pidx,
+    before: &PartitionState,
+    after: &PartitionState,
+    reason: ElectionReason,
+) -> String {
+    let name = info.partition_name(p);
+    let leader = |l: Option<u32>| l.map_or("none".to_string(), |b| format!("broker-{b}"));
+    if before.leader != after.leader {
+        let how = match (reason, after.leader) {
+            (ElectionReason::Unclean, _) => {
+                " by UNCLEAN election: an out-of-sync replica leads, and what only the others held is lost"
+            }
+            (_, None) => ": no in-sync replica is alive, so the partition is offline",
+            _ => "",
+        };
+        return format!(
+            "{name}: leader {} -> {}, epoch {}, isr {}{how}",
+            leader(before.leader),
+            leader(after.leader),
+            after.leader_epoch,
+            broker_list(&after.isr)
+        );
+    }
+    let why = match reason {
+        ElectionReason::IsrShrink => "the leader found it behind for replica.lag.time.max.ms",
+        ElectionReason::IsrExpand => "it caught up with the leader",
+        ElectionReason::SessionExpired | ElectionReason::Restarted => "its broker was fenced",
+        ElectionReason::BrokerReturned | ElectionReason::Unclean => "",
+    };
+    let verb = if after.isr.len() < before.isr.len() {
+        "shrinks"
+    } else {
+        "expands"
+    };
+    format!(
+        "{name}: ISR {verb} {} -> {} ({why})",
+        broker_list(&before.isr),
+        broker_list(&after.isr)
+    )
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -477,7 +582,8 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
     }
     engine.schedule_fault(Time(scenario.duration.0), FaultOp::Drain);
 
-    let first_producer = scenario.brokers;
+    // Node ids: brokers, the controller, producer instances, group members.
+    let first_producer = scenario.brokers + 1;
     let total_producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
     let mut group_first_member = Vec::new();
     let mut next = first_producer + total_producers;
@@ -491,12 +597,26 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
         first_producer,
         group_first_member,
         lost_write: LostWrite::default(),
+        replication: Replication::new(
+            (0..info.partitions.len() as Pidx)
+                .map(|p| info.partition_name(p))
+                .collect(),
+            (0..info.partitions.len() as Pidx)
+                .map(|p| {
+                    let t = info.topic_of(p);
+                    t.min_insync_replicas.min(t.replication_factor)
+                })
+                .collect(),
+        ),
         at_least_once: AtLeastOnce::new(scenario.groups.len()),
         producers: (0..total_producers).map(|_| ProducerStats::default()).collect(),
         timeline: Vec::new(),
         bursts: BTreeMap::new(),
         lifecycle: Vec::new(),
+        states: MetadataImage::initial(&info).partitions,
+        under_replicated: vec![(None, 0); info.partitions.len()],
     };
+    c.replication.set_initial(&c.states);
 
     let end = Time((scenario.duration + scenario.drain).0);
     let slices = 200u64;
@@ -526,19 +646,40 @@ fn broker<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, b: u32) -> &'e kafka
     }
 }
 
-/// A partition's high watermark at the end: the leader's, or its checkpoint if it is down.
-fn final_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> u64 {
-    let Some(leader) = info.leader(p) else { return 0 };
-    let b = broker(engine, info, leader);
-    if engine.is_up(info.broker_node(leader)) {
-        b.high_watermark(p)
-    } else {
-        b.disk.high_watermark_checkpoint[p as usize].min(b.log(p).map_or(0, |l| l.end_offset()))
+fn controller<'e>(engine: &'e Engine<Node>, info: &ClusterInfo) -> &'e kafka::controller::Controller {
+    match engine.node(info.controller_node()) {
+        Node::Controller(c) => c,
+        _ => unreachable!("the node after the brokers is the controller"),
     }
 }
 
+/// The replica whose log counts as the partition's final log: the leader the controller
+/// last chose, or, with none, the last ISR member (the one it would elect).
+fn final_replica(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> u32 {
+    let state = &controller(engine, info).image.partitions[p as usize];
+    state
+        .leader
+        .or(state.isr.first().copied())
+        .unwrap_or_else(|| info.preferred_leader(p))
+}
+
+/// A replica's high watermark at the end: its own, or its checkpoint if it is down.
+fn replica_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, b: u32, p: Pidx) -> u64 {
+    let broker = broker(engine, info, b);
+    if engine.is_up(info.broker_node(b)) {
+        broker.high_watermark(p)
+    } else {
+        broker.disk.high_watermark_checkpoint[p as usize].min(broker.log(p).map_or(0, |l| l.end_offset()))
+    }
+}
+
+/// A partition's high watermark at the end: its final replica's.
+fn final_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> u64 {
+    replica_high_watermark(engine, info, final_replica(engine, info, p), p)
+}
+
 fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&'e RecordRange> {
-    match info.leader(p).and_then(|l| broker(engine, info, l).log(p)) {
+    match broker(engine, info, final_replica(engine, info, p)).log(p) {
         Some(log) => log.ranges().collect(),
         None => Vec::new(),
     }
@@ -568,6 +709,7 @@ fn assemble(
     let end = Time((scenario.duration + scenario.drain).0);
     let lost_write = c.lost_write.finish(
         |p| final_log(engine, info, p),
+        |p| final_replica(engine, info, p),
         end,
         &Names {
             partition: &partition_name,
@@ -621,9 +763,32 @@ fn assemble(
             member_lifecycle: &lifecycle,
         },
     );
-    let mut results: BTreeMap<&str, Vec<crate::check::Violation>> = BTreeMap::new();
+    let mut replication = c.replication;
+    let replicas: Vec<Vec<u32>> = info.partitions.iter().map(|p| p.replicas.clone()).collect();
+    replication.liveness(end, &replicas);
+    let mut results: BTreeMap<&str, Vec<crate::check::Violation>> = std::mem::take(&mut replication.found);
     results.insert("lost-write", lost_write);
     results.insert("at-least-once", alo);
+    // The consumer half of liveness: after the drain, every group has committed up to the
+    // high watermark of every partition it reads.
+    for (g, parts) in group_partitions.iter().enumerate() {
+        let coordinator = broker(engine, info, info.coordinators[g]);
+        for &p in parts {
+            let hw = final_high_watermark(engine, info, p);
+            let committed = coordinator.disk.committed(g as u32, p).unwrap_or(0);
+            if committed < hw {
+                let message = format!(
+                    "group {} still lags on {} after the drain: committed {committed}, high watermark {hw}",
+                    scenario.groups[g].group,
+                    info.partition_name(p)
+                );
+                results
+                    .entry("liveness")
+                    .or_default()
+                    .push(crate::check::Violation { at: end, message });
+            }
+        }
+    }
     let checks: Vec<CheckReport> = CHECKS
         .iter()
         .map(|info| {
@@ -734,21 +899,28 @@ fn assemble(
     let partitions = (0..info.partitions.len() as Pidx)
         .map(|p| {
             let pi = &info.partitions[p as usize];
-            let leader = info.leader(p).filter(|&l| engine.is_up(info.broker_node(l)));
+            let state = &controller(engine, info).image.partitions[p as usize];
             let mut log_end_offsets = BTreeMap::new();
+            let mut high_watermarks = BTreeMap::new();
             for &r in &pi.replicas {
                 let leo = broker(engine, info, r).log(p).map_or(0, |l| l.end_offset());
                 log_end_offsets.insert(r.to_string(), leo);
+                high_watermarks.insert(r.to_string(), replica_high_watermark(engine, info, r, p));
             }
             PartitionReport {
                 topic: info.topics[pi.topic].name.clone(),
                 partition: pi.partition,
-                leader,
-                leader_epoch: 0,
+                leader: state.leader,
+                leader_epoch: state.leader_epoch,
                 replicas: pi.replicas.clone(),
-                isr: info.leader(p).into_iter().collect(),
+                isr: state.isr.clone(),
                 high_watermark: final_high_watermark(engine, info, p),
                 log_end_offsets,
+                high_watermarks,
+                under_replicated_ms: {
+                    let (since, total) = c.under_replicated[p as usize];
+                    (total + since.map_or(0, |t| end.since(t).0)) / 1000
+                },
                 bytes: final_log(engine, info, p).iter().map(|r| u64::from(r.bytes)).sum(),
             }
         })
@@ -765,8 +937,9 @@ fn assemble(
                 bytes: 0,
                 coordinates: Vec::new(),
             };
+            let image = &controller(engine, info).image;
             for (p, pi) in info.partitions.iter().enumerate() {
-                if info.leader(p as Pidx) == Some(b) {
+                if image.partitions[p].leader == Some(b) {
                     report.leads.push(info.partition_name(p as Pidx));
                     let log = final_log(engine, info, p as Pidx);
                     report.records += log.iter().map(|r| u64::from(r.count)).sum::<u64>();
@@ -799,12 +972,8 @@ fn assemble(
         })
         .collect();
 
-    let mut notes = vec![
-        "the controller: each partition is led by its first replica, and a crashed leader's partitions stay offline until it restarts".to_string(),
-    ];
-    if scenario.topics.iter().any(|t| t.replication_factor > 1) {
-        notes.push("replication: followers hold no data, and the ISR is the leader alone".to_string());
-    }
+    let mut notes =
+        vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
     if !scenario.groups.is_empty() {
         notes.push(
             "the group protocol: each member keeps a fixed range assignment, through crashes (no rebalance)"

@@ -25,6 +25,8 @@ struct Loss {
     partition: Pidx,
     from: u64,
     to: u64,
+    /// How the records went: a power loss, or a truncation and its reason.
+    how: String,
 }
 
 #[derive(Default)]
@@ -64,12 +66,32 @@ impl LostWrite {
             }
             Obs::LogLost { partition, from, to } => {
                 if let Some(broker) = broker {
+                    let how = "in a power loss (written, not yet flushed to disk)".to_string();
                     self.losses.push(Loss {
                         at,
                         broker,
                         partition,
                         from,
                         to,
+                        how,
+                    });
+                }
+            }
+            Obs::Truncated {
+                partition,
+                from,
+                to,
+                why,
+            } => {
+                if let Some(broker) = broker {
+                    let how = format!("by truncating its log ({why})");
+                    self.losses.push(Loss {
+                        at,
+                        broker,
+                        partition,
+                        from,
+                        to,
+                        how,
                     });
                 }
             }
@@ -82,6 +104,7 @@ impl LostWrite {
     pub fn finish<'a>(
         &self,
         final_log: impl Fn(Pidx) -> Vec<&'a RecordRange>,
+        final_replica: impl Fn(Pidx) -> u32,
         end: Time,
         names: &Names,
     ) -> Vec<Violation> {
@@ -104,10 +127,17 @@ impl LostWrite {
             for gap in have.gaps(&seqs) {
                 let offset = ack.base_offset + (gap.start - ack.first_seq);
                 let n = gap.end - gap.start;
-                // The power loss that took these offsets, if one did.
-                let loss = self.losses.iter().position(|l| {
-                    l.partition == ack.partition && l.at >= ack.at && l.from < offset + n && offset < l.to
-                });
+                // What took these offsets: a power loss or a truncation, on the replica
+                // that holds the final log (it had them and dropped them) or else on the
+                // broker that acknowledged them.
+                let covers =
+                    |l: &Loss| l.partition == ack.partition && l.at >= ack.at && l.from < offset + n && offset < l.to;
+                let keeper = final_replica(ack.partition);
+                let loss = self
+                    .losses
+                    .iter()
+                    .position(|l| covers(l) && l.broker == keeper)
+                    .or_else(|| self.losses.iter().rposition(|l| covers(l) && l.broker == ack.broker));
                 if let Some(last) = missing.last_mut() {
                     let continues = last.partition == ack.partition
                         && last.producer == ack.producer
@@ -158,13 +188,15 @@ impl LostWrite {
         let at = match m.loss.map(|i| &self.losses[i]) {
             Some(l) => {
                 message.push_str(&format!(
-                    "; broker-{} lost offsets {}..{} (written, not yet flushed to disk) in a power loss at {}, and no other replica held them",
-                    l.broker, l.from, l.to, l.at
+                    "; broker-{} dropped offsets {}..{} {} at {}, and the partition's final log does not hold them",
+                    l.broker, l.from, l.to, l.how, l.at
                 ));
                 l.at
             }
             None => {
-                message.push_str("; no power loss explains it");
+                message.push_str(
+                    "; the broker that acknowledged them never dropped them: the final leader never had them",
+                );
                 end
             }
         };

@@ -5,6 +5,7 @@
 
 pub mod at_least_once;
 pub mod lost_write;
+pub mod replication;
 
 use crate::sim::Time;
 use serde::Serialize;
@@ -30,32 +31,32 @@ pub const CHECKS: &[CheckInfo] = &[
     },
     CheckInfo {
         name: "log-divergence",
-        implemented: false,
+        implemented: true,
         fails_when: "two replicas hold different records at the same offset below the leader's HW",
     },
     CheckInfo {
         name: "strong-isr",
-        implemented: false,
+        implemented: true,
         fails_when: "a replica in the ISR lacks a record below the leader's high watermark",
     },
     CheckInfo {
         name: "leader-in-isr",
-        implemented: false,
+        implemented: true,
         fails_when: "a partition's leader is not a member of its ISR",
     },
     CheckInfo {
         name: "hw-monotonic",
-        implemented: false,
+        implemented: true,
         fails_when: "a leader's high watermark moves backwards within one leader epoch",
     },
     CheckInfo {
         name: "single-leader",
-        implemented: false,
+        implemented: true,
         fails_when: "two brokers act as leader of one partition in the same epoch",
     },
     CheckInfo {
         name: "min-isr-ack",
-        implemented: false,
+        implemented: true,
         fails_when: "an acks=all write is acknowledged while the ISR was smaller than min.insync.replicas",
     },
     CheckInfo {
@@ -65,7 +66,7 @@ pub const CHECKS: &[CheckInfo] = &[
     },
     CheckInfo {
         name: "liveness",
-        implemented: false,
+        implemented: true,
         fails_when: "after faults heal and the drain ends, a partition has no leader, the ISR has not recovered, or a group still lags",
     },
 ];

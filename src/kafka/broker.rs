@@ -1,14 +1,20 @@
-//! A broker: the leader side of each partition it leads (produce, fetch, list offsets),
-//! the group coordinator's offset store, and its disk: logs and the high-watermark
-//! checkpoint survive a process crash; a power loss also drops each log's unflushed tail.
+//! A broker: the leader and follower sides of every partition it holds a replica of,
+//! the group coordinator's offset store, and its disk.
 //!
-//! Replication is not modelled yet: the first replica of a partition leads it, followers
-//! hold no data, and the ISR is the leader alone, so the high watermark is the leader's
-//! log end offset.
+//! Leader side (KAFKA.md §1.1–1.4): appends (idempotent dedup window, `min.insync.replicas`),
+//! follower fetch state (`Replica.updateFetchStateOrThrow`), the high watermark
+//! (`Partition.maybeIncrementLeaderHW`), ISR shrink and expand through AlterPartition, the
+//! produce purgatory for `acks=all`, parked fetches. Follower side (§1.7): a fetcher per
+//! leader, truncation by the scenario's protocol (DivergingEpoch, KIP-101 or the
+//! high-watermark rule). The disk (logs, leader epoch caches, the HW checkpoint, committed
+//! offsets) survives a process crash; a power loss drops each log's unflushed tail.
 
-use crate::kafka::log::{Log, RecordRange};
-use crate::kafka::protocol::{AcksMode, ErrorCode, FetchedPartition, Msg, OffsetSpec, PartitionMetadata};
-use crate::kafka::{ClusterInfo, Obs, Out, Pidx, Timer};
+use crate::kafka::epoch::{EpochCache, EpochEnd, truncation_offset};
+use crate::kafka::log::{Batch, Log, RecordRange};
+use crate::kafka::protocol::{
+    AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
+};
+use crate::kafka::{ClusterInfo, MetadataImage, Obs, Out, PartitionState, Pidx, Timer, TruncationMode};
 use crate::sim::{CrashKind, Duration, NodeId, Time};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -20,16 +26,30 @@ use std::sync::Arc;
 pub const PAGE_CACHE_EXPIRE: Duration = Duration::from_millis(30_000);
 pub const PAGE_CACHE_WRITEBACK: Duration = Duration::from_millis(5_000);
 
-/// Broker timers.
+/// `replica.socket.timeout.ms`: how long a follower waits for a fetch response.
+const REPLICA_SOCKET_TIMEOUT: Duration = Duration::from_millis(30_000);
+
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BrokerTimer {
-    /// A parked fetch reached `fetch.max.wait.ms`.
+    /// A parked fetch reached its maximum wait.
     FetchExpire(u64),
+    /// An `acks=all` produce reached its timeout.
+    ProduceExpire(u64),
     /// `replica.high.watermark.checkpoint.interval.ms`.
     HighWatermarkCheckpoint,
     /// The OS page-cache flusher, plus `flush.ms`.
     Writeback,
+    /// `broker.heartbeat.interval.ms`.
+    Heartbeat,
+    /// The `isr-expiration` task, every `replica.lag.time.max.ms / 2`.
+    IsrExpiration,
+    /// A follower's fetch (or epoch request) to this leader timed out.
+    FetcherTimeout { leader: u32, request: u64 },
+    /// A follower's backoff before fetching from this leader again.
+    FetcherRetry { leader: u32 },
+    /// An AlterPartition went unanswered.
+    AlterPartitionTimeout { partition: Pidx, request: u64 },
 }
 
 /// What survives a process crash.
@@ -37,6 +57,8 @@ pub enum BrokerTimer {
 pub struct Disk {
     /// One log per partition this broker holds a replica of (`None` elsewhere).
     pub logs: Vec<Option<Log>>,
+    /// The leader epoch cache of each replica (`leader-epoch-checkpoint`).
+    pub epochs: Vec<EpochCache>,
     pub high_watermark_checkpoint: Vec<u64>,
     /// Committed offsets of the groups this broker coordinates, by (group, partition).
     /// `__consumer_offsets` is a log like any other: a commit reaches the disk only when
@@ -69,13 +91,94 @@ impl Disk {
     }
 }
 
+/// What the leader knows of one follower (`Replica.scala`'s `ReplicaState`).
+#[derive(Clone, Debug, Default)]
+struct FollowerProgress {
+    /// The fetch offset of its last fetch in this leadership; `None` until it fetches.
+    log_end_offset: Option<u64>,
+    last_caught_up: Time,
+    last_fetch_leader_log_end: u64,
+    last_fetch_time: Time,
+}
+
+#[derive(Clone, Debug)]
+struct PendingIsr {
+    request: u64,
+    isr: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct LeaderState {
+    epoch: u32,
+    /// The committed ISR, as the controller last confirmed it.
+    isr: Vec<u32>,
+    partition_epoch: u32,
+    /// An AlterPartition in flight.
+    pending: Option<PendingIsr>,
+    followers: BTreeMap<u32, FollowerProgress>,
+    /// The log end offset when this leadership began (KAFKA-7128).
+    epoch_start: u64,
+}
+
+impl LeaderState {
+    /// The ISR the high watermark must respect while a change is in flight (KIP-497):
+    /// the larger of the committed and the pending one.
+    fn maximal_isr(&self) -> Vec<u32> {
+        let mut isr = self.isr.clone();
+        if let Some(p) = &self.pending {
+            for b in &p.isr {
+                if !isr.contains(b) {
+                    isr.push(*b);
+                }
+            }
+        }
+        isr
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FollowerPhase {
+    /// KIP-101 mode: waiting to ask the leader for the end of its latest epoch.
+    NeedsEpochEnd,
+    Fetching,
+}
+
+#[derive(Clone, Debug)]
+struct FollowerState {
+    leader: u32,
+    epoch: u32,
+    phase: FollowerPhase,
+}
+
+#[derive(Clone, Debug)]
+enum Role {
+    /// No leader is known, or the partition's leader is elsewhere and unknown.
+    Offline,
+    Leader(LeaderState),
+    Follower(FollowerState),
+}
+
 struct Parked {
     id: u64,
     from: NodeId,
     request: u64,
-    partitions: Vec<(Pidx, u64)>,
+    replica: Option<u32>,
+    partitions: Vec<FetchPartition>,
     min_bytes: u32,
     max_partition_bytes: u32,
+}
+
+/// (partition, offset the HW must reach, base offset, result once known).
+type ProducePart = (Pidx, u64, u64, Option<Result<u64, ErrorCode>>);
+
+struct PendingProduce {
+    id: u64,
+    from: NodeId,
+    request: u64,
+    acks: AcksMode,
+    /// Per partition: the offset the HW must reach, the base offset, and the result once
+    /// known.
+    parts: Vec<ProducePart>,
 }
 
 /// The idempotent-producer state of one producer on one partition (`ProducerStateEntry`).
@@ -88,17 +191,30 @@ struct ProducerEntry {
 
 const BATCHES_TO_RETAIN: usize = 5;
 
+#[derive(Default)]
+struct Fetcher {
+    in_flight: Option<u64>,
+    backing_off: bool,
+}
+
 pub struct Broker {
     pub id: u32,
     info: Arc<ClusterInfo>,
     pub disk: Disk,
+    broker_epoch: Option<u64>,
+    image: Option<MetadataImage>,
+    roles: Vec<Role>,
     high_watermark: Vec<u64>,
     parked: Vec<Parked>,
-    next_park: u64,
+    purgatory: Vec<PendingProduce>,
     producers: BTreeMap<(Pidx, u32), ProducerEntry>,
+    fetchers: BTreeMap<u32, Fetcher>,
+    next_id: u64,
 }
 
 impl Broker {
+    /// A broker at first boot: registered with the controller at time zero (epoch = its id)
+    /// and holding the initial metadata.
     pub fn new(id: u32, info: Arc<ClusterInfo>) -> Broker {
         let n = info.partitions.len();
         let logs = info
@@ -110,13 +226,19 @@ impl Broker {
             id,
             disk: Disk {
                 logs,
+                epochs: vec![EpochCache::default(); n],
                 high_watermark_checkpoint: vec![0; n],
                 offsets: BTreeMap::new(),
             },
+            broker_epoch: Some(u64::from(id)),
+            image: Some(MetadataImage::initial(&info)),
+            roles: vec![Role::Offline; n],
             high_watermark: vec![0; n],
             parked: Vec::new(),
-            next_park: 0,
+            purgatory: Vec::new(),
             producers: BTreeMap::new(),
+            fetchers: BTreeMap::new(),
+            next_id: 0,
             info,
         }
     }
@@ -130,12 +252,38 @@ impl Broker {
     }
 
     pub fn is_leader(&self, p: Pidx) -> bool {
-        self.info.leader(p) == Some(self.id)
+        matches!(self.roles[p as usize], Role::Leader(_))
+    }
+
+    /// This broker's view of a partition's leader epoch, when it leads it.
+    pub fn leader_epoch(&self, p: Pidx) -> Option<u32> {
+        match &self.roles[p as usize] {
+            Role::Leader(l) => Some(l.epoch),
+            _ => None,
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn log_mut(&mut self, p: Pidx) -> &mut Log {
+        self.disk.logs[p as usize].as_mut().expect("a replica holds a log")
+    }
+
+    fn leo(&self, p: Pidx) -> u64 {
+        self.log(p).map_or(0, Log::end_offset)
     }
 
     pub fn crash(&mut self, kind: CrashKind, out: &mut Out) {
         self.parked.clear();
+        self.purgatory.clear();
         self.producers.clear();
+        self.fetchers.clear();
+        self.broker_epoch = None;
+        self.image = None;
+        self.roles.iter_mut().for_each(|r| *r = Role::Offline);
         self.high_watermark.iter_mut().for_each(|h| *h = 0);
         if kind == CrashKind::PowerLoss {
             for c in self.disk.offsets.values_mut() {
@@ -144,6 +292,7 @@ impl Broker {
             for (p, log) in self.disk.logs.iter_mut().enumerate() {
                 if let Some(log) = log {
                     let lost = log.truncate_to(log.flushed_offset());
+                    self.disk.epochs[p].truncate_from_end(log.end_offset());
                     if !lost.is_empty() {
                         out.observe(Obs::LogLost {
                             partition: p as Pidx,
@@ -156,23 +305,35 @@ impl Broker {
         }
     }
 
-    pub fn start(&mut self, out: &mut Out) {
+    pub fn start(&mut self, now: Time, out: &mut Out) {
         for p in 0..self.info.partitions.len() {
-            let Some(log) = &self.disk.logs[p] else { continue };
-            // The HW comes back from its checkpoint; a leader whose ISR is itself alone
-            // then raises it to its log end offset (`maybeIncrementLeaderHW`).
-            let checkpoint = self.disk.high_watermark_checkpoint[p].min(log.end_offset());
-            self.high_watermark[p] = if self.is_leader(p as Pidx) {
-                log.end_offset()
-            } else {
-                checkpoint
-            };
+            // The HW comes back from its checkpoint, never above the log end.
+            self.high_watermark[p] = self.disk.high_watermark_checkpoint[p].min(self.leo(p as Pidx));
         }
+        if let Some(image) = self.image.take() {
+            self.apply_image(now, image, out);
+        }
+        self.heartbeat(out);
+        let c = &self.info.config;
         out.set_timer(
-            self.info.high_watermark_checkpoint_interval,
+            c.high_watermark_checkpoint_interval,
             Timer::Broker(BrokerTimer::HighWatermarkCheckpoint),
         );
         out.set_timer(PAGE_CACHE_WRITEBACK, Timer::Broker(BrokerTimer::Writeback));
+        out.set_timer(c.broker_heartbeat_interval, Timer::Broker(BrokerTimer::Heartbeat));
+        out.set_timer(
+            Duration(c.replica_lag_time_max.0 / 2),
+            Timer::Broker(BrokerTimer::IsrExpiration),
+        );
+    }
+
+    fn heartbeat(&mut self, out: &mut Out) {
+        let metadata_version = self.image.as_ref().map_or(0, |i| i.version);
+        let msg = Msg::BrokerHeartbeat {
+            broker_epoch: self.broker_epoch,
+            metadata_version,
+        };
+        out.send(self.info.controller_node(), msg);
     }
 
     pub fn on_timer(&mut self, now: Time, timer: BrokerTimer, out: &mut Out) {
@@ -180,7 +341,7 @@ impl Broker {
             BrokerTimer::FetchExpire(id) => {
                 if let Some(i) = self.parked.iter().position(|f| f.id == id) {
                     let f = self.parked.remove(i);
-                    let partitions = self.read_fetch(&f.partitions, f.max_partition_bytes);
+                    let partitions = self.read_fetch(&f.partitions, f.replica, f.max_partition_bytes);
                     out.send(
                         f.from,
                         Msg::FetchResponse {
@@ -190,11 +351,23 @@ impl Broker {
                     );
                 }
             }
+            BrokerTimer::ProduceExpire(id) => {
+                if let Some(i) = self.purgatory.iter().position(|pp| pp.id == id) {
+                    let mut pp = self.purgatory.remove(i);
+                    for part in &mut pp.parts {
+                        part.3.get_or_insert(Err(ErrorCode::RequestTimedOut));
+                    }
+                    self.respond_produce(pp, out);
+                }
+            }
             BrokerTimer::HighWatermarkCheckpoint => {
                 self.disk
                     .high_watermark_checkpoint
                     .copy_from_slice(&self.high_watermark);
-                out.set_timer(self.info.high_watermark_checkpoint_interval, Timer::Broker(timer));
+                out.set_timer(
+                    self.info.config.high_watermark_checkpoint_interval,
+                    Timer::Broker(timer),
+                );
             }
             BrokerTimer::Writeback => {
                 let expire_before = Time(now.0.saturating_sub(PAGE_CACHE_EXPIRE.0));
@@ -213,49 +386,133 @@ impl Broker {
                 }
                 out.set_timer(PAGE_CACHE_WRITEBACK, Timer::Broker(timer));
             }
+            BrokerTimer::Heartbeat => {
+                self.heartbeat(out);
+                out.set_timer(self.info.config.broker_heartbeat_interval, Timer::Broker(timer));
+            }
+            BrokerTimer::IsrExpiration => {
+                self.maybe_shrink_isr(now, out);
+                out.set_timer(
+                    Duration(self.info.config.replica_lag_time_max.0 / 2),
+                    Timer::Broker(timer),
+                );
+            }
+            BrokerTimer::FetcherTimeout { leader, request } => {
+                let f = self.fetchers.entry(leader).or_default();
+                if f.in_flight == Some(request) {
+                    f.in_flight = None;
+                    self.back_off(leader, out);
+                }
+            }
+            BrokerTimer::FetcherRetry { leader } => {
+                self.fetchers.entry(leader).or_default().backing_off = false;
+                self.fetch_from(leader, out);
+            }
+            BrokerTimer::AlterPartitionTimeout { partition, request } => {
+                if let Role::Leader(l) = &mut self.roles[partition as usize]
+                    && l.pending.as_ref().is_some_and(|p| p.request == request)
+                {
+                    l.pending = None;
+                }
+            }
+        }
+    }
+
+    pub fn on_peer_down(&mut self, node: NodeId, out: &mut Out) {
+        if let Some(leader) = self.info.broker_of(node)
+            && self.fetchers.get(&leader).is_some_and(|f| f.in_flight.is_some())
+        {
+            self.fetchers.entry(leader).or_default().in_flight = None;
+            self.back_off(leader, out);
+        }
+    }
+
+    fn back_off(&mut self, leader: u32, out: &mut Out) {
+        let f = self.fetchers.entry(leader).or_default();
+        if !f.backing_off {
+            f.backing_off = true;
+            out.set_timer(
+                self.info.config.replica_fetch_backoff,
+                Timer::Broker(BrokerTimer::FetcherRetry { leader }),
+            );
         }
     }
 
     pub fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Out) {
         match msg {
+            Msg::BrokerHeartbeatResponse {
+                broker_epoch, image, ..
+            } => {
+                self.broker_epoch = broker_epoch;
+                if let Some(image) = image {
+                    self.apply_image(now, image, out);
+                }
+            }
+            Msg::MetadataUpdate { image } => self.apply_image(now, image, out),
+            Msg::AlterPartitionResponse { id, partition, result } => {
+                let Role::Leader(l) = &mut self.roles[partition as usize] else {
+                    return;
+                };
+                if l.pending.as_ref().is_none_or(|p| p.request != id) {
+                    return;
+                }
+                l.pending = None;
+                if let Ok(state) = result
+                    && state.leader_epoch == l.epoch
+                {
+                    l.isr = state.isr;
+                    l.partition_epoch = state.partition_epoch;
+                }
+                self.maybe_increment_hw(now, partition, out);
+            }
             Msg::MetadataRequest { id } => {
-                let partitions = (0..self.info.partitions.len() as Pidx)
-                    .map(|p| PartitionMetadata {
-                        leader: self.info.leader(p),
-                        leader_epoch: 0,
-                    })
-                    .collect();
+                let partitions = match &self.image {
+                    Some(image) => image
+                        .partitions
+                        .iter()
+                        .map(|s| PartitionMetadata {
+                            leader: s.leader,
+                            leader_epoch: s.leader_epoch,
+                        })
+                        .collect(),
+                    None => vec![
+                        PartitionMetadata {
+                            leader: None,
+                            leader_epoch: 0
+                        };
+                        self.info.partitions.len()
+                    ],
+                };
                 out.send(from, Msg::MetadataResponse { id, partitions });
             }
             Msg::ProduceRequest {
                 id,
                 acks,
                 idempotent,
+                timeout_ms,
                 batches,
             } => {
-                let mut results = Vec::with_capacity(batches.len());
-                for (p, batch) in batches {
-                    let result = self.append(now, p, &batch, acks, idempotent);
-                    if result.is_ok() {
-                        self.complete_parked(p, out);
-                    }
-                    results.push((p, result));
-                }
-                if acks != AcksMode::Zero {
-                    out.send(from, Msg::ProduceResponse { id, results });
-                }
+                self.produce(now, from, id, acks, idempotent, timeout_ms, batches, out);
             }
             Msg::FetchRequest {
                 id,
+                replica,
                 partitions,
                 max_wait_ms,
                 min_bytes,
                 max_partition_bytes,
             } => {
-                let response = self.read_fetch(&partitions, max_partition_bytes);
-                let has_error = response.iter().any(|f| f.result.is_err());
+                // The leader reads first, so the response carries the high watermark from
+                // before this fetch moved it (KAFKA.md §1.1): followers learn it a round late.
+                let response = self.read_fetch(&partitions, replica, max_partition_bytes);
+                if let Some(follower) = replica {
+                    for fp in &partitions {
+                        self.note_follower_fetch(now, fp, follower, out);
+                    }
+                }
+                let urgent = response.iter().any(|f| f.result.is_err() || f.diverging.is_some());
                 let bytes: u64 = response.iter().map(bytes_of).sum();
-                if has_error || bytes >= u64::from(min_bytes) || max_wait_ms == 0 {
+                if urgent || bytes >= u64::from(min_bytes) || max_wait_ms == 0 {
                     out.send(
                         from,
                         Msg::FetchResponse {
@@ -264,12 +521,12 @@ impl Broker {
                         },
                     );
                 } else {
-                    self.next_park += 1;
-                    let park = self.next_park;
+                    let park = self.id();
                     self.parked.push(Parked {
                         id: park,
                         from,
                         request: id,
+                        replica,
                         partitions,
                         min_bytes,
                         max_partition_bytes,
@@ -279,6 +536,61 @@ impl Broker {
                         Timer::Broker(BrokerTimer::FetchExpire(park)),
                     );
                 }
+            }
+            Msg::FetchResponse { id, partitions } => {
+                let Some(leader) = self.info.broker_of(from) else {
+                    return;
+                };
+                self.on_fetch_response(now, leader, id, partitions, out);
+            }
+            Msg::OffsetsForLeaderEpochRequest { id, partitions } => {
+                let answers = partitions
+                    .into_iter()
+                    .map(|(p, epoch)| {
+                        let end = if self.is_leader(p) {
+                            let cache = &self.disk.epochs[p as usize];
+                            match self.info.config.truncation {
+                                TruncationMode::Kip101 => cache.end_offset_for_kip101(epoch, self.leo(p)),
+                                _ => cache.end_offset_for(epoch, self.leo(p)),
+                            }
+                        } else {
+                            EpochEnd::UNDEFINED
+                        };
+                        (p, end)
+                    })
+                    .collect();
+                out.send(
+                    from,
+                    Msg::OffsetsForLeaderEpochResponse {
+                        id,
+                        partitions: answers,
+                    },
+                );
+            }
+            Msg::OffsetsForLeaderEpochResponse { id, partitions } => {
+                let Some(leader) = self.info.broker_of(from) else {
+                    return;
+                };
+                let f = self.fetchers.entry(leader).or_default();
+                if f.in_flight != Some(id) {
+                    return;
+                }
+                f.in_flight = None;
+                for (p, end) in partitions {
+                    let Role::Follower(fs) = &self.roles[p as usize] else {
+                        continue;
+                    };
+                    if fs.leader != leader || fs.phase != FollowerPhase::NeedsEpochEnd {
+                        continue;
+                    }
+                    let leo = self.leo(p);
+                    let t = truncation_offset(end, &self.disk.epochs[p as usize], leo, self.high_watermark(p));
+                    self.truncate(p, t.offset, "KIP-101 epoch request", out);
+                    if let Role::Follower(fs) = &mut self.roles[p as usize] {
+                        fs.phase = FollowerPhase::Fetching;
+                    }
+                }
+                self.fetch_from(leader, out);
             }
             Msg::ListOffsetsRequest { id, spec, partitions } => {
                 let offsets = partitions
@@ -316,6 +628,7 @@ impl Broker {
                         c.cached.push_back((now, *offset));
                         if self
                             .info
+                            .config
                             .offsets_flush_messages
                             .is_some_and(|n| c.cached.len() as u64 >= n)
                         {
@@ -337,15 +650,521 @@ impl Broker {
                 };
                 out.send(from, Msg::OffsetFetchResponse { id, result });
             }
-            // Responses are for clients; a broker sends requests to no one yet.
-            Msg::MetadataResponse { .. }
-            | Msg::ProduceResponse { .. }
-            | Msg::FetchResponse { .. }
-            | Msg::ListOffsetsResponse { .. }
-            | Msg::FindCoordinatorResponse { .. }
-            | Msg::OffsetCommitResponse { .. }
-            | Msg::OffsetFetchResponse { .. } => {}
+            _ => {}
         }
+    }
+
+    /// Applies a newer metadata image: every replica becomes leader, follower or offline
+    /// as it says (`ReplicaManager.applyDelta`).
+    fn apply_image(&mut self, now: Time, image: MetadataImage, out: &mut Out) {
+        if self.image.as_ref().is_some_and(|i| i.version >= image.version) {
+            return;
+        }
+        for p in 0..self.info.partitions.len() as Pidx {
+            if self.log(p).is_none() {
+                continue;
+            }
+            let state = image.partitions[p as usize].clone();
+            match (&mut self.roles[p as usize], state.leader) {
+                (Role::Leader(l), Some(leader)) if leader == self.id && l.epoch == state.leader_epoch => {
+                    if state.partition_epoch > l.partition_epoch {
+                        l.isr = state.isr.clone();
+                        l.partition_epoch = state.partition_epoch;
+                        l.pending = None;
+                    }
+                }
+                (_, Some(leader)) if leader == self.id => self.become_leader(now, p, &state, out),
+                (Role::Follower(f), Some(leader)) if f.leader == leader && f.epoch == state.leader_epoch => {}
+                (_, Some(leader)) => self.become_follower(p, leader, state.leader_epoch, out),
+                (_, None) => self.become_offline(p, out),
+            }
+        }
+        self.image = Some(image);
+        let leaders: Vec<u32> = self.fetchers.keys().copied().collect();
+        for leader in leaders {
+            self.fetch_from(leader, out);
+        }
+        for p in 0..self.info.partitions.len() as Pidx {
+            if self.is_leader(p) {
+                self.maybe_increment_hw(now, p, out);
+            }
+        }
+    }
+
+    /// `Partition.makeLeader`: the epoch starts at the log end; followers in the ISR count
+    /// as caught up now, but their log end offsets are unknown until they fetch (so the
+    /// high watermark waits for every ISR member to fetch in this epoch, KIP-320).
+    fn become_leader(&mut self, now: Time, p: Pidx, state: &PartitionState, out: &mut Out) {
+        self.stop_leading(p, out);
+        let leo = self.leo(p);
+        self.disk.epochs[p as usize].assign(state.leader_epoch, leo);
+        let followers = self.info.partitions[p as usize]
+            .replicas
+            .iter()
+            .filter(|b| **b != self.id)
+            .map(|&b| {
+                let in_sync = state.isr.contains(&b);
+                (
+                    b,
+                    FollowerProgress {
+                        last_caught_up: if in_sync { now } else { Time::ZERO },
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        self.roles[p as usize] = Role::Leader(LeaderState {
+            epoch: state.leader_epoch,
+            isr: state.isr.clone(),
+            partition_epoch: state.partition_epoch,
+            pending: None,
+            followers,
+            epoch_start: leo,
+        });
+        out.observe(Obs::BecameLeader {
+            partition: p,
+            epoch: state.leader_epoch,
+            log_end_offset: leo,
+        });
+    }
+
+    /// `Partition.makeFollower`, then the truncation the scenario's protocol prescribes.
+    fn become_follower(&mut self, p: Pidx, leader: u32, epoch: u32, out: &mut Out) {
+        self.stop_leading(p, out);
+        let phase = match self.info.config.truncation {
+            TruncationMode::HighWatermark => {
+                // Kafka before 0.11: truncate to the local high watermark, then fetch.
+                let hw = self.high_watermark(p);
+                self.truncate(p, hw, "high-watermark truncation on becoming follower", out);
+                FollowerPhase::Fetching
+            }
+            TruncationMode::Kip101 => FollowerPhase::NeedsEpochEnd,
+            TruncationMode::LeaderEpoch => FollowerPhase::Fetching,
+        };
+        self.roles[p as usize] = Role::Follower(FollowerState { leader, epoch, phase });
+        self.fetchers.entry(leader).or_default();
+    }
+
+    fn become_offline(&mut self, p: Pidx, out: &mut Out) {
+        self.stop_leading(p, out);
+        self.roles[p as usize] = Role::Offline;
+    }
+
+    /// Leaving leadership: produces waiting on this partition fail, parked consumer
+    /// fetches are answered (with NOT_LEADER_OR_FOLLOWER).
+    fn stop_leading(&mut self, p: Pidx, out: &mut Out) {
+        if !self.is_leader(p) {
+            return;
+        }
+        self.roles[p as usize] = Role::Offline;
+        let mut i = 0;
+        while i < self.purgatory.len() {
+            let mut touched = false;
+            for part in &mut self.purgatory[i].parts {
+                if part.0 == p && part.3.is_none() {
+                    part.3 = Some(Err(ErrorCode::NotLeaderOrFollower));
+                    touched = true;
+                }
+            }
+            if touched && self.purgatory[i].parts.iter().all(|part| part.3.is_some()) {
+                let pp = self.purgatory.remove(i);
+                self.respond_produce(pp, out);
+            } else {
+                i += 1;
+            }
+        }
+        self.complete_parked(p, true, out);
+    }
+
+    fn truncate(&mut self, p: Pidx, offset: u64, why: &'static str, out: &mut Out) {
+        let log = self.log_mut(p);
+        let removed = log.truncate_to(offset);
+        let leo = log.end_offset();
+        self.disk.epochs[p as usize].truncate_from_end(leo);
+        let hw = &mut self.high_watermark[p as usize];
+        *hw = (*hw).min(leo);
+        if !removed.is_empty() {
+            out.observe(Obs::Truncated {
+                partition: p,
+                from: removed.start,
+                to: removed.end,
+                why,
+            });
+        }
+    }
+
+    /// A follower's fetch loop: one request per leader in flight, carrying every partition
+    /// that follows it.
+    fn fetch_from(&mut self, leader: u32, out: &mut Out) {
+        let f = self.fetchers.entry(leader).or_default();
+        if f.in_flight.is_some() || f.backing_off {
+            return;
+        }
+        let mut needs_epoch = Vec::new();
+        let mut partitions = Vec::new();
+        for p in 0..self.info.partitions.len() as Pidx {
+            let Role::Follower(fs) = &self.roles[p as usize] else {
+                continue;
+            };
+            if fs.leader != leader {
+                continue;
+            }
+            match fs.phase {
+                FollowerPhase::NeedsEpochEnd => needs_epoch.push((p, self.disk.epochs[p as usize].latest_epoch())),
+                FollowerPhase::Fetching => {
+                    let last_fetched_epoch = match self.info.config.truncation {
+                        TruncationMode::LeaderEpoch => self.disk.epochs[p as usize].latest_epoch(),
+                        _ => None,
+                    };
+                    partitions.push(FetchPartition {
+                        partition: p,
+                        offset: self.leo(p),
+                        current_leader_epoch: Some(fs.epoch),
+                        last_fetched_epoch,
+                    });
+                }
+            }
+        }
+        let id = self.id();
+        let to = self.info.broker_node(leader);
+        let c = &self.info.config;
+        let msg = if !needs_epoch.is_empty() {
+            Msg::OffsetsForLeaderEpochRequest {
+                id,
+                partitions: needs_epoch,
+            }
+        } else if !partitions.is_empty() {
+            Msg::FetchRequest {
+                id,
+                replica: Some(self.id),
+                partitions,
+                max_wait_ms: c.replica_fetch_wait_max.as_millis(),
+                min_bytes: c.replica_fetch_min_bytes,
+                max_partition_bytes: c.replica_fetch_max_bytes,
+            }
+        } else {
+            return;
+        };
+        out.send(to, msg);
+        self.fetchers.entry(leader).or_default().in_flight = Some(id);
+        let timeout = REPLICA_SOCKET_TIMEOUT + c.replica_fetch_wait_max;
+        out.set_timer(
+            timeout,
+            Timer::Broker(BrokerTimer::FetcherTimeout { leader, request: id }),
+        );
+    }
+
+    /// `AbstractFetcherThread.processFetchRequest`: append, learn the HW, or truncate.
+    fn on_fetch_response(&mut self, now: Time, leader: u32, id: u64, partitions: Vec<FetchedPartition>, out: &mut Out) {
+        let f = self.fetchers.entry(leader).or_default();
+        if f.in_flight != Some(id) {
+            return;
+        }
+        f.in_flight = None;
+        let mut error = false;
+        for fp in partitions {
+            let p = fp.partition;
+            let following = matches!(&self.roles[p as usize], Role::Follower(fs) if fs.leader == leader && fs.phase == FollowerPhase::Fetching);
+            if !following || self.leo(p) != fp.fetch_offset {
+                continue;
+            }
+            if let Some(end) = fp.diverging {
+                let leo = self.leo(p);
+                let t = truncation_offset(end, &self.disk.epochs[p as usize], leo, self.high_watermark(p));
+                self.truncate(p, t.offset, "diverging epoch", out);
+                continue;
+            }
+            match fp.result {
+                Ok(ranges) => {
+                    let topic_flush = self.info.topic_of(p).flush_messages;
+                    for r in &ranges {
+                        let log = self.log_mut(p);
+                        let base = log.append_range(r, now);
+                        if topic_flush.is_some_and(|n| log.unflushed_records() >= n) {
+                            log.flush();
+                        }
+                        self.disk.epochs[p as usize].assign(r.leader_epoch, base);
+                        out.observe(Obs::Replicated {
+                            partition: p,
+                            range: RecordRange {
+                                base_offset: base,
+                                ..*r
+                            },
+                        });
+                    }
+                    // `UnifiedLog.updateHighWatermark`: the leader's HW, bounded by the log end.
+                    self.high_watermark[p as usize] = fp.high_watermark.min(self.leo(p));
+                }
+                Err(ErrorCode::OffsetOutOfRange) => {
+                    // The leader's log is shorter (after an unclean election): truncate to
+                    // its end ("a potential for a mismatch … we don't fix this").
+                    self.truncate(p, fp.log_end_offset, "the leader's log is shorter", out);
+                }
+                Err(_) => error = true,
+            }
+        }
+        if error {
+            self.back_off(leader, out);
+        } else {
+            self.fetch_from(leader, out);
+        }
+    }
+
+    /// The leader's side of a follower fetch, before it is answered: the follower's
+    /// progress (`updateFollowerFetchState`), ISR expansion, the high watermark.
+    fn note_follower_fetch(&mut self, now: Time, fp: &FetchPartition, follower: u32, out: &mut Out) {
+        let p = fp.partition;
+        let leo = self.leo(p);
+        let Role::Leader(l) = &mut self.roles[p as usize] else {
+            return;
+        };
+        if fp.current_leader_epoch != Some(l.epoch) || fp.offset > leo {
+            return;
+        }
+        if self.info.config.truncation == TruncationMode::LeaderEpoch
+            && diverges(&self.disk.epochs[p as usize], fp, leo)
+        {
+            return;
+        }
+        let Some(r) = l.followers.get_mut(&follower) else {
+            return;
+        };
+        // Replica.updateFetchStateOrThrow (KAFKA.md §1.3).
+        if fp.offset >= leo {
+            r.last_caught_up = r.last_caught_up.max(now);
+        } else if fp.offset >= r.last_fetch_leader_log_end {
+            r.last_caught_up = r.last_caught_up.max(r.last_fetch_time);
+        }
+        r.last_fetch_leader_log_end = r.last_fetch_leader_log_end.max(leo);
+        r.last_fetch_time = now;
+        r.log_end_offset = Some(fp.offset);
+        // Partition.maybeExpandIsr: caught up to the HW and to the start of this epoch.
+        let hw = self.high_watermark[p as usize];
+        let eligible = !self.image.as_ref().is_some_and(|i| i.fenced[follower as usize - 1]);
+        if !l.isr.contains(&follower)
+            && l.pending.is_none()
+            && eligible
+            && fp.offset >= hw
+            && fp.offset >= l.epoch_start
+        {
+            let mut isr = l.isr.clone();
+            isr.push(follower);
+            self.alter_isr(p, isr, out);
+        }
+        self.maybe_increment_hw(now, p, out);
+    }
+
+    fn alter_isr(&mut self, p: Pidx, isr: Vec<u32>, out: &mut Out) {
+        let request = self.id();
+        let Role::Leader(l) = &mut self.roles[p as usize] else {
+            return;
+        };
+        l.pending = Some(PendingIsr {
+            request,
+            isr: isr.clone(),
+        });
+        let msg = Msg::AlterPartitionRequest {
+            id: request,
+            partition: p,
+            leader_epoch: l.epoch,
+            partition_epoch: l.partition_epoch,
+            isr,
+        };
+        out.send(self.info.controller_node(), msg);
+        out.set_timer(
+            REPLICA_SOCKET_TIMEOUT,
+            Timer::Broker(BrokerTimer::AlterPartitionTimeout { partition: p, request }),
+        );
+    }
+
+    fn is_caught_up(r: &FollowerProgress, leader_leo: u64, now: Time, max_lag: Duration) -> bool {
+        r.log_end_offset == Some(leader_leo) || now.since(r.last_caught_up) <= max_lag
+    }
+
+    /// The `isr-expiration` task: followers not caught up for `replica.lag.time.max.ms`
+    /// leave the ISR.
+    fn maybe_shrink_isr(&mut self, now: Time, out: &mut Out) {
+        let max_lag = self.info.config.replica_lag_time_max;
+        for p in 0..self.info.partitions.len() as Pidx {
+            let leo = self.leo(p);
+            let Role::Leader(l) = &self.roles[p as usize] else {
+                continue;
+            };
+            if l.pending.is_some() {
+                continue;
+            }
+            let out_of_sync: Vec<u32> = l
+                .isr
+                .iter()
+                .copied()
+                .filter(|b| *b != self.id)
+                .filter(|b| {
+                    l.followers
+                        .get(b)
+                        .is_some_and(|r| !Self::is_caught_up(r, leo, now, max_lag))
+                })
+                .collect();
+            if !out_of_sync.is_empty() {
+                let isr: Vec<u32> = l.isr.iter().copied().filter(|b| !out_of_sync.contains(b)).collect();
+                self.alter_isr(p, isr, out);
+            }
+        }
+    }
+
+    /// `Partition.maybeIncrementLeaderHW` (KAFKA.md §1.2).
+    fn maybe_increment_hw(&mut self, now: Time, p: Pidx, out: &mut Out) {
+        let leo = self.leo(p);
+        let Role::Leader(l) = &self.roles[p as usize] else {
+            return;
+        };
+        let topic = self.info.topic_of(p);
+        // KAFKA-15583 (3.7): no advance while the ISR is below min.insync.replicas.
+        if (l.isr.len() as u32) < topic.min_insync_replicas.min(topic.replication_factor) {
+            return;
+        }
+        let maximal = l.maximal_isr();
+        let max_lag = self.info.config.replica_lag_time_max;
+        let fenced = |b: u32| self.image.as_ref().is_some_and(|i| i.fenced[b as usize - 1]);
+        let mut new_hw = leo;
+        for (b, r) in &l.followers {
+            // `isReplicaIsrEligible`: a fenced broker's replica does not hold the HW back.
+            let caught_up = Self::is_caught_up(r, leo, now, max_lag) && !fenced(*b);
+            if !(maximal.contains(b) || caught_up) {
+                continue;
+            }
+            match r.log_end_offset {
+                Some(f) if f >= new_hw => {}
+                Some(f) => new_hw = f,
+                // Not fetched in this epoch yet: the HW waits for it.
+                None => return,
+            }
+        }
+        let epoch = l.epoch;
+        if new_hw > self.high_watermark[p as usize] {
+            self.high_watermark[p as usize] = new_hw;
+            out.observe(Obs::HighWatermark {
+                partition: p,
+                epoch,
+                high_watermark: new_hw,
+            });
+            self.complete_produces(p, out);
+            self.complete_parked(p, false, out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn produce(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        request: u64,
+        acks: AcksMode,
+        idempotent: bool,
+        timeout_ms: u64,
+        batches: Vec<(Pidx, Batch)>,
+        out: &mut Out,
+    ) {
+        let mut parts = Vec::with_capacity(batches.len());
+        for (p, batch) in batches {
+            match self.append(now, p, &batch, acks, idempotent, out) {
+                Ok(base) => {
+                    let required = base + u64::from(batch.count);
+                    let done = (acks != AcksMode::All).then_some(Ok(base));
+                    parts.push((p, required, base, done));
+                    self.complete_parked_followers(p, out);
+                    self.maybe_increment_hw(now, p, out);
+                }
+                Err(e) => parts.push((p, 0, 0, Some(Err(e)))),
+            }
+        }
+        if acks == AcksMode::Zero {
+            return;
+        }
+        let id = self.id();
+        let mut pp = PendingProduce {
+            id,
+            from,
+            request,
+            acks,
+            parts,
+        };
+        self.settle(&mut pp);
+        if pp.parts.iter().all(|part| part.3.is_some()) {
+            self.respond_produce(pp, out);
+        } else {
+            self.purgatory.push(pp);
+            out.set_timer(
+                Duration::from_millis(timeout_ms),
+                Timer::Broker(BrokerTimer::ProduceExpire(id)),
+            );
+        }
+    }
+
+    /// `Partition.checkEnoughReplicasReachOffset` for each waiting part of a produce.
+    fn settle(&self, pp: &mut PendingProduce) {
+        for part in &mut pp.parts {
+            if part.3.is_some() {
+                continue;
+            }
+            let (p, required, base) = (part.0, part.1, part.2);
+            let Role::Leader(l) = &self.roles[p as usize] else {
+                part.3 = Some(Err(ErrorCode::NotLeaderOrFollower));
+                continue;
+            };
+            if self.high_watermark[p as usize] >= required {
+                let topic = self.info.topic_of(p);
+                let min_isr = topic.min_insync_replicas.min(topic.replication_factor);
+                part.3 = Some(if l.maximal_isr().len() as u32 >= min_isr {
+                    Ok(base)
+                } else {
+                    Err(ErrorCode::NotEnoughReplicasAfterAppend)
+                });
+            }
+        }
+    }
+
+    fn complete_produces(&mut self, p: Pidx, out: &mut Out) {
+        let mut i = 0;
+        while i < self.purgatory.len() {
+            if !self.purgatory[i].parts.iter().any(|part| part.0 == p) {
+                i += 1;
+                continue;
+            }
+            let mut pp = self.purgatory.remove(i);
+            self.settle(&mut pp);
+            if pp.parts.iter().all(|part| part.3.is_some()) {
+                self.respond_produce(pp, out);
+            } else {
+                self.purgatory.insert(i, pp);
+                i += 1;
+            }
+        }
+    }
+
+    fn respond_produce(&mut self, pp: PendingProduce, out: &mut Out) {
+        for &(p, _, _, ref r) in &pp.parts {
+            if pp.acks == AcksMode::All
+                && matches!(r, Some(Ok(_)))
+                && let Role::Leader(l) = &self.roles[p as usize]
+            {
+                out.observe(Obs::AckedInSync {
+                    partition: p,
+                    isr: l.maximal_isr().len() as u32,
+                });
+            }
+        }
+        let results = pp
+            .parts
+            .into_iter()
+            .map(|(p, _, _, r)| (p, r.expect("settled")))
+            .collect();
+        out.send(
+            pp.from,
+            Msg::ProduceResponse {
+                id: pp.request,
+                results,
+            },
+        );
     }
 
     /// The leader's append path (`Partition.appendRecordsToLeader`, `UnifiedLog.append`).
@@ -353,31 +1172,32 @@ impl Broker {
         &mut self,
         now: Time,
         p: Pidx,
-        batch: &crate::kafka::log::Batch,
+        batch: &Batch,
         acks: AcksMode,
         idempotent: bool,
+        out: &mut Out,
     ) -> Result<u64, ErrorCode> {
-        if !self.is_leader(p) {
+        let Role::Leader(l) = &self.roles[p as usize] else {
             return Err(ErrorCode::NotLeaderOrFollower);
-        }
+        };
+        let epoch = l.epoch;
         let topic = self.info.topic_of(p);
-        // The ISR is the leader alone. KAFKA-15583 (3.7): the requirement is capped at the
-        // replication factor.
-        let isr_size = 1;
+        // KAFKA-15583 (3.7): the requirement is capped at the replication factor.
         let effective_min_isr = topic.min_insync_replicas.min(topic.replication_factor);
-        if acks == AcksMode::All && isr_size < effective_min_isr {
+        if acks == AcksMode::All && (l.isr.len() as u32) < effective_min_isr {
             return Err(ErrorCode::NotEnoughReplicas);
         }
+        let flush_messages = topic.flush_messages;
         let log = self.disk.logs[p as usize].as_mut().expect("a leader holds a replica");
         let producer = batch.writer.producer;
         if idempotent {
             let entry = self.producers.entry((p, producer)).or_insert_with(|| {
-                // Rebuilt from the log after a restart, as Kafka rebuilds producer state
-                // from its snapshot and log.
+                // Rebuilt from the log after a restart or a leader change, as Kafka
+                // rebuilds producer state from its snapshot and log.
                 let window = log
                     .last_batches_of(producer, BATCHES_TO_RETAIN)
                     .iter()
-                    .map(|r: &RecordRange| (r.first_seq, r.count, r.base_offset))
+                    .map(|r| (r.first_seq, r.count, r.base_offset))
                     .collect();
                 ProducerEntry { session: None, window }
             });
@@ -398,14 +1218,12 @@ impl Broker {
                 return Err(ErrorCode::OutOfOrderSequenceNumber);
             }
         }
-        let base = log.append(batch, 0, now);
-        if let Some(n) = topic.flush_messages
-            && log.unflushed_records() >= n
-        {
+        let base = log.append(batch, epoch, now);
+        if flush_messages.is_some_and(|n| log.unflushed_records() >= n) {
             log.flush();
         }
-        let leo = log.end_offset();
-        self.high_watermark[p as usize] = leo;
+        let range = *log.ranges().last().expect("just appended");
+        out.observe(Obs::Replicated { partition: p, range });
         if idempotent {
             let entry = self.producers.get_mut(&(p, producer)).expect("inserted above");
             entry.session = Some(batch.writer.session);
@@ -417,44 +1235,78 @@ impl Broker {
         Ok(base)
     }
 
-    /// Reads a consumer fetch: records below the high watermark (`FetchIsolation.HIGH_WATERMARK`).
-    fn read_fetch(&self, partitions: &[(Pidx, u64)], max_partition_bytes: u32) -> Vec<FetchedPartition> {
+    /// Reads a fetch. Consumers read below the high watermark; followers up to the log end
+    /// (`FetchIsolation`), after the epoch checks of KIP-320 and the divergence check.
+    fn read_fetch(&self, partitions: &[FetchPartition], replica: Option<u32>, max_bytes: u32) -> Vec<FetchedPartition> {
         partitions
             .iter()
-            .map(|&(p, offset)| {
+            .map(|fp| {
+                let p = fp.partition;
                 let hw = self.high_watermark[p as usize];
-                let result = match self.log(p) {
-                    Some(log) if self.is_leader(p) => {
-                        if offset > log.end_offset() {
-                            Err(ErrorCode::OffsetOutOfRange)
-                        } else {
-                            Ok(log.read(offset, hw, max_partition_bytes))
+                let leo = self.leo(p);
+                let mut diverging = None;
+                let result = match &self.roles[p as usize] {
+                    Role::Leader(l) => {
+                        let cache = &self.disk.epochs[p as usize];
+                        match fp.current_leader_epoch {
+                            Some(e) if e < l.epoch => Err(ErrorCode::FencedLeaderEpoch),
+                            Some(e) if e > l.epoch => Err(ErrorCode::UnknownLeaderEpoch),
+                            // The divergence check comes before the range check
+                            // (`Partition.readRecords`).
+                            _ if replica.is_some()
+                                && self.info.config.truncation == TruncationMode::LeaderEpoch
+                                && diverges(cache, fp, leo) =>
+                            {
+                                diverging = Some(cache.end_offset_for(fp.last_fetched_epoch, leo));
+                                Ok(Vec::new())
+                            }
+                            _ if fp.offset > leo => Err(ErrorCode::OffsetOutOfRange),
+                            _ => {
+                                let until = if replica.is_some() { leo } else { hw };
+                                Ok(self
+                                    .log(p)
+                                    .map(|log| log.read(fp.offset, until, max_bytes))
+                                    .unwrap_or_default())
+                            }
                         }
                     }
                     _ => Err(ErrorCode::NotLeaderOrFollower),
                 };
                 FetchedPartition {
                     partition: p,
-                    fetch_offset: offset,
+                    fetch_offset: fp.offset,
                     result,
                     high_watermark: hw,
+                    log_end_offset: leo,
+                    diverging,
                 }
             })
             .collect()
     }
 
-    /// Answers parked fetches that now have enough data (`DelayedFetch.tryComplete`).
-    fn complete_parked(&mut self, p: Pidx, out: &mut Out) {
+    /// Answers parked fetches that include `p` and now have enough data; with `all`,
+    /// answers every parked fetch that includes `p`.
+    fn complete_parked(&mut self, p: Pidx, all: bool, out: &mut Out) {
+        self.complete_parked_where(p, all, |f| f.replica.is_none(), out);
+    }
+
+    /// New data at the leader wakes the followers' parked fetches (not an HW change alone,
+    /// KAFKA-9952).
+    fn complete_parked_followers(&mut self, p: Pidx, out: &mut Out) {
+        self.complete_parked_where(p, false, |f| f.replica.is_some(), out);
+    }
+
+    fn complete_parked_where(&mut self, p: Pidx, all: bool, which: impl Fn(&Parked) -> bool, out: &mut Out) {
         let mut i = 0;
         while i < self.parked.len() {
             let f = &self.parked[i];
-            if !f.partitions.iter().any(|(q, _)| *q == p) {
+            if !which(f) || !f.partitions.iter().any(|fp| fp.partition == p) {
                 i += 1;
                 continue;
             }
-            let response = self.read_fetch(&f.partitions, f.max_partition_bytes);
+            let response = self.read_fetch(&f.partitions, f.replica, f.max_partition_bytes);
             let bytes: u64 = response.iter().map(bytes_of).sum();
-            if bytes >= u64::from(f.min_bytes) {
+            if all || bytes >= u64::from(f.min_bytes) {
                 let f = self.parked.remove(i);
                 out.send(
                     f.from,
@@ -468,6 +1320,16 @@ impl Broker {
             }
         }
     }
+}
+
+/// Whether a follower's fetch shows its log diverging from the leader's: its last fetched
+/// epoch ends, in the leader's log, before its fetch offset or under another epoch.
+fn diverges(cache: &EpochCache, fp: &FetchPartition, leo: u64) -> bool {
+    let Some(epoch) = fp.last_fetched_epoch else {
+        return false;
+    };
+    let end = cache.end_offset_for(Some(epoch), leo);
+    end.epoch != Some(epoch) || end.end_offset.is_none_or(|e| e < fp.offset)
 }
 
 fn bytes_of(f: &FetchedPartition) -> u64 {

@@ -7,7 +7,7 @@
 //! computed when the run starts, and keeps it through crashes and restarts.
 
 use crate::kafka::log::RecordRange;
-use crate::kafka::protocol::{ErrorCode, Msg, OffsetSpec};
+use crate::kafka::protocol::{ErrorCode, FetchPartition, Msg, OffsetSpec};
 use crate::kafka::{ClusterInfo, Obs, Out, Pidx, PositionCause, Timer};
 use crate::scenario::schema::CommitMode;
 use crate::scenario::{Group, OffsetReset};
@@ -442,13 +442,24 @@ impl Member {
             out.set_timer(time, Timer::Member(MemberTimer::ProcessingDone(token)));
             return false;
         }
+        // A partition with no known leader: look again after the backoff
+        // (`Metadata.requestUpdate`), while fetching the others.
+        if self.assignment.iter().any(|&p| leaders[p as usize].is_none()) {
+            self.leaders = None;
+            self.schedule_retry(out);
+        }
         // Nothing buffered: fetch from every leader with no fetch of ours in flight.
-        let mut per_broker: BTreeMap<u32, Vec<(Pidx, u64)>> = BTreeMap::new();
+        let mut per_broker: BTreeMap<u32, Vec<FetchPartition>> = BTreeMap::new();
         for &p in &self.assignment {
             let (Some(&offset), Some(leader)) = (self.fetch_position.get(&p), leaders[p as usize]) else {
                 continue;
             };
-            per_broker.entry(leader).or_default().push((p, offset));
+            per_broker.entry(leader).or_default().push(FetchPartition {
+                partition: p,
+                offset,
+                current_leader_epoch: None,
+                last_fetched_epoch: None,
+            });
         }
         let busy: Vec<u32> = self
             .pending
@@ -467,6 +478,7 @@ impl Member {
                 Pending::Fetch,
                 |id| Msg::FetchRequest {
                     id,
+                    replica: None,
                     partitions,
                     max_wait_ms: cfg.fetch_max_wait.as_millis(),
                     min_bytes: cfg.fetch_min_bytes,

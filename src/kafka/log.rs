@@ -112,6 +112,17 @@ impl Log {
         base_offset
     }
 
+    /// Appends records copied from a leader's log (a follower's append): same producer,
+    /// sequences and leader epoch, at this log's end. Returns their base offset here.
+    pub fn append_range(&mut self, r: &RecordRange, now: Time) -> u64 {
+        let base_offset = self.end_offset();
+        self.entries.push(Entry {
+            range: RecordRange { base_offset, ..*r },
+            appended_at: now,
+        });
+        base_offset
+    }
+
     pub fn flush(&mut self) {
         self.flushed = self.end_offset();
     }

@@ -7,6 +7,8 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod controller;
+pub mod epoch;
 pub mod log;
 pub mod partitioner;
 pub mod placement;
@@ -15,10 +17,11 @@ pub mod protocol;
 
 use crate::kafka::broker::{Broker, BrokerTimer};
 use crate::kafka::consumer::{Member, MemberTimer};
+use crate::kafka::controller::{Controller, ControllerTimer};
 use crate::kafka::log::RecordRange;
 use crate::kafka::producer::{ProducerConfig, ProducerNode, ProducerTimer};
 use crate::kafka::protocol::{ErrorCode, Msg};
-use crate::scenario::{OffsetReset, Scenario};
+use crate::scenario::{CONTROLLER, OffsetReset, Scenario};
 use crate::sim::{Actor, CrashKind, Duration, Input, NodeId, Outbox, Time, rng};
 use serde::Serialize;
 use std::sync::Arc;
@@ -28,6 +31,93 @@ pub type Pidx = u32;
 
 pub type Out = Outbox<Msg, Timer, Obs>;
 
+/// Which follower truncation protocol the cluster runs (`cluster.truncation`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TruncationMode {
+    /// Today's Kafka (2.8+): the follower sends its last fetched epoch, the leader answers
+    /// with a DivergingEpoch (KIP-101, KIP-279, KIP-320).
+    LeaderEpoch,
+    /// Kafka 0.11 to 1.x: OffsetsForLeaderEpoch once, without the KIP-279 loop.
+    Kip101,
+    /// Kafka before 0.11: truncate to the local high watermark on becoming follower.
+    HighWatermark,
+}
+
+/// A partition's state as the controller decides it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionState {
+    pub leader: Option<u32>,
+    pub leader_epoch: u32,
+    pub isr: Vec<u32>,
+    /// Bumped by every change (the ZooKeeper-era `zkVersion`).
+    pub partition_epoch: u32,
+}
+
+/// The cluster metadata the controller publishes: every partition's state, versioned.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetadataImage {
+    pub version: u64,
+    pub partitions: Vec<PartitionState>,
+    /// Per broker (index = id - 1): fenced by the controller.
+    pub fenced: Vec<bool>,
+}
+
+impl MetadataImage {
+    /// At time zero: every partition led by its first replica, in epoch 0, with every
+    /// replica in sync.
+    pub fn initial(info: &ClusterInfo) -> MetadataImage {
+        let partitions = info
+            .partitions
+            .iter()
+            .map(|p| PartitionState {
+                leader: p.replicas.first().copied(),
+                leader_epoch: 0,
+                isr: p.replicas.clone(),
+                partition_epoch: 0,
+            })
+            .collect();
+        MetadataImage {
+            version: 1,
+            partitions,
+            fenced: vec![false; info.brokers as usize],
+        }
+    }
+}
+
+/// Why a partition's state changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ElectionReason {
+    /// A broker's heartbeats stopped for `broker.session.timeout.ms`.
+    SessionExpired,
+    /// A broker registered again after a restart; its old registration is fenced.
+    Restarted,
+    /// The leader removed lagging followers from the ISR.
+    IsrShrink,
+    /// The leader added a caught-up follower to the ISR.
+    IsrExpand,
+    /// A fenced broker came back and a leaderless partition got a leader.
+    BrokerReturned,
+    /// No ISR member was available and unclean election chose an out-of-sync replica.
+    Unclean,
+}
+
+/// Broker and controller settings every node needs.
+pub struct BrokerSettings {
+    pub high_watermark_checkpoint_interval: Duration,
+    /// `log.flush.interval.messages`, as it applies to `__consumer_offsets`.
+    pub offsets_flush_messages: Option<u64>,
+    pub broker_session_timeout: Duration,
+    pub broker_heartbeat_interval: Duration,
+    pub replica_lag_time_max: Duration,
+    pub replica_fetch_wait_max: Duration,
+    pub replica_fetch_min_bytes: u32,
+    pub replica_fetch_max_bytes: u32,
+    pub replica_fetch_backoff: Duration,
+    pub truncation: TruncationMode,
+}
+
 pub struct TopicInfo {
     pub name: String,
     pub first: Pidx,
@@ -36,6 +126,7 @@ pub struct TopicInfo {
     pub min_insync_replicas: u32,
     pub flush_messages: Option<u64>,
     pub flush_interval: Option<Duration>,
+    pub unclean_leader_election: bool,
 }
 
 pub struct PartitionInfo {
@@ -55,16 +146,13 @@ pub struct ClusterInfo {
     pub coordinators: Vec<u32>,
     /// Per group: its `__consumer_offsets` partition.
     pub offsets_partitions: Vec<u32>,
-    pub high_watermark_checkpoint_interval: Duration,
-    /// `log.flush.interval.messages`, as it applies to `__consumer_offsets`.
-    pub offsets_flush_messages: Option<u64>,
+    pub config: BrokerSettings,
 }
 
 impl ClusterInfo {
-    /// The partition's leader. Replication and elections are not modelled yet, so this is
-    /// always the preferred (first) replica.
-    pub fn leader(&self, p: Pidx) -> Option<u32> {
-        self.partitions[p as usize].replicas.first().copied()
+    /// The partition's preferred leader: its first replica.
+    pub fn preferred_leader(&self, p: Pidx) -> u32 {
+        self.partitions[p as usize].replicas[0]
     }
     pub fn topic_of(&self, p: Pidx) -> &TopicInfo {
         &self.topics[self.partitions[p as usize].topic]
@@ -79,12 +167,17 @@ impl ClusterInfo {
     pub fn broker_of(&self, node: NodeId) -> Option<u32> {
         (node.0 < self.brokers).then_some(node.0 + 1)
     }
+    /// The controller is the node right after the brokers.
+    pub fn controller_node(&self) -> NodeId {
+        NodeId(self.brokers)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Timer {
     Broker(BrokerTimer),
+    Controller(ControllerTimer),
     Producer(ProducerTimer),
     Member(MemberTimer),
 }
@@ -184,11 +277,59 @@ pub enum Obs {
         member: u32,
         error: ErrorCode,
     },
+    /// The controller registered a (re)started broker.
+    BrokerRegistered {
+        broker: u32,
+        epoch: u64,
+    },
+    BrokerFenced {
+        broker: u32,
+        reason: ElectionReason,
+    },
+    BrokerUnfenced {
+        broker: u32,
+    },
+    /// The controller changed a partition's leader or ISR.
+    PartitionChanged {
+        partition: Pidx,
+        state: PartitionState,
+        reason: ElectionReason,
+    },
+    /// A broker took up leadership of a partition in an epoch.
+    BecameLeader {
+        partition: Pidx,
+        epoch: u32,
+        log_end_offset: u64,
+    },
+    /// A replica appended records (a leader's append or a follower's copy).
+    Replicated {
+        partition: Pidx,
+        range: RecordRange,
+    },
+    /// A replica dropped offsets `from..to` of its log.
+    Truncated {
+        partition: Pidx,
+        from: u64,
+        to: u64,
+        why: &'static str,
+    },
+    /// A leader's high watermark rose.
+    HighWatermark {
+        partition: Pidx,
+        epoch: u32,
+        high_watermark: u64,
+    },
+    /// A leader acknowledged an `acks=all` write, counting `isr` in-sync replicas.
+    AckedInSync {
+        partition: Pidx,
+        isr: u32,
+    },
 }
 
 /// Every node of a Kafka simulation.
 pub enum Node {
     Broker(Box<Broker>),
+    Controller(Box<Controller>),
     Producer(Box<ProducerNode>),
     Member(Box<Member>),
 }
@@ -200,9 +341,13 @@ impl Actor for Node {
 
     fn handle(&mut self, now: Time, input: Input<Msg, Timer>, out: &mut Out) {
         match (self, input) {
-            (Node::Broker(b), Input::Start) => b.start(out),
+            (Node::Broker(b), Input::Start) => b.start(now, out),
             (Node::Broker(b), Input::Message { from, msg }) => b.on_message(now, from, msg, out),
             (Node::Broker(b), Input::Timer(Timer::Broker(t))) => b.on_timer(now, t, out),
+            (Node::Broker(b), Input::PeerDown(node)) => b.on_peer_down(node, out),
+            (Node::Controller(c), Input::Start) => c.start(out),
+            (Node::Controller(c), Input::Message { from, msg }) => c.on_message(now, from, msg, out),
+            (Node::Controller(c), Input::Timer(Timer::Controller(t))) => c.on_timer(now, t, out),
             (Node::Producer(p), Input::Start) => p.start(now, out),
             (Node::Producer(p), Input::Message { msg, .. }) => p.on_message(now, msg, out),
             (Node::Producer(p), Input::Timer(Timer::Producer(t))) => p.on_timer(now, t, out),
@@ -227,6 +372,8 @@ impl Actor for Node {
     fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Out) {
         match self {
             Node::Broker(b) => b.crash(kind, out),
+            // Validation refuses faults that would crash the controller.
+            Node::Controller(_) => {}
             Node::Producer(p) => p.crash(out),
             Node::Member(m) => m.crash(now, out),
         }
@@ -252,8 +399,8 @@ pub fn range_assignment(member_ids: &[String], topics: &[(Pidx, u32)]) -> Vec<Ve
     out
 }
 
-/// Builds the cluster's shape and every node, in node-id order: brokers, producer
-/// instances, group members (the order of [`Scenario::node_names`]).
+/// Builds the cluster's shape and every node, in node-id order: brokers, the controller,
+/// producer instances, group members (the order of [`Scenario::node_names`]).
 pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>) {
     let broker_ids: Vec<u32> = (1..=s.brokers).collect();
     let mut placement_rng = rng::stream(seed, "placement");
@@ -272,6 +419,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
             min_insync_replicas: t.min_insync_replicas,
             flush_messages: t.flush_messages,
             flush_interval: t.flush_interval,
+            unclean_leader_election: t.unclean_leader_election,
         });
         for (p, r) in replicas.into_iter().enumerate() {
             partitions.push(PartitionInfo {
@@ -302,8 +450,18 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         groups,
         coordinators,
         offsets_partitions,
-        high_watermark_checkpoint_interval: s.broker.high_watermark_checkpoint_interval,
-        offsets_flush_messages: s.broker.log_flush_interval_messages,
+        config: BrokerSettings {
+            high_watermark_checkpoint_interval: s.broker.high_watermark_checkpoint_interval,
+            offsets_flush_messages: s.broker.log_flush_interval_messages,
+            broker_session_timeout: s.broker.broker_session_timeout,
+            broker_heartbeat_interval: s.broker.broker_heartbeat_interval,
+            replica_lag_time_max: s.broker.replica_lag_time_max,
+            replica_fetch_wait_max: s.broker.replica_fetch_wait_max,
+            replica_fetch_min_bytes: s.broker.replica_fetch_min_bytes,
+            replica_fetch_max_bytes: s.broker.replica_fetch_max_bytes,
+            replica_fetch_backoff: s.broker.replica_fetch_backoff,
+            truncation: s.broker.truncation,
+        },
     });
 
     let mut nodes: Vec<(String, Node)> = Vec::new();
@@ -313,6 +471,10 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
             Node::Broker(Box::new(Broker::new(b, info.clone()))),
         ));
     }
+    nodes.push((
+        CONTROLLER.to_string(),
+        Node::Controller(Box::new(Controller::new(info.clone()))),
+    ));
     let mut producer_index = 0;
     for p in &s.producers {
         let topic = &info.topics[p.topic];

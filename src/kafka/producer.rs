@@ -482,6 +482,7 @@ impl ProducerNode {
                     id,
                     acks,
                     idempotent: spec.idempotence,
+                    timeout_ms: spec.request_timeout.as_millis(),
                     batches,
                 },
             );

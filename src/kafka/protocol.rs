@@ -1,8 +1,9 @@
 //! Requests, responses and error codes exchanged between Kafka nodes (the subset the model
 //! speaks). Names follow Kafka's protocol (`ApiKeys`, `Errors`).
 
-use crate::kafka::Pidx;
+use crate::kafka::epoch::EpochEnd;
 use crate::kafka::log::{Batch, RecordRange};
+use crate::kafka::{MetadataImage, PartitionState, Pidx};
 use serde::Serialize;
 
 /// Kafka error codes (`org.apache.kafka.common.protocol.Errors`), by name.
@@ -15,7 +16,12 @@ pub enum ErrorCode {
     NetworkException,
     NotCoordinator,
     NotEnoughReplicas,
+    NotEnoughReplicasAfterAppend,
     OutOfOrderSequenceNumber,
+    FencedLeaderEpoch,
+    UnknownLeaderEpoch,
+    InvalidUpdateVersion,
+    IneligibleReplica,
 }
 
 impl ErrorCode {
@@ -27,7 +33,12 @@ impl ErrorCode {
             ErrorCode::NetworkException => "NETWORK_EXCEPTION",
             ErrorCode::NotCoordinator => "NOT_COORDINATOR",
             ErrorCode::NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
+            ErrorCode::NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
             ErrorCode::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            ErrorCode::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
+            ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
+            ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
         }
     }
 
@@ -70,70 +81,54 @@ pub enum OffsetSpec {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "api", rename_all = "snake_case")]
+#[rustfmt::skip]
 pub enum Msg {
-    MetadataRequest {
-        id: u64,
-    },
-    MetadataResponse {
-        id: u64,
-        partitions: Vec<PartitionMetadata>,
-    },
-    ProduceRequest {
-        id: u64,
-        acks: AcksMode,
-        idempotent: bool,
-        batches: Vec<(Pidx, Batch)>,
-    },
-    ProduceResponse {
-        id: u64,
-        results: Vec<(Pidx, Result<u64, ErrorCode>)>,
-    },
+    MetadataRequest { id: u64 },
+    MetadataResponse { id: u64, partitions: Vec<PartitionMetadata> },
+    /// `timeout_ms` is the producer's `request.timeout.ms`: how long an `acks=all` append
+    /// may wait for the ISR.
+    ProduceRequest { id: u64, acks: AcksMode, idempotent: bool, timeout_ms: u64, batches: Vec<(Pidx, Batch)> },
+    ProduceResponse { id: u64, results: Vec<(Pidx, Result<u64, ErrorCode>)> },
+    /// `replica` is the follower's broker id; consumers send `None`.
     FetchRequest {
         id: u64,
-        partitions: Vec<(Pidx, u64)>,
+        replica: Option<u32>,
+        partitions: Vec<FetchPartition>,
         max_wait_ms: u64,
         min_bytes: u32,
         max_partition_bytes: u32,
     },
-    FetchResponse {
-        id: u64,
-        partitions: Vec<FetchedPartition>,
-    },
-    ListOffsetsRequest {
-        id: u64,
-        spec: OffsetSpec,
-        partitions: Vec<Pidx>,
-    },
-    ListOffsetsResponse {
-        id: u64,
-        offsets: Vec<(Pidx, Result<u64, ErrorCode>)>,
-    },
-    FindCoordinatorRequest {
-        id: u64,
-        group: u32,
-    },
-    FindCoordinatorResponse {
-        id: u64,
-        coordinator: u32,
-    },
-    OffsetCommitRequest {
-        id: u64,
-        group: u32,
-        offsets: Vec<(Pidx, u64)>,
-    },
-    OffsetCommitResponse {
-        id: u64,
-        result: Result<Vec<(Pidx, u64)>, ErrorCode>,
-    },
-    OffsetFetchRequest {
-        id: u64,
-        group: u32,
-        partitions: Vec<Pidx>,
-    },
-    OffsetFetchResponse {
-        id: u64,
-        result: Result<Vec<(Pidx, Option<u64>)>, ErrorCode>,
-    },
+    FetchResponse { id: u64, partitions: Vec<FetchedPartition> },
+    ListOffsetsRequest { id: u64, spec: OffsetSpec, partitions: Vec<Pidx> },
+    ListOffsetsResponse { id: u64, offsets: Vec<(Pidx, Result<u64, ErrorCode>)> },
+    FindCoordinatorRequest { id: u64, group: u32 },
+    FindCoordinatorResponse { id: u64, coordinator: u32 },
+    OffsetCommitRequest { id: u64, group: u32, offsets: Vec<(Pidx, u64)> },
+    OffsetCommitResponse { id: u64, result: Result<Vec<(Pidx, u64)>, ErrorCode> },
+    OffsetFetchRequest { id: u64, group: u32, partitions: Vec<Pidx> },
+    OffsetFetchResponse { id: u64, result: Result<Vec<(Pidx, Option<u64>)>, ErrorCode> },
+    /// `broker_epoch` is `None` when the broker (re)registers.
+    BrokerHeartbeat { broker_epoch: Option<u64>, metadata_version: u64 },
+    /// `image` comes when the broker's metadata is older than the controller's.
+    BrokerHeartbeatResponse { broker_epoch: Option<u64>, fenced: bool, image: Option<MetadataImage> },
+    /// The controller publishes every change to every broker.
+    MetadataUpdate { image: MetadataImage },
+    AlterPartitionRequest { id: u64, partition: Pidx, leader_epoch: u32, partition_epoch: u32, isr: Vec<u32> },
+    AlterPartitionResponse { id: u64, partition: Pidx, result: Result<PartitionState, ErrorCode> },
+    /// A follower's latest epoch per partition (KIP-101 mode).
+    OffsetsForLeaderEpochRequest { id: u64, partitions: Vec<(Pidx, Option<u32>)> },
+    OffsetsForLeaderEpochResponse { id: u64, partitions: Vec<(Pidx, EpochEnd)> },
+}
+
+/// One partition of a fetch.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FetchPartition {
+    pub partition: Pidx,
+    pub offset: u64,
+    /// The fetcher's view of the leader epoch (KIP-320); consumers send `None` here.
+    pub current_leader_epoch: Option<u32>,
+    /// The epoch of the follower's last record, for the divergence check (Kafka 2.8+).
+    pub last_fetched_epoch: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -142,4 +137,7 @@ pub struct FetchedPartition {
     pub fetch_offset: u64,
     pub result: Result<Vec<RecordRange>, ErrorCode>,
     pub high_watermark: u64,
+    pub log_end_offset: u64,
+    /// Set when the follower's log diverges from the leader's: where to truncate to.
+    pub diverging: Option<EpochEnd>,
 }

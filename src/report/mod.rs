@@ -124,6 +124,10 @@ pub struct PartitionReport {
     pub high_watermark: u64,
     /// Per broker id.
     pub log_end_offsets: BTreeMap<String, u64>,
+    /// Each replica's own high watermark (a follower's lags the leader's).
+    pub high_watermarks: BTreeMap<String, u64>,
+    /// How long the ISR lacked at least one replica, in all.
+    pub under_replicated_ms: u64,
     pub bytes: u64,
 }
 

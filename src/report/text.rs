@@ -56,31 +56,35 @@ fn bar(leo: u64, hw: u64, scale: u64) -> String {
 
 fn draw_partition(r: &Report, p: &PartitionReport, scale: u64, out: &mut String) {
     let name = format!("{}-{}", p.topic, p.partition);
-    let leader = p
-        .leader
-        .map_or("none (its broker is down)".to_string(), |l| format!("broker-{l}"));
+    let leader = p.leader.map_or("none (offline)".to_string(), |l| format!("broker-{l}"));
     let isr: Vec<String> = p.isr.iter().map(u32::to_string).collect();
     let replicas: Vec<String> = p.replicas.iter().map(u32::to_string).collect();
+    let under = if p.under_replicated_ms > 0 && p.replicas.len() > 1 {
+        format!(" · under-replicated for {} in all", secs(p.under_replicated_ms))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  {name}  leader {leader} · epoch {} · replicas [{}] · isr [{}]",
+        "  {name}  leader {leader} · epoch {} · replicas [{}] · isr [{}]{under}",
         p.leader_epoch,
         replicas.join(", "),
         isr.join(", ")
     );
     let label_width = 12;
-    for (i, b) in p.replicas.iter().enumerate() {
+    for b in &p.replicas {
         let leo = p.log_end_offsets.get(&b.to_string()).copied().unwrap_or(0);
-        let role = if i == 0 {
-            ""
+        let hw = p.high_watermarks.get(&b.to_string()).copied().unwrap_or(0);
+        let role = if p.leader == Some(*b) {
+            "leader"
+        } else if p.isr.contains(b) {
+            "follower, in sync"
         } else {
-            "  (follower: not replicating yet)"
+            "follower, out of sync"
         };
-        let hw = if i == 0 { p.high_watermark } else { 0 };
-        let hw_text = if i == 0 { format!("  hw {hw}") } else { String::new() };
         let _ = writeln!(
             out,
-            "    {:<label_width$}{}  leo {leo}{hw_text}{role}",
+            "    {:<label_width$}{}  leo {leo}  hw {hw}  ({role})",
             format!("broker-{b}"),
             bar(leo, hw, scale)
         );

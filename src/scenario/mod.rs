@@ -81,8 +81,19 @@ pub struct Scenario {
     pub warnings: Vec<String>,
 }
 
+/// The controller's node name.
+pub const CONTROLLER: &str = "controller";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BrokerConfig {
+    pub broker_session_timeout: Duration,
+    pub broker_heartbeat_interval: Duration,
+    pub replica_lag_time_max: Duration,
+    pub replica_fetch_wait_max: Duration,
+    pub replica_fetch_min_bytes: u32,
+    pub replica_fetch_max_bytes: u32,
+    pub replica_fetch_backoff: Duration,
+    pub truncation: crate::kafka::TruncationMode,
     pub offsets_topic_num_partitions: u32,
     pub offsets_topic_replication_factor: u32,
     pub high_watermark_checkpoint_interval: Duration,
@@ -102,6 +113,7 @@ pub struct Topic {
     pub flush_messages: Option<u64>,
     /// Flush the log when its oldest unflushed record is this old (`flush.ms`).
     pub flush_interval: Option<Duration>,
+    pub unclean_leader_election: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -219,9 +231,11 @@ impl Scenario {
         (0..g.members).map(|i| format!("{}-{i}", g.group)).collect()
     }
 
-    /// Every node name, in node-id order: brokers, producer instances, group members.
+    /// Every node name, in node-id order: brokers, the controller, producer instances,
+    /// group members.
     pub fn node_names(&self) -> Vec<String> {
         let mut names: Vec<String> = (1..=self.brokers).map(Scenario::broker_name).collect();
+        names.push(CONTROLLER.to_string());
         for p in &self.producers {
             names.extend(self.producer_instance_names(p));
         }

@@ -3,10 +3,11 @@
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
-    Acks, BrokerConfig, Fault, FaultKind, Group, InputError, OffsetReset, Producer, Scenario, Topic, Workload,
-    did_you_mean, did_you_mean_sentence,
+    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, OffsetReset, Producer, Scenario, Topic,
+    Workload, did_you_mean, did_you_mean_sentence,
 };
 use crate::check::CHECKS;
+use crate::kafka::TruncationMode;
 use crate::sim::Duration;
 use std::collections::BTreeMap;
 
@@ -197,36 +198,41 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         .and_then(|n| n.jitter.as_ref())
         .map(|d| d.value.0)
         .unwrap_or(Duration::ZERO);
-    if let Some(t) = &cluster.truncation {
-        const MODES: [&str; 3] = ["leader-epoch", "kip-101", "high-watermark"];
-        if !MODES.contains(&t.value.as_str()) {
-            return ctx.err(
-                t,
-                format!(
-                    "unknown truncation mode `{}`{}; one of {}",
-                    t.value,
-                    did_you_mean(&t.value, MODES),
-                    MODES.join(", ")
-                ),
-            );
-        }
-        if t.value != "leader-epoch" {
-            return ctx.err(
-                t,
-                format!(
-                    "not supported yet: truncation mode `{}` (replication is not modelled yet)",
-                    t.value
-                ),
-            );
-        }
-    }
+    let truncation = match &cluster.truncation {
+        None => TruncationMode::LeaderEpoch,
+        Some(t) => match t.value.as_str() {
+            "leader-epoch" => TruncationMode::LeaderEpoch,
+            "kip-101" => TruncationMode::Kip101,
+            "high-watermark" => TruncationMode::HighWatermark,
+            other => {
+                const MODES: [&str; 3] = ["leader-epoch", "kip-101", "high-watermark"];
+                return ctx.err(
+                    t,
+                    format!(
+                        "unknown truncation mode `{other}`{}; one of {}",
+                        did_you_mean(other, MODES),
+                        MODES.join(", ")
+                    ),
+                );
+            }
+        },
+    };
     let bc = config(&ctx, Scope::Broker, &cluster.config)?;
     let broker_min_isr = bc.int("min.insync.replicas").unwrap_or(1) as u32;
     let default_rf = bc.int("default.replication.factor").unwrap_or(1) as u32;
     let default_partitions = bc.int("num.partitions").unwrap_or(1) as u32;
     let broker_flush_messages = bc.int("log.flush.interval.messages").map(|v| v as u64);
     let broker_flush_ms = bc.int("log.flush.interval.ms").map(|v| Duration::from_millis(v as u64));
+    let broker_unclean = bc.bool("unclean.leader.election.enable").unwrap_or(false);
     let broker = BrokerConfig {
+        broker_session_timeout: bc.ms("broker.session.timeout.ms", 9000),
+        broker_heartbeat_interval: bc.ms("broker.heartbeat.interval.ms", 2000),
+        replica_lag_time_max: bc.ms("replica.lag.time.max.ms", 30_000),
+        replica_fetch_wait_max: bc.ms("replica.fetch.wait.max.ms", 500),
+        replica_fetch_min_bytes: bc.int("replica.fetch.min.bytes").unwrap_or(1) as u32,
+        replica_fetch_max_bytes: bc.int("replica.fetch.max.bytes").unwrap_or(1_048_576) as u32,
+        replica_fetch_backoff: bc.ms("replica.fetch.backoff.ms", 1000),
+        truncation,
         offsets_topic_num_partitions: bc.int("offsets.topic.num.partitions").unwrap_or(50) as u32,
         offsets_topic_replication_factor: bc.int("offsets.topic.replication.factor").unwrap_or(3) as u32,
         high_watermark_checkpoint_interval: bc.ms("replica.high.watermark.checkpoint.interval.ms", 5000),
@@ -340,6 +346,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 .int("flush.ms")
                 .map(|v| Duration::from_millis(v as u64))
                 .or(broker_flush_ms),
+            unclean_leader_election: tc.bool("unclean.leader.election.enable").unwrap_or(broker_unclean),
         });
     }
     let topic_index = |ctx: &Ctx, name: &S<String>| -> R<usize> {
@@ -358,6 +365,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
 
     // Node names must be unique across brokers, producers and group members.
     let mut node_names: Vec<String> = (1..=brokers).map(Scenario::broker_name).collect();
+    node_names.push(CONTROLLER.to_string());
     let mut claim = |ctx: &Ctx, at: &S<String>, names: Vec<String>| -> R<()> {
         for n in names {
             if node_names.contains(&n) {
@@ -462,18 +470,6 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             // Kafka turns idempotence off silently when other settings conflict with it.
             None => acks == Acks::All && max_in_flight <= 5,
         };
-        let t = &topics[topic];
-        let required = t.min_insync_replicas.min(t.replication_factor);
-        if acks == Acks::All && required > 1 {
-            let message = format!(
-                "not supported yet: acks=all on topic `{}` needs {required} in-sync replicas (min.insync.replicas), but replication is not modelled yet and the ISR is the leader alone; use acks=1, or min.insync.replicas=1",
-                t.name
-            );
-            return match pc.spanned("acks") {
-                Some(at) => ctx.err(at, message),
-                None => ctx.err(&spec.topic, message),
-            };
-        }
         let linger = pc.ms("linger.ms", 5);
         let request_timeout = pc.ms("request.timeout.ms", 30_000);
         let mut delivery_timeout = pc.ms("delivery.timeout.ms", 120_000);
@@ -641,6 +637,14 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 format!("this fault has no kind: add one of {}", schema::FAULT_KINDS.join(", ")),
             );
         };
+        if let schema::FaultKind::Crash(n)
+        | schema::FaultKind::Restart(n)
+        | schema::FaultKind::Pause(n)
+        | schema::FaultKind::PowerLoss(n) = kind
+            && n.value == CONTROLLER
+        {
+            return ctx.err(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead");
+        }
         if let (Some(l), false) = (&spec.length, matches!(kind, schema::FaultKind::Pause(_))) {
             return ctx.err(l, "`for:` goes only with `pause`");
         }

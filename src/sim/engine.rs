@@ -125,7 +125,6 @@ enum Event<M, T> {
     Deliver {
         from: NodeId,
         to: NodeId,
-        from_inc: u32,
         to_inc: u32,
         epoch: u32,
         msg: M,
@@ -347,21 +346,15 @@ impl<A: Actor> Engine<A> {
             Event::Timer { timer, .. } => Input::Timer(timer),
             Event::PeerDown { peer, .. } => Input::PeerDown(peer),
             Event::Deliver {
-                from,
-                to,
-                from_inc,
-                epoch,
-                msg,
-                ..
+                from, to, epoch, msg, ..
             } => {
                 if !self.network.still_open(from, to, epoch) {
                     self.trace_drop(from, to, "link-cut");
                     return;
                 }
-                if self.slots[from.index()].incarnation != from_inc {
-                    self.trace_drop(from, to, "sender-crashed");
-                    return;
-                }
+                // What a sender put on the wire arrives even if the sender died since: its
+                // host had already transmitted it.
+
                 Input::Message { from, msg }
             }
             Event::Fault(_) | Event::Resume { .. } => unreachable!("handled above"),
@@ -409,7 +402,6 @@ impl<A: Actor> Engine<A> {
                         Event::Deliver {
                             from: node,
                             to,
-                            from_inc: inc,
                             to_inc,
                             epoch,
                             msg,

@@ -1,0 +1,641 @@
+//! The replication invariants, checked as the run goes (KAFKA.md §1.10, DESIGN.md §8):
+//! `log-divergence`, `strong-isr`, `leader-in-isr`, `hw-monotonic`, `single-leader`,
+//! `min-isr-ack`, and the end-of-run `liveness`.
+//!
+//! The checker keeps a mirror of every replica's log as ranges, fed by the replicas'
+//! own observations (appends, truncations, power losses), and compares replicas only over
+//! offsets that changed since the last comparison, so the work grows with batches, not
+//! with the length of the logs.
+
+use crate::check::Violation;
+use crate::kafka::log::RecordRange;
+use crate::kafka::{Obs, PartitionState, Pidx};
+use crate::sim::Time;
+use std::collections::BTreeMap;
+
+/// A replica's log as the checker sees it.
+#[derive(Default, Clone)]
+struct Mirror {
+    ranges: Vec<RecordRange>,
+}
+
+impl Mirror {
+    fn end(&self) -> u64 {
+        self.ranges.last().map_or(0, RecordRange::end_offset)
+    }
+    fn truncate(&mut self, offset: u64) {
+        let i = self.ranges.partition_point(|r| r.end_offset() <= offset);
+        if let Some(r) = self.ranges.get_mut(i)
+            && r.base_offset < offset
+        {
+            *r = r.head((offset - r.base_offset) as u32);
+            self.ranges.truncate(i + 1);
+        } else {
+            self.ranges.truncate(i);
+        }
+    }
+    fn append(&mut self, r: RecordRange) {
+        if r.base_offset != self.end() {
+            self.truncate(r.base_offset);
+        }
+        self.ranges.push(r);
+    }
+    fn at(&self, offset: u64) -> Option<&RecordRange> {
+        let i = self.ranges.partition_point(|r| r.end_offset() <= offset);
+        self.ranges.get(i).filter(|r| r.base_offset <= offset)
+    }
+}
+
+/// The first offset in `from..to` where the two logs differ (one lacks it, or holds
+/// another record or epoch there), comparing run by run.
+fn first_difference(a: &Mirror, b: &Mirror, from: u64, to: u64) -> Option<u64> {
+    let mut pos = from;
+    while pos < to {
+        let (Some(ra), Some(rb)) = (a.at(pos), b.at(pos)) else {
+            return Some(pos);
+        };
+        let same = ra.producer == rb.producer
+            && ra.leader_epoch == rb.leader_epoch
+            && ra.first_seq + (pos - ra.base_offset) == rb.first_seq + (pos - rb.base_offset);
+        if !same {
+            return Some(pos);
+        }
+        pos = ra.end_offset().min(rb.end_offset()).min(to);
+    }
+    None
+}
+
+fn describe(m: &Mirror, offset: u64) -> String {
+    match m.at(offset) {
+        Some(r) => format!(
+            "record {} of producer #{} from epoch {}",
+            r.first_seq + (offset - r.base_offset),
+            r.producer,
+            r.leader_epoch
+        ),
+        None => "nothing".to_string(),
+    }
+}
+
+#[derive(Default)]
+struct PartitionWatch {
+    mirrors: BTreeMap<u32, Mirror>,
+    /// The broker leading it, as it announced, with its epoch.
+    leader: Option<(u32, u32)>,
+    /// That leader's high watermark.
+    high_watermark: u64,
+    /// Per replica: offsets below this were compared with the current leader's log.
+    verified: BTreeMap<u32, u64>,
+    /// Replicas that copied records from the current leader: only they are compared with
+    /// it (one that has not fetched in this epoch yet has not reconciled its log).
+    following: Vec<u32>,
+    /// The controller's latest state.
+    state: Option<PartitionState>,
+}
+
+/// The replication checks' state and findings.
+#[derive(Default)]
+pub struct Replication {
+    partitions: Vec<PartitionWatch>,
+    /// (partition, epoch) → the broker that claimed leadership.
+    claims: BTreeMap<(Pidx, u32), u32>,
+    /// (partition, epoch, broker) → the highest HW announced.
+    high_watermarks: BTreeMap<(Pidx, u32, u32), u64>,
+    /// Violations by check name.
+    pub found: BTreeMap<&'static str, Vec<Violation>>,
+    /// Per partition: (replica, offset) pairs already reported, to report each once.
+    reported: BTreeMap<(&'static str, Pidx, u32), u64>,
+    /// `min(min.insync.replicas, replication factor)` per partition.
+    min_isr: Vec<u32>,
+    names: Vec<String>,
+}
+
+impl Replication {
+    /// `partition_names[p]` and the effective min ISR of each partition.
+    pub fn new(partition_names: Vec<String>, min_isr: Vec<u32>) -> Replication {
+        Replication {
+            partitions: (0..partition_names.len()).map(|_| PartitionWatch::default()).collect(),
+            min_isr,
+            names: partition_names,
+            ..Default::default()
+        }
+    }
+
+    /// The controller's state of every partition at time zero.
+    pub fn set_initial(&mut self, states: &[PartitionState]) {
+        for (w, s) in self.partitions.iter_mut().zip(states) {
+            w.state = Some(s.clone());
+        }
+    }
+
+    fn report(&mut self, check: &'static str, at: Time, message: String) {
+        self.found.entry(check).or_default().push(Violation { at, message });
+    }
+
+    /// Reports once per (check, partition, replica): the first offset found.
+    fn report_once(&mut self, check: &'static str, p: Pidx, replica: u32, at: Time, message: String) {
+        if self.reported.insert((check, p, replica), 0).is_none() {
+            self.report(check, at, message);
+        }
+    }
+
+    pub fn observe(&mut self, at: Time, broker: Option<u32>, obs: &Obs) {
+        match obs {
+            Obs::Replicated { partition, range } => {
+                let b = broker.expect("replicas are brokers");
+                let w = &mut self.partitions[*partition as usize];
+                w.mirrors.entry(b).or_default().append(*range);
+                let v = w.verified.entry(b).or_insert(0);
+                *v = (*v).min(range.base_offset);
+                if w.leader.is_some_and(|(l, _)| l != b) {
+                    if !w.following.contains(&b) {
+                        w.following.push(b);
+                    }
+                    self.verify(at, *partition);
+                }
+            }
+            Obs::Truncated { partition, from, .. } | Obs::LogLost { partition, from, .. } => {
+                let b = broker.expect("replicas are brokers");
+                let name = self.names[*partition as usize].clone();
+                let w = &mut self.partitions[*partition as usize];
+                w.mirrors.entry(b).or_default().truncate(*from);
+                let v = w.verified.entry(b).or_insert(0);
+                *v = (*v).min(*from);
+                let in_isr = w.state.as_ref().is_some_and(|s| s.isr.contains(&b));
+                let leader_hw = w.high_watermark;
+                let leader_elsewhere = w.leader.is_some_and(|(l, _)| l != b);
+                if in_isr && leader_elsewhere && *from < leader_hw {
+                    self.report(
+                        "strong-isr",
+                        at,
+                        format!(
+                            "{name}: broker-{b} is in the ISR but dropped offsets from {from}, below the leader's high watermark {leader_hw}: if it became leader now, committed records would be lost"
+                        ),
+                    );
+                }
+            }
+            Obs::PartitionChanged { partition, state, .. } => {
+                if let Some(l) = state.leader
+                    && !state.isr.contains(&l)
+                {
+                    let name = &self.names[*partition as usize];
+                    let message = format!(
+                        "{name}: broker-{l} leads epoch {} but the ISR is {:?}",
+                        state.leader_epoch, state.isr
+                    );
+                    self.report("leader-in-isr", at, message);
+                }
+                self.partitions[*partition as usize].state = Some(state.clone());
+            }
+            Obs::BecameLeader { partition, epoch, .. } => {
+                let b = broker.expect("leaders are brokers");
+                if let Some(&other) = self.claims.get(&(*partition, *epoch))
+                    && other != b
+                {
+                    let name = &self.names[*partition as usize];
+                    let message = format!("{name}: broker-{b} and broker-{other} both lead epoch {epoch}");
+                    self.report("single-leader", at, message);
+                }
+                self.claims.insert((*partition, *epoch), b);
+                let w = &mut self.partitions[*partition as usize];
+                // A newer epoch takes over as the reference log; a zombie of an older one
+                // does not.
+                if w.leader.is_none_or(|(_, e)| *epoch >= e) {
+                    w.leader = Some((b, *epoch));
+                    w.high_watermark = 0;
+                    w.verified.values_mut().for_each(|v| *v = 0);
+                    w.following.clear();
+                }
+            }
+            Obs::HighWatermark {
+                partition,
+                epoch,
+                high_watermark,
+            } => {
+                let b = broker.expect("leaders are brokers");
+                let key = (*partition, *epoch, b);
+                let last = self.high_watermarks.get(&key).copied().unwrap_or(0);
+                if *high_watermark < last {
+                    let name = &self.names[*partition as usize];
+                    let message = format!(
+                        "{name}: broker-{b}'s high watermark went back from {last} to {high_watermark} in epoch {epoch}"
+                    );
+                    self.report("hw-monotonic", at, message);
+                }
+                self.high_watermarks.insert(key, last.max(*high_watermark));
+                let w = &mut self.partitions[*partition as usize];
+                if w.leader == Some((b, *epoch)) {
+                    w.high_watermark = w.high_watermark.max(*high_watermark);
+                    self.verify(at, *partition);
+                }
+            }
+            Obs::AckedInSync { partition, isr } => {
+                let p = *partition as usize;
+                let truth = self.partitions[p].state.as_ref().map_or(*isr, |s| s.isr.len() as u32);
+                let required = self.min_isr[p];
+                if truth.min(*isr) < required {
+                    let name = &self.names[p];
+                    let message = format!(
+                        "{name}: an acks=all write was acknowledged with {} in-sync replica(s) (the leader counted {isr}), below min.insync.replicas {required}",
+                        truth.min(*isr)
+                    );
+                    self.report("min-isr-ack", at, message);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Compares every replica with the current leader below the leader's high watermark:
+    /// different records at one offset are `log-divergence`; an ISR member lacking one is
+    /// `strong-isr`.
+    fn verify(&mut self, at: Time, p: Pidx) {
+        let w = &self.partitions[p as usize];
+        let Some((leader, epoch)) = w.leader else { return };
+        let hw = w.high_watermark;
+        let Some(reference) = w.mirrors.get(&leader) else {
+            return;
+        };
+        let isr: Vec<u32> = w.state.as_ref().map(|s| s.isr.clone()).unwrap_or_default();
+        let mut findings: Vec<(&'static str, u32, String)> = Vec::new();
+        let mut advanced = Vec::new();
+        for (&r, mirror) in &w.mirrors {
+            if r == leader || !w.following.contains(&r) {
+                continue;
+            }
+            let from = w.verified.get(&r).copied().unwrap_or(0);
+            let upto = hw.min(mirror.end()).min(reference.end());
+            if from < upto
+                && let Some(o) = first_difference(reference, mirror, from, upto)
+            {
+                findings.push((
+                    "log-divergence",
+                    r,
+                    format!(
+                        "{}: offset {o} holds {} on broker-{leader} (leader, epoch {epoch}) but {} on broker-{r}, below the high watermark {hw}",
+                        self.names[p as usize],
+                        describe(reference, o),
+                        describe(mirror, o)
+                    ),
+                ));
+            }
+            advanced.push((r, upto.max(from)));
+            if isr.contains(&r) && mirror.end() < hw && leader_is_controller_choice(w, leader, epoch) {
+                findings.push((
+                    "strong-isr",
+                    r,
+                    format!(
+                        "{}: broker-{r} is in the ISR but its log ends at {} while the leader broker-{leader}'s high watermark is {hw}",
+                        self.names[p as usize],
+                        mirror.end()
+                    ),
+                ));
+            }
+        }
+        let w = &mut self.partitions[p as usize];
+        for (r, upto) in advanced {
+            w.verified.insert(r, upto);
+        }
+        for (check, r, message) in findings {
+            self.report_once(check, p, r, at, message);
+        }
+    }
+
+    /// End of run, the replication half of `liveness`: every partition has a leader and
+    /// its full replica set in the ISR.
+    pub fn liveness(&mut self, at: Time, replicas: &[Vec<u32>]) {
+        for (p, w) in self.partitions.iter().enumerate() {
+            let Some(state) = &w.state else { continue };
+            let name = &self.names[p];
+            if state.leader.is_none() {
+                let message = format!("{name} has no leader after the drain (ISR {:?})", state.isr);
+                self.found
+                    .entry("liveness")
+                    .or_default()
+                    .push(Violation { at, message });
+            } else if state.isr.len() < replicas[p].len() {
+                let message = format!(
+                    "{name}'s ISR {:?} has not recovered to its replicas {:?} after the drain",
+                    state.isr, replicas[p]
+                );
+                self.found
+                    .entry("liveness")
+                    .or_default()
+                    .push(Violation { at, message });
+            }
+        }
+    }
+}
+
+/// Whether the leader is the one the controller last chose (a zombie's high watermark
+/// is not the partition's).
+fn leader_is_controller_choice(w: &PartitionWatch, leader: u32, epoch: u32) -> bool {
+    w.state
+        .as_ref()
+        .is_none_or(|s| s.leader == Some(leader) && s.leader_epoch == epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(base: u64, seq: u64, count: u32, epoch: u32) -> RecordRange {
+        RecordRange {
+            base_offset: base,
+            producer: 0,
+            first_seq: seq,
+            count,
+            bytes: 100,
+            leader_epoch: epoch,
+        }
+    }
+
+    fn state(leader: Option<u32>, epoch: u32, isr: &[u32]) -> PartitionState {
+        PartitionState {
+            leader,
+            leader_epoch: epoch,
+            isr: isr.to_vec(),
+            partition_epoch: 0,
+        }
+    }
+
+    fn checker() -> Replication {
+        Replication::new(vec!["t-0".to_string()], vec![2])
+    }
+
+    fn count(c: &Replication, check: &str) -> usize {
+        c.found.get(check).map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn divergence_below_the_high_watermark_is_found_and_agreement_is_not() {
+        let mut c = checker();
+        let t = Time(1);
+        c.observe(
+            t,
+            None,
+            &Obs::PartitionChanged {
+                partition: 0,
+                state: state(Some(1), 1, &[1, 2]),
+                reason: crate::kafka::ElectionReason::IsrExpand,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::BecameLeader {
+                partition: 0,
+                epoch: 1,
+                log_end_offset: 0,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::Replicated {
+                partition: 0,
+                range: range(0, 0, 5, 1),
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::Replicated {
+                partition: 0,
+                range: range(0, 0, 5, 1),
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 1,
+                high_watermark: 5,
+            },
+        );
+        assert_eq!(count(&c, "log-divergence"), 0);
+        assert_eq!(count(&c, "strong-isr"), 0);
+        // Broker 2 holds other records at 5..8 (say, from an older epoch) and the leader's
+        // HW passes them.
+        c.observe(
+            t,
+            Some(1),
+            &Obs::Replicated {
+                partition: 0,
+                range: range(5, 5, 3, 1),
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::Replicated {
+                partition: 0,
+                range: range(5, 9, 3, 0),
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 1,
+                high_watermark: 8,
+            },
+        );
+        assert_eq!(count(&c, "log-divergence"), 1);
+        assert!(c.found["log-divergence"][0].message.contains("offset 5"));
+    }
+
+    #[test]
+    fn an_isr_member_truncating_below_the_high_watermark_breaks_strong_isr() {
+        let mut c = checker();
+        let t = Time(1);
+        c.observe(
+            t,
+            None,
+            &Obs::PartitionChanged {
+                partition: 0,
+                state: state(Some(1), 1, &[1, 2]),
+                reason: crate::kafka::ElectionReason::IsrExpand,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::BecameLeader {
+                partition: 0,
+                epoch: 1,
+                log_end_offset: 0,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::Replicated {
+                partition: 0,
+                range: range(0, 0, 5, 1),
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::Replicated {
+                partition: 0,
+                range: range(0, 0, 5, 1),
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 1,
+                high_watermark: 5,
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::Truncated {
+                partition: 0,
+                from: 3,
+                to: 5,
+                why: "test",
+            },
+        );
+        assert_eq!(count(&c, "strong-isr"), 1);
+    }
+
+    /// These rules hold in every correct run; a stream that breaks them on purpose shows
+    /// each check can fire.
+    #[test]
+    fn broken_rules_are_reported() {
+        let mut c = checker();
+        let t = Time(1);
+        c.observe(
+            t,
+            None,
+            &Obs::PartitionChanged {
+                partition: 0,
+                state: state(Some(3), 2, &[1, 2]),
+                reason: crate::kafka::ElectionReason::IsrExpand,
+            },
+        );
+        assert_eq!(count(&c, "leader-in-isr"), 1);
+        c.observe(
+            t,
+            Some(1),
+            &Obs::BecameLeader {
+                partition: 0,
+                epoch: 4,
+                log_end_offset: 0,
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::BecameLeader {
+                partition: 0,
+                epoch: 4,
+                log_end_offset: 0,
+            },
+        );
+        assert_eq!(count(&c, "single-leader"), 1);
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 4,
+                high_watermark: 9,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 4,
+                high_watermark: 7,
+            },
+        );
+        assert_eq!(count(&c, "hw-monotonic"), 1);
+        c.observe(
+            t,
+            None,
+            &Obs::PartitionChanged {
+                partition: 0,
+                state: state(Some(1), 4, &[1]),
+                reason: crate::kafka::ElectionReason::IsrShrink,
+            },
+        );
+        c.observe(t, Some(1), &Obs::AckedInSync { partition: 0, isr: 2 });
+        assert_eq!(count(&c, "min-isr-ack"), 1);
+        c.liveness(t, &[vec![1, 2, 3]]);
+        assert_eq!(count(&c, "liveness"), 1);
+    }
+
+    #[test]
+    fn a_new_epoch_and_more_data_keep_the_checks_quiet() {
+        let mut c = checker();
+        let t = Time(1);
+        c.observe(
+            t,
+            None,
+            &Obs::PartitionChanged {
+                partition: 0,
+                state: state(Some(1), 1, &[1, 2]),
+                reason: crate::kafka::ElectionReason::IsrExpand,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::BecameLeader {
+                partition: 0,
+                epoch: 1,
+                log_end_offset: 0,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 1,
+                high_watermark: 3,
+            },
+        );
+        c.observe(
+            t,
+            Some(1),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 1,
+                high_watermark: 3,
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::BecameLeader {
+                partition: 0,
+                epoch: 2,
+                log_end_offset: 0,
+            },
+        );
+        c.observe(
+            t,
+            Some(2),
+            &Obs::HighWatermark {
+                partition: 0,
+                epoch: 2,
+                high_watermark: 1,
+            },
+        );
+        c.observe(t, Some(1), &Obs::AckedInSync { partition: 0, isr: 2 });
+        c.liveness(t, &[vec![1, 2]]);
+        assert!(c.found.is_empty(), "{:?}", c.found.keys().collect::<Vec<_>>());
+    }
+}
