@@ -219,10 +219,12 @@ fn run_scenario(
     if let (Some(p), Some(t)) = (&partial, trace) {
         std::fs::rename(p, t).map_err(|e| format!("{}: cannot write the trace: {e}", t.display()))?;
     }
-    match format {
-        Format::Text => print!("{}", kafkasim::report::text::render(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize")),
-    }
+    let text = match format {
+        Format::Text => kafkasim::report::text::render(&report),
+        Format::Json => serde_json::to_string_pretty(&report).expect("reports serialize") + "\n",
+    };
+    // A closed pipe (`kafkasim run … | head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
@@ -253,6 +255,6 @@ fn partition(partitions: u32, key_type: KeyKind, keys: Vec<String>) -> Result<Ex
         let bytes = serialize_key(key, kind)?;
         out.push_str(&format!("{key}\t{}\n", partition_for_key(&bytes, partitions)));
     }
-    print!("{out}");
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(ExitCode::SUCCESS)
 }

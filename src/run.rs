@@ -94,7 +94,11 @@ struct Collector<'a> {
     states: Vec<PartitionState>,
     /// Per partition: since when its ISR lacks a replica, and the total time so far.
     under_replicated: Vec<(Option<Time>, u64)>,
+    last_hw: LastHw,
 }
+
+/// The last high watermark each broker announced for each partition it led.
+type LastHw = BTreeMap<(Pidx, u32), u64>;
 
 impl Collector<'_> {
     fn producer_name(&self, producer: u32) -> &str {
@@ -170,14 +174,14 @@ impl Collector<'_> {
                 if *retrying {
                     "; the producer retries"
                 } else {
-                    "; no retry left"
+                    "; the producer gives up"
                 }
             ),
             BurstKind::Failed { producer, reason } => {
                 format!(
-                    "{} gives up {} records on {} ({reason}){span}",
+                    "{} gives up {} on {} ({reason}){span}",
                     self.producer_name(*producer),
-                    b.records,
+                    plural(b.records, "record", "records"),
                     parts
                 )
             }
@@ -369,8 +373,16 @@ impl Collector<'_> {
             | Obs::BrokerRegistered { .. }
             | Obs::BecameLeader { .. }
             | Obs::Replicated { .. }
-            | Obs::HighWatermark { .. }
             | Obs::AckedInSync { .. } => {}
+            Obs::HighWatermark {
+                partition,
+                high_watermark,
+                ..
+            } => {
+                if let Some(b) = self.info.broker_of(node) {
+                    self.last_hw.insert((*partition, b), *high_watermark);
+                }
+            }
         }
     }
 
@@ -393,6 +405,7 @@ impl Collector<'_> {
             }
         };
         let mut text = match &record.op {
+            FaultOp::Crash(n) if self.info.broker_of(*n).is_none() => format!("{} crashes", name(n)),
             FaultOp::Crash(n) => format!(
                 "{} crashes (the process dies; its disk and page cache survive){}",
                 name(n),
@@ -615,6 +628,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
         lifecycle: Vec::new(),
         states: MetadataImage::initial(&info).partitions,
         under_replicated: vec![(None, 0); info.partitions.len()],
+        last_hw: BTreeMap::new(),
     };
     c.replication.set_initial(&c.states);
 
@@ -663,19 +677,23 @@ fn final_replica(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> u32 {
         .unwrap_or_else(|| info.preferred_leader(p))
 }
 
-/// A replica's high watermark at the end: its own, or its checkpoint if it is down.
-fn replica_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, b: u32, p: Pidx) -> u64 {
+/// A replica's high watermark at the end: its own, or, if it is down, the last one it
+/// announced as leader (bounded by its log end) or its checkpoint, whichever is higher.
+fn replica_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, last_hw: &LastHw, b: u32, p: Pidx) -> u64 {
     let broker = broker(engine, info, b);
     if engine.is_up(info.broker_node(b)) {
-        broker.high_watermark(p)
-    } else {
-        broker.disk.high_watermark_checkpoint[p as usize].min(broker.log(p).map_or(0, |l| l.end_offset()))
+        return broker.high_watermark(p);
     }
+    let leo = broker.log(p).map_or(0, |l| l.end_offset());
+    let announced = last_hw.get(&(p, b)).copied().unwrap_or(0);
+    broker.disk.high_watermark_checkpoint[p as usize]
+        .max(announced)
+        .min(leo)
 }
 
 /// A partition's high watermark at the end: its final replica's.
-fn final_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> u64 {
-    replica_high_watermark(engine, info, final_replica(engine, info, p), p)
+fn final_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, last_hw: &LastHw, p: Pidx) -> u64 {
+    replica_high_watermark(engine, info, last_hw, final_replica(engine, info, p), p)
 }
 
 fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&'e RecordRange> {
@@ -728,7 +746,7 @@ fn assemble(
         })
         .collect();
     let committed_log = |p: Pidx| -> Vec<RecordRange> {
-        let hw = final_high_watermark(engine, info, p);
+        let hw = final_high_watermark(engine, info, &c.last_hw, p);
         final_log(engine, info, p)
             .into_iter()
             .filter(|r| r.base_offset < hw)
@@ -774,7 +792,7 @@ fn assemble(
     for (g, parts) in group_partitions.iter().enumerate() {
         let coordinator = broker(engine, info, info.coordinators[g]);
         for &p in parts {
-            let hw = final_high_watermark(engine, info, p);
+            let hw = final_high_watermark(engine, info, &c.last_hw, p);
             let committed = coordinator.disk.committed(g as u32, p).unwrap_or(0);
             if committed < hw {
                 let message = format!(
@@ -863,7 +881,7 @@ fn assemble(
                 if let Some(o) = offset {
                     committed.insert(info.partition_name(p), o);
                 }
-                let hw = final_high_watermark(engine, info, p);
+                let hw = final_high_watermark(engine, info, &c.last_hw, p);
                 lag.insert(info.partition_name(p), hw.saturating_sub(offset.unwrap_or(0)));
             }
             let mut assignment = BTreeMap::new();
@@ -905,7 +923,7 @@ fn assemble(
             for &r in &pi.replicas {
                 let leo = broker(engine, info, r).log(p).map_or(0, |l| l.end_offset());
                 log_end_offsets.insert(r.to_string(), leo);
-                high_watermarks.insert(r.to_string(), replica_high_watermark(engine, info, r, p));
+                high_watermarks.insert(r.to_string(), replica_high_watermark(engine, info, &c.last_hw, r, p));
             }
             PartitionReport {
                 topic: info.topics[pi.topic].name.clone(),
@@ -914,7 +932,7 @@ fn assemble(
                 leader_epoch: state.leader_epoch,
                 replicas: pi.replicas.clone(),
                 isr: state.isr.clone(),
-                high_watermark: final_high_watermark(engine, info, p),
+                high_watermark: final_high_watermark(engine, info, &c.last_hw, p),
                 log_end_offsets,
                 high_watermarks,
                 under_replicated_ms: {
@@ -960,7 +978,8 @@ fn assemble(
     let faults = scenario
         .faults
         .iter()
-        .zip(engine.fault_records.iter())
+        // The drain is the engine's own fault; the scenario's faults fire in file order.
+        .zip(engine.fault_records.iter().filter(|r| !matches!(r.op, FaultOp::Drain)))
         .map(|(f, r)| {
             let (fault, target) = fault_words(&f.kind);
             FaultReport {

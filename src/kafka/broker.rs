@@ -38,7 +38,7 @@ pub enum BrokerTimer {
     ProduceExpire(u64),
     /// `replica.high.watermark.checkpoint.interval.ms`.
     HighWatermarkCheckpoint,
-    /// The OS page-cache flusher, plus `flush.ms`.
+    /// The OS page-cache flusher.
     Writeback,
     /// `broker.heartbeat.interval.ms`.
     Heartbeat,
@@ -374,15 +374,8 @@ impl Broker {
                 for c in self.disk.offsets.values_mut() {
                     c.flush_older_than(expire_before);
                 }
-                for (p, log) in self.disk.logs.iter_mut().enumerate() {
-                    let Some(log) = log else { continue };
+                for log in self.disk.logs.iter_mut().flatten() {
                     log.flush_older_than(expire_before);
-                    let flush_ms = self.info.topic_of(p as Pidx).flush_interval;
-                    if let (Some(limit), Some(oldest)) = (flush_ms, log.oldest_unflushed())
-                        && now.since(oldest) >= limit
-                    {
-                        log.flush();
-                    }
                 }
                 out.set_timer(PAGE_CACHE_WRITEBACK, Timer::Broker(timer));
             }

@@ -125,7 +125,6 @@ pub struct TopicInfo {
     pub replication_factor: u32,
     pub min_insync_replicas: u32,
     pub flush_messages: Option<u64>,
-    pub flush_interval: Option<Duration>,
     pub unclean_leader_election: bool,
 }
 
@@ -418,7 +417,6 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
             replication_factor: t.replication_factor,
             min_insync_replicas: t.min_insync_replicas,
             flush_messages: t.flush_messages,
-            flush_interval: t.flush_interval,
             unclean_leader_election: t.unclean_leader_election,
         });
         for (p, r) in replicas.into_iter().enumerate() {

@@ -18,6 +18,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+/// `reconnect.backoff.ms`: how long a client leaves a broker alone after its connection
+/// to it was refused or closed.
+pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Bytes a record batch header takes (`DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
 pub const BATCH_OVERHEAD: u32 = 61;
 /// Approximate bytes of a record's own framing (length, attributes, deltas, header count).
@@ -100,6 +104,11 @@ pub struct ProducerNode {
     leaders: Vec<Option<u32>>,
     metadata_request: Option<(u64, u32)>,
     metadata_at: Option<Time>,
+    /// After a failed metadata request, the next waits for the backoff.
+    metadata_retry_at: Time,
+    /// Brokers that refused a connection, and until when the producer leaves them be
+    /// (`reconnect.backoff.ms`).
+    blocked_until: BTreeMap<u32, Time>,
     bootstrap: u32,
     queues: Vec<VecDeque<PendingBatch>>,
     busy: Vec<bool>,
@@ -122,6 +131,8 @@ impl ProducerNode {
             leaders: vec![None; n],
             metadata_request: None,
             metadata_at: None,
+            metadata_retry_at: Time::ZERO,
+            blocked_until: BTreeMap::new(),
             bootstrap: index,
             queues: (0..n).map(|_| VecDeque::new()).collect(),
             busy: vec![false; n],
@@ -185,6 +196,7 @@ impl ProducerNode {
             ProducerTimer::MetadataTimeout(id) => {
                 if self.metadata_request.is_some_and(|(r, _)| r == id) {
                     self.metadata_request = None;
+                    self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
                 }
             }
         }
@@ -192,8 +204,10 @@ impl ProducerNode {
     }
 
     pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
+        self.blocked_until.insert(broker, now + RECONNECT_BACKOFF);
         if self.metadata_request.is_some_and(|(_, b)| b == broker) {
             self.metadata_request = None;
+            self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
         }
         let ids: Vec<u64> = self
             .in_flight
@@ -276,6 +290,7 @@ impl ProducerNode {
             b.retry_at = now + backoff;
         } else {
             let b = self.queues[i].pop_front().expect("front exists");
+            self.sequence_gap();
             let reason = if expired {
                 FailReason::DeliveryTimeout
             } else {
@@ -300,8 +315,8 @@ impl ProducerNode {
         self.generate(now, out);
         let spec = &self.cfg.spec;
         let stale = self.metadata_at.is_none_or(|at| now.since(at) >= spec.metadata_max_age);
-        if stale && self.metadata_request.is_none() {
-            self.request_metadata(out);
+        if stale && self.metadata_request.is_none() && now >= self.metadata_retry_at {
+            self.request_metadata(now, out);
         }
         self.expire(now, out);
         self.send_ready(now, out);
@@ -384,10 +399,17 @@ impl ProducerNode {
         }
     }
 
-    fn request_metadata(&mut self, out: &mut Out) {
+    fn request_metadata(&mut self, now: Time, out: &mut Out) {
         let brokers = self.info.brokers;
-        let broker = self.bootstrap % brokers + 1;
-        self.bootstrap += 1;
+        // The next bootstrap broker that has not just refused us.
+        let Some(broker) = (0..brokers)
+            .map(|k| (self.bootstrap + k) % brokers + 1)
+            .find(|b| self.blocked_until.get(b).is_none_or(|&t| t <= now))
+        else {
+            self.metadata_retry_at = self.blocked_until.values().copied().min().unwrap_or(now);
+            return;
+        };
+        self.bootstrap = broker;
         self.next_request += 1;
         let id = self.next_request;
         self.metadata_request = Some((id, broker));
@@ -405,6 +427,7 @@ impl ProducerNode {
             let skip = usize::from(self.busy[i]);
             while self.queues[i].len() > skip && now.since(self.queues[i][skip].first_at) >= limit {
                 let b = self.queues[i].remove(skip).expect("checked");
+                self.sequence_gap();
                 out.observe(Obs::Failed {
                     partition: self.cfg.first + i as u32,
                     producer: self.index,
@@ -413,6 +436,16 @@ impl ProducerNode {
                     reason: FailReason::DeliveryTimeout,
                 });
             }
+        }
+    }
+
+    /// A batch given up leaves a gap in its partition's sequence numbers. An idempotent
+    /// producer then starts a new epoch, in which the broker accepts any sequence
+    /// (KIP-360's epoch bump), instead of failing every later batch with
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER.
+    fn sequence_gap(&mut self) {
+        if self.cfg.spec.idempotence {
+            self.session += 1;
         }
     }
 
@@ -440,6 +473,9 @@ impl ProducerNode {
                 self.metadata_at = None;
                 continue;
             };
+            if self.blocked_until.get(&leader).is_some_and(|&t| t > now) {
+                continue;
+            }
             let entry = per_broker.entry(leader).or_default();
             if !entry.0.is_empty() && entry.1 + b.bytes > spec.max_request_size {
                 continue;
@@ -540,10 +576,15 @@ impl ProducerNode {
                 next = next.min(o.first_at + spec.delivery_timeout);
             }
         }
+        for &t in self.blocked_until.values() {
+            if t > now {
+                next = next.min(t);
+            }
+        }
         if let Some(at) = self.metadata_at {
             next = next.min(at + spec.metadata_max_age);
         } else if self.metadata_request.is_none() {
-            next = next.min(now + spec.retry_backoff);
+            next = next.min(self.metadata_retry_at.max(now + spec.retry_backoff));
         }
         if next == Time::MAX || next <= now {
             return;

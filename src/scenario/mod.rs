@@ -111,8 +111,6 @@ pub struct Topic {
     pub min_insync_replicas: u32,
     /// Flush the log after this many records (`flush.messages`); `None` = never.
     pub flush_messages: Option<u64>,
-    /// Flush the log when its oldest unflushed record is this old (`flush.ms`).
-    pub flush_interval: Option<Duration>,
     pub unclean_leader_election: bool,
 }
 

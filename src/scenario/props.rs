@@ -27,8 +27,12 @@ impl Scope {
 /// The type of a property's value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
-    /// A whole number no smaller than `min`.
+    /// A whole number no smaller than `min`, at most `Integer.MAX_VALUE` (a Java `int`).
     Int {
+        min: i64,
+    },
+    /// A whole number no smaller than `min` (a Java `long`).
+    Long {
         min: i64,
     },
     Bool,
@@ -72,8 +76,14 @@ pub const PROPS: &[Prop] = &[
     p("min.insync.replicas", Broker, POS, "1", true),
     p("default.replication.factor", Broker, POS, "1", true),
     p("num.partitions", Broker, POS, "1", true),
-    p("log.flush.interval.messages", Broker, POS, LONG_MAX, true),
-    p("log.flush.interval.ms", Broker, MS, "null", true),
+    p(
+        "log.flush.interval.messages",
+        Broker,
+        Kind::Long { min: 1 },
+        LONG_MAX,
+        true,
+    ),
+    p("log.flush.interval.ms", Broker, Kind::Long { min: 0 }, "null", false),
     p(
         "replica.high.watermark.checkpoint.interval.ms",
         Broker,
@@ -100,11 +110,11 @@ pub const PROPS: &[Prop] = &[
     p("group.max.session.timeout.ms", Broker, POS, "1800000", false),
     // Topic (LogConfig); a topic setting overrides the broker's.
     p("min.insync.replicas", Topic, POS, "1", true),
-    p("flush.messages", Topic, POS, LONG_MAX, true),
-    p("flush.ms", Topic, MS, LONG_MAX, true),
+    p("flush.messages", Topic, Kind::Long { min: 1 }, LONG_MAX, true),
+    p("flush.ms", Topic, Kind::Long { min: 0 }, LONG_MAX, false),
     p("unclean.leader.election.enable", Topic, Bool, "false", true),
-    p("retention.ms", Topic, Kind::Int { min: -1 }, "604800000", false),
-    p("retention.bytes", Topic, Kind::Int { min: -1 }, "-1", false),
+    p("retention.ms", Topic, Kind::Long { min: -1 }, "604800000", false),
+    p("retention.bytes", Topic, Kind::Long { min: -1 }, "-1", false),
     p("segment.bytes", Topic, POS, "1073741824", false),
     p("cleanup.policy", Topic, Choice(&["delete", "compact"]), "delete", false),
     p("max.message.bytes", Topic, POS, "1048588", false),

@@ -79,8 +79,9 @@ fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
             return ctx.err(key, format!("unknown {} property `{name}`{hint}", scope_word(scope)));
         };
         let ok = match (&prop.kind, &value.value) {
-            (Kind::Int { min }, Scalar::Int(i)) => *i >= *min,
-            (Kind::Int { .. }, _) => false,
+            (Kind::Int { min }, Scalar::Int(i)) => *i >= *min && *i <= i64::from(i32::MAX),
+            (Kind::Long { min }, Scalar::Int(i)) => *i >= *min,
+            (Kind::Int { .. } | Kind::Long { .. }, _) => false,
             (Kind::Bool, Scalar::Bool(_)) => true,
             (Kind::Bool, _) => false,
             (Kind::Choice(options), v) => options.contains(&v.to_string().as_str()),
@@ -88,7 +89,8 @@ fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
         };
         if !ok {
             let wanted = match prop.kind {
-                Kind::Int { min } => format!("a whole number of at least {min}"),
+                Kind::Int { min } => format!("a whole number from {min} to {}", i32::MAX),
+                Kind::Long { min } => format!("a whole number of at least {min}"),
                 Kind::Bool => "true or false".to_string(),
                 Kind::Choice(options) => format!("one of {}", options.join(", ")),
                 Kind::Text => "text".to_string(),
@@ -194,6 +196,14 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         .and_then(|n| n.latency.as_ref())
         .map(|d| d.value.0)
         .unwrap_or(Duration::from_millis(1));
+    if let Some(l) = network.and_then(|n| n.latency.as_ref())
+        && l.value.0 == Duration::ZERO
+    {
+        return ctx.err(
+            l,
+            "`latency` must be more than zero: a message takes time to cross the network",
+        );
+    }
     let jitter = network
         .and_then(|n| n.jitter.as_ref())
         .map(|d| d.value.0)
@@ -221,8 +231,19 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     let broker_min_isr = bc.int("min.insync.replicas").unwrap_or(1) as u32;
     let default_rf = bc.int("default.replication.factor").unwrap_or(1) as u32;
     let default_partitions = bc.int("num.partitions").unwrap_or(1) as u32;
+    if default_partitions > 10_000 {
+        let at = bc.spanned("num.partitions").expect("set");
+        return ctx.err(at, "`num.partitions` must be between 1 and 10000 in kafkasim");
+    }
+    if let Some(at) = bc.spanned("offsets.topic.num.partitions")
+        && bc.int("offsets.topic.num.partitions").unwrap_or(50) > 10_000
+    {
+        return ctx.err(
+            at,
+            "`offsets.topic.num.partitions` must be between 1 and 10000 in kafkasim",
+        );
+    }
     let broker_flush_messages = bc.int("log.flush.interval.messages").map(|v| v as u64);
-    let broker_flush_ms = bc.int("log.flush.interval.ms").map(|v| Duration::from_millis(v as u64));
     let broker_unclean = bc.bool("unclean.leader.election.enable").unwrap_or(false);
     let broker = BrokerConfig {
         broker_session_timeout: bc.ms("broker.session.timeout.ms", 9000),
@@ -342,10 +363,6 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             replicas,
             min_insync_replicas: min_isr,
             flush_messages: tc.int("flush.messages").map(|v| v as u64).or(broker_flush_messages),
-            flush_interval: tc
-                .int("flush.ms")
-                .map(|v| Duration::from_millis(v as u64))
-                .or(broker_flush_ms),
             unclean_leader_election: tc.bool("unclean.leader.election.enable").unwrap_or(broker_unclean),
         });
     }

@@ -472,6 +472,17 @@ impl<A: Actor> Engine<A> {
     fn crash(&mut self, node: NodeId, kind: CrashKind, observer: &mut impl FnMut(Happening<'_, A::Obs>)) -> bool {
         let slot = &mut self.slots[node.index()];
         if !slot.up {
+            // A host whose process already died can still lose power: what was not
+            // flushed goes too.
+            if kind == CrashKind::PowerLoss && slot.host_alive {
+                slot.host_alive = false;
+                let mut out = Outbox::new();
+                slot.actor.crash(self.now, kind, &mut out);
+                out.sends.clear();
+                out.timers.clear();
+                self.apply_outbox(node, &mut out, observer);
+                return true;
+            }
             return false;
         }
         slot.up = false;

@@ -34,7 +34,7 @@ impl Duration {
     pub const ZERO: Duration = Duration(0);
 
     pub const fn from_millis(ms: u64) -> Duration {
-        Duration(ms * 1000)
+        Duration(ms.saturating_mul(1000))
     }
     pub const fn from_micros(us: u64) -> Duration {
         Duration(us)
