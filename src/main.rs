@@ -133,15 +133,17 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                         for w in &s.warnings {
                             eprintln!("warning: {w}");
                         }
+                        let n =
+                            |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
                         println!(
-                            "ok: {} ({}: {} brokers, {} topics, {} producers, {} groups, {} faults)",
+                            "ok: {} ({}: {}, {}, {}, {}, {})",
                             path.display(),
                             s.name,
-                            s.brokers,
-                            s.topics.len(),
-                            s.producers.len(),
-                            s.groups.len(),
-                            s.faults.len()
+                            n(s.brokers as usize, "broker"),
+                            n(s.topics.len(), "topic"),
+                            n(s.producers.len(), "producer"),
+                            n(s.groups.len(), "group"),
+                            n(s.faults.len(), "fault")
                         );
                     }
                     Err(e) => {

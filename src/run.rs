@@ -432,7 +432,10 @@ impl Collector<'_> {
             FaultOp::HealAll => "the network heals".to_string(),
             FaultOp::Drain => {
                 let restarted: Vec<String> = record.affected.iter().map(name).collect();
-                let mut t = "drain begins: producers stop, the network heals".to_string();
+                let mut t = "drain begins: producers stop".to_string();
+                if record.healed > 0 {
+                    t.push_str(", the network heals");
+                }
                 if !restarted.is_empty() {
                     let verb = if restarted.len() == 1 { "comes" } else { "come" };
                     t.push_str(&format!(", {} {verb} back", restarted.join(", ")));
@@ -811,7 +814,9 @@ fn assemble(
         .iter()
         .map(|info| {
             let expected_to_fail = scenario.expect_violations.iter().any(|v| v == info.name);
-            let violations = cap(results.remove(info.name).unwrap_or_default());
+            let mut violations = results.remove(info.name).unwrap_or_default();
+            violations.sort_by_key(|v| v.at);
+            let violations = cap(violations);
             let r = CheckResult {
                 name: info.name,
                 violations,

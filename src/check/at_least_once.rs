@@ -16,6 +16,8 @@ pub struct GroupTally {
     pub consumed: u64,
     /// Sequences processed, per (partition, producer).
     processed: BTreeMap<(Pidx, u32), RangeSet<u64>>,
+    /// Per partition: the end of the highest offset range processed.
+    reached: BTreeMap<Pidx, u64>,
     /// Position events per partition: (time, member, offset, cause).
     positions: BTreeMap<Pidx, Vec<(Time, u32, u64, PositionCause)>>,
 }
@@ -62,6 +64,8 @@ impl AtLeastOnce {
                 let tally = &mut self.groups[*group as usize];
                 for (p, r) in records {
                     tally.consumed += u64::from(r.count);
+                    let reached = tally.reached.entry(*p).or_insert(0);
+                    *reached = (*reached).max(r.end_offset());
                     tally
                         .processed
                         .entry((*p, r.producer))
@@ -165,6 +169,12 @@ impl AtLeastOnce {
         }
         // Stable sort: events at one instant keep the order above.
         events.sort_by_key(|e| e.0);
+        let reached = self.groups[g as usize].reached.get(&p).copied().unwrap_or(0);
+        if start >= reached && !positions.is_empty() {
+            return format!(
+                ": the run ended before the group got there (it had processed up to offset {reached}); a longer drain would show whether it catches up"
+            );
+        }
         if events.is_empty() {
             return String::from("; no member ever got a position on it");
         }

@@ -109,6 +109,8 @@ pub struct FaultRecord {
     pub fired: bool,
     /// Nodes that the fault crashed, restarted, paused or resumed (for the timeline).
     pub affected: Vec<NodeId>,
+    /// Links the drain restored.
+    pub healed: usize,
 }
 
 /// Something that happened, for the observer: an actor's observation or a fault.
@@ -127,6 +129,13 @@ enum Event<M, T> {
         to: NodeId,
         to_inc: u32,
         epoch: u32,
+        msg: M,
+    },
+    /// A message that reached a paused node: already past the network.
+    Arrived {
+        from: NodeId,
+        to: NodeId,
+        to_inc: u32,
         msg: M,
     },
     Timer {
@@ -154,7 +163,7 @@ impl<M, T> Event<M, T> {
             Event::Start { node, inc } | Event::Timer { node, inc, .. } | Event::PeerDown { node, inc, .. } => {
                 Some((*node, *inc))
             }
-            Event::Deliver { to, to_inc, .. } => Some((*to, *to_inc)),
+            Event::Deliver { to, to_inc, .. } | Event::Arrived { to, to_inc, .. } => Some((*to, *to_inc)),
             Event::Fault(_) | Event::Resume { .. } => None,
         }
     }
@@ -332,13 +341,27 @@ impl<A: Actor> Engine<A> {
         let Some((node, inc)) = event.target() else { return };
         let slot = &mut self.slots[node.index()];
         if !slot.up || slot.incarnation != inc {
-            if let Event::Deliver { from, to, .. } = &event {
+            if let Event::Deliver { from, to, .. } | Event::Arrived { from, to, .. } = &event {
                 self.trace_drop(*from, *to, "receiver-down");
             }
             return;
         }
         if slot.paused {
-            slot.held.push(event);
+            // A message that arrives while its receiver stalls sits in the receiver's
+            // socket buffer: a later cut cannot take it back.
+            if let Event::Deliver { from, to, epoch, .. } = &event
+                && !self.network.still_open(*from, *to, *epoch)
+            {
+                self.trace_drop(*from, *to, "link-cut");
+                return;
+            }
+            let event = match event {
+                Event::Deliver {
+                    from, to, to_inc, msg, ..
+                } => Event::Arrived { from, to, to_inc, msg },
+                other => other,
+            };
+            self.slots[node.index()].held.push(event);
             return;
         }
         let input = match event {
@@ -354,9 +377,9 @@ impl<A: Actor> Engine<A> {
                 }
                 // What a sender put on the wire arrives even if the sender died since: its
                 // host had already transmitted it.
-
                 Input::Message { from, msg }
             }
+            Event::Arrived { from, msg, .. } => Input::Message { from, msg },
             Event::Fault(_) | Event::Resume { .. } => unreachable!("handled above"),
         };
         self.events += 1;
@@ -389,14 +412,18 @@ impl<A: Actor> Engine<A> {
         for (to, msg) in out.sends.drain(..) {
             let to_slot = &self.slots[to.index()];
             let to_inc = to_slot.incarnation;
-            let receiver_process_down = !to_slot.up && to_slot.host_alive;
+            let (receiver_up, host_alive) = (to_slot.up, to_slot.host_alive);
             match self.network.send(self.now, node, to) {
-                Some((at, epoch)) => {
-                    if receiver_process_down {
-                        // Connection refused: the host answers for the dead process.
+                // Nothing reaches a dead process. A live host refuses the connection for
+                // it; a powered-off one stays silent.
+                Some(_) if !receiver_up => {
+                    if host_alive {
                         let back = self.network.base_latency(node, to) + self.network.base_latency(to, node);
                         self.push(self.now + back, Event::PeerDown { node, inc, peer: to });
                     }
+                    self.trace_drop(node, to, "receiver-down");
+                }
+                Some((at, epoch)) => {
                     self.push(
                         at,
                         Event::Deliver {
@@ -416,6 +443,7 @@ impl<A: Actor> Engine<A> {
     fn apply_fault(&mut self, index: usize, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
         let op = self.faults[index].1.clone();
         let mut affected = Vec::new();
+        let mut healed = 0;
         let fired = match &op {
             FaultOp::Crash(n) => self.crash(*n, CrashKind::Process, observer),
             FaultOp::PowerLoss(n) => self.crash(*n, CrashKind::PowerLoss, observer),
@@ -430,7 +458,8 @@ impl<A: Actor> Engine<A> {
             }
             FaultOp::HealAll => self.network.heal() > 0,
             FaultOp::Drain => {
-                let mut changed = self.network.heal() > 0;
+                healed = self.network.heal();
+                let mut changed = healed > 0;
                 for i in 0..self.slots.len() {
                     let n = NodeId(i as u32);
                     if self.slots[i].paused {
@@ -460,6 +489,7 @@ impl<A: Actor> Engine<A> {
             op,
             fired,
             affected,
+            healed,
         };
         if let Some(sink) = self.trace.as_mut() {
             let line = serde_json::json!({"t": self.now, "fault": &record.op, "fired": fired});
@@ -724,6 +754,40 @@ mod tests {
         };
         assert!(run(false).contains(&"1ms ping 1 from 0".to_string()));
         assert!(!run(true).iter().any(|s| s.contains("ping")));
+    }
+
+    #[test]
+    fn a_paused_node_keeps_what_arrived_before_a_cut() {
+        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
+        actors[0].1.ping = Some(NodeId(1));
+        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
+        let mut e = Engine::new(actors, net);
+        e.schedule_fault(Time(500), FaultOp::Pause(NodeId(1), Duration::from_millis(5)));
+        e.schedule_fault(Time::from_millis(2), FaultOp::Cut(NodeId(0), NodeId(1)));
+        e.run_until(Time::from_millis(10), &mut |_| {});
+        assert!(
+            seen(&e, 1).contains(&"5ms ping 1 from 0".to_string()),
+            "{:?}",
+            seen(&e, 1)
+        );
+    }
+
+    #[test]
+    fn nothing_sent_to_a_dead_process_is_delivered_after_it_restarts() {
+        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
+        actors[0].1.ping = Some(NodeId(1));
+        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
+        let mut e = Engine::new(actors, net);
+        // Node 1 is down when node 0 sends at 0ms and back before the message would land.
+        e.schedule_fault(Time::ZERO, FaultOp::Crash(NodeId(1)));
+        e.schedule_fault(Time(500), FaultOp::Restart(NodeId(1)));
+        e.run_until(Time::from_millis(10), &mut |_| {});
+        assert!(!seen(&e, 1).iter().any(|s| s.contains("ping")), "{:?}", seen(&e, 1));
+        assert!(
+            seen(&e, 0).iter().any(|s| s.contains("peer-down 1")),
+            "{:?}",
+            seen(&e, 0)
+        );
     }
 
     #[test]
