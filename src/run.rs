@@ -636,13 +636,27 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
     c.replication.set_initial(&c.states);
 
     let end = Time((scenario.duration + scenario.drain).0);
+    // The engine runs in slices (for the progress bar), stopping also at every picture.
     let slices = 200u64;
-    for i in 1..=slices {
-        let until = Time(end.0 / slices * i).max(if i == slices { end } else { Time::ZERO });
+    let mut stops: Vec<Time> = (1..slices).map(|i| Time(end.0 / slices * i)).collect();
+    stops.push(end);
+    let pictures: Vec<Time> = scenario.pictures.iter().map(|d| Time(d.0)).collect();
+    stops.extend(&pictures);
+    stops.sort_unstable();
+    stops.dedup();
+    let mut drawn = Vec::new();
+    for until in stops {
         engine.run_until(until, &mut |h| match h {
             Happening::Observed { at, node, obs } => c.observe(at, node, obs),
             Happening::Fault(record) => c.fault(record),
         });
+        if pictures.contains(&until) {
+            drawn.push(Picture {
+                at_ms: until.as_millis(),
+                partitions: partition_reports(&engine, &info, &c.last_hw, &c.under_replicated, until),
+                groups: group_marks(&engine, &info, scenario, &c.last_hw),
+            });
+        }
         if let Some(progress) = opts.progress.as_mut() {
             progress(until.0, end.0);
         }
@@ -653,7 +667,9 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
     }
     c.timeline.sort_by_key(|e| (e.at_us, e.rank));
 
-    Ok(assemble(scenario, seed, &opts.source, &engine, &info, c))
+    let mut report = assemble(scenario, seed, &opts.source, &engine, &info, c);
+    report.pictures = drawn;
+    Ok(report)
 }
 
 fn broker<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, b: u32) -> &'e kafka::broker::Broker {
@@ -706,6 +722,83 @@ fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&
     }
 }
 
+/// Every partition as it stands at `now`: leader, epoch, ISR, each replica's LEO and HW.
+fn partition_reports(
+    engine: &Engine<Node>,
+    info: &ClusterInfo,
+    last_hw: &LastHw,
+    under_replicated: &[(Option<Time>, u64)],
+    now: Time,
+) -> Vec<PartitionReport> {
+    (0..info.partitions.len() as Pidx)
+        .map(|p| {
+            let pi = &info.partitions[p as usize];
+            let state = &controller(engine, info).image.partitions[p as usize];
+            let mut log_end_offsets = BTreeMap::new();
+            let mut high_watermarks = BTreeMap::new();
+            for &r in &pi.replicas {
+                let leo = broker(engine, info, r).log(p).map_or(0, |l| l.end_offset());
+                log_end_offsets.insert(r.to_string(), leo);
+                high_watermarks.insert(r.to_string(), replica_high_watermark(engine, info, last_hw, r, p));
+            }
+            let (since, total) = under_replicated[p as usize];
+            PartitionReport {
+                topic: info.topics[pi.topic].name.clone(),
+                partition: pi.partition,
+                leader: state.leader,
+                leader_epoch: state.leader_epoch,
+                replicas: pi.replicas.clone(),
+                isr: state.isr.clone(),
+                high_watermark: final_high_watermark(engine, info, last_hw, p),
+                log_end_offsets,
+                high_watermarks,
+                under_replicated_ms: (total + since.map_or(0, |t| now.since(t).0)) / 1000,
+                bytes: final_log(engine, info, p).iter().map(|r| u64::from(r.bytes)).sum(),
+            }
+        })
+        .collect()
+}
+
+/// The partitions each group reads.
+fn group_partitions(scenario: &Scenario, info: &ClusterInfo) -> Vec<Vec<Pidx>> {
+    scenario
+        .groups
+        .iter()
+        .map(|g| {
+            g.topics
+                .iter()
+                .flat_map(|&t| info.topics[t].first..info.topics[t].first + info.topics[t].partitions)
+                .collect()
+        })
+        .collect()
+}
+
+/// Each group's committed offset and lag on each of its partitions, as they stand now.
+fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, last_hw: &LastHw) -> Vec<GroupMarks> {
+    group_partitions(scenario, info)
+        .iter()
+        .enumerate()
+        .map(|(g, parts)| {
+            let coordinator = broker(engine, info, info.coordinators[g]);
+            let mut committed = BTreeMap::new();
+            let mut lag = BTreeMap::new();
+            for &p in parts {
+                let offset = coordinator.disk.committed(g as u32, p);
+                if let Some(o) = offset {
+                    committed.insert(info.partition_name(p), o);
+                }
+                let hw = final_high_watermark(engine, info, last_hw, p);
+                lag.insert(info.partition_name(p), hw.saturating_sub(offset.unwrap_or(0)));
+            }
+            GroupMarks {
+                group: scenario.groups[g].group.clone(),
+                committed,
+                lag,
+            }
+        })
+        .collect()
+}
+
 fn assemble(
     scenario: &Scenario,
     seed: u64,
@@ -738,16 +831,7 @@ fn assemble(
             acks: &acks_word,
         },
     );
-    let group_partitions: Vec<Vec<Pidx>> = scenario
-        .groups
-        .iter()
-        .map(|g| {
-            g.topics
-                .iter()
-                .flat_map(|&t| info.topics[t].first..info.topics[t].first + info.topics[t].partitions)
-                .collect()
-        })
-        .collect();
+    let group_partitions = group_partitions(scenario, info);
     let committed_log = |p: Pidx| -> Vec<RecordRange> {
         let hw = final_high_watermark(engine, info, &c.last_hw, p);
         final_log(engine, info, p)
@@ -919,35 +1003,7 @@ fn assemble(
         })
         .collect();
 
-    let partitions = (0..info.partitions.len() as Pidx)
-        .map(|p| {
-            let pi = &info.partitions[p as usize];
-            let state = &controller(engine, info).image.partitions[p as usize];
-            let mut log_end_offsets = BTreeMap::new();
-            let mut high_watermarks = BTreeMap::new();
-            for &r in &pi.replicas {
-                let leo = broker(engine, info, r).log(p).map_or(0, |l| l.end_offset());
-                log_end_offsets.insert(r.to_string(), leo);
-                high_watermarks.insert(r.to_string(), replica_high_watermark(engine, info, &c.last_hw, r, p));
-            }
-            PartitionReport {
-                topic: info.topics[pi.topic].name.clone(),
-                partition: pi.partition,
-                leader: state.leader,
-                leader_epoch: state.leader_epoch,
-                replicas: pi.replicas.clone(),
-                isr: state.isr.clone(),
-                high_watermark: final_high_watermark(engine, info, &c.last_hw, p),
-                log_end_offsets,
-                high_watermarks,
-                under_replicated_ms: {
-                    let (since, total) = c.under_replicated[p as usize];
-                    (total + since.map_or(0, |t| end.since(t).0)) / 1000
-                },
-                bytes: final_log(engine, info, p).iter().map(|r| u64::from(r.bytes)).sum(),
-            }
-        })
-        .collect::<Vec<_>>();
+    let partitions = partition_reports(engine, info, &c.last_hw, &c.under_replicated, end);
 
     let brokers = (1..=info.brokers)
         .map(|b| {
@@ -1020,6 +1076,7 @@ fn assemble(
         brokers,
         faults,
         timeline: c.timeline,
+        pictures: Vec::new(),
         notes,
         warnings: scenario.warnings.clone(),
         settings: Settings {

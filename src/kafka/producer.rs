@@ -61,6 +61,16 @@ impl ProducerConfig {
             Workload::Messages(n) => n,
         }
     }
+    /// The index of the first record due at or after `t`.
+    pub fn first_due_at_or_after(&self, t: Time) -> u64 {
+        // due(i) = floor(i * span / n) >= t  ⟺  i >= ceil(t * n / span).
+        let (n, span) = match self.spec.workload {
+            Workload::Rate { count, per } => (u128::from(count), u128::from(per.0)),
+            Workload::Messages(n) => (u128::from(n), u128::from(self.stop.0)),
+        };
+        (u128::from(t.0) * n).div_ceil(span.max(1)) as u64
+    }
+
     /// When record `i` is handed to `send()`.
     pub fn due(&self, i: u64) -> Time {
         match self.spec.workload {
@@ -171,10 +181,8 @@ impl ProducerNode {
             // A restarted producer is a new session; the records that fell due while it
             // was down were never sent.
             self.session += 1;
-            let total = self.cfg.total_records();
-            while self.next_record < total && self.cfg.due(self.next_record) < now {
-                self.next_record += 1;
-            }
+            let first_due = self.cfg.first_due_at_or_after(now);
+            self.next_record = self.next_record.max(first_due).min(self.cfg.total_records());
         }
         self.started = true;
         self.drive(now, out);
@@ -597,5 +605,34 @@ impl ProducerNode {
 
     pub fn peer(&self, node: NodeId) -> Option<u32> {
         self.info.broker_of(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_due_matches_due() {
+        let spec = crate::scenario::parse(
+            "t.yaml",
+            "name: t\nduration: 10s\ncluster: {brokers: 1}\ntopics: [{name: t}]\nproducers: [{name: p, topic: t, rate: 7/s}]\n",
+        )
+        .unwrap()
+        .producers
+        .remove(0);
+        let cfg = ProducerConfig {
+            spec,
+            first: 0,
+            count: 1,
+            key_partition: vec![],
+            key_bytes: vec![],
+            stop: Time::from_millis(10_000),
+        };
+        for t in [0, 1, 142_857, 142_858, 5_000_000, 9_999_999] {
+            let i = cfg.first_due_at_or_after(Time(t));
+            assert!(cfg.due(i) >= Time(t));
+            assert!(i == 0 || cfg.due(i - 1) < Time(t), "t={t} i={i}");
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct Report {
     pub brokers: Vec<BrokerReport>,
     pub faults: Vec<FaultReport>,
     pub timeline: Vec<TimelineEntry>,
+    /// The partitions drawn at the times the scenario's `pictures` asks for.
+    pub pictures: Vec<Picture>,
     /// What this run does not model, in the words the README uses.
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
@@ -129,6 +131,22 @@ pub struct PartitionReport {
     /// How long the ISR lacked at least one replica, in all.
     pub under_replicated_ms: u64,
     pub bytes: u64,
+}
+
+/// The partitions' state at one moment of the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Picture {
+    pub at_ms: u64,
+    pub partitions: Vec<PartitionReport>,
+    pub groups: Vec<GroupMarks>,
+}
+
+/// A group's committed offsets and lag per partition, for drawing.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupMarks {
+    pub group: String,
+    pub committed: BTreeMap<String, u64>,
+    pub lag: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]

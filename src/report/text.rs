@@ -2,7 +2,7 @@
 //! drawn with its log end offset, high watermark and committed offsets, the figures of
 //! every client, and one line per check.
 
-use super::{PartitionReport, Report};
+use super::{GroupMarks, PartitionReport, Report};
 use std::fmt::Write;
 
 const BAR: u64 = 40;
@@ -54,7 +54,7 @@ fn bar(leo: u64, hw: u64, scale: u64) -> String {
     s
 }
 
-fn draw_partition(r: &Report, p: &PartitionReport, scale: u64, out: &mut String) {
+fn draw_partition(groups: &[GroupMarks], p: &PartitionReport, scale: u64, out: &mut String) {
     let name = format!("{}-{}", p.topic, p.partition);
     let leader = p.leader.map_or("none (offline)".to_string(), |l| format!("broker-{l}"));
     let isr: Vec<String> = p.isr.iter().map(u32::to_string).collect();
@@ -89,7 +89,7 @@ fn draw_partition(r: &Report, p: &PartitionReport, scale: u64, out: &mut String)
             bar(leo, hw, scale)
         );
     }
-    for g in &r.consumer_groups {
+    for g in groups {
         let Some(lag) = g.lag.get(&name) else { continue };
         let committed = g.committed.get(&name).copied();
         let pos = committed.map_or(0, |c| if c == 0 { 0 } else { cells(c, scale) });
@@ -103,6 +103,31 @@ fn draw_partition(r: &Report, p: &PartitionReport, scale: u64, out: &mut String)
             g.group,
             " ".repeat(pos as usize)
         );
+    }
+}
+
+fn draw_partitions(
+    title: &str,
+    topics: &[super::TopicSummary],
+    partitions: &[PartitionReport],
+    groups: &[GroupMarks],
+    out: &mut String,
+) {
+    let _ = writeln!(
+        out,
+        "\n{title}  (# below the high watermark, + written above it, ^ a group's committed offset)"
+    );
+    for t in topics {
+        let parts: Vec<&PartitionReport> = partitions.iter().filter(|p| p.topic == t.name).collect();
+        let scale = parts
+            .iter()
+            .flat_map(|p| p.log_end_offsets.values().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        for p in parts {
+            draw_partition(groups, p, scale, out);
+        }
     }
 }
 
@@ -169,22 +194,20 @@ pub fn render(r: &Report) -> String {
         }
     }
 
-    let _ = writeln!(
-        out,
-        "\nPartitions at the end  (# below the high watermark, + written above it, ^ a group's committed offset)"
-    );
-    for t in &s.topics {
-        let parts: Vec<&PartitionReport> = r.partitions.iter().filter(|p| p.topic == t.name).collect();
-        let scale = parts
-            .iter()
-            .flat_map(|p| p.log_end_offsets.values().copied())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        for p in parts {
-            draw_partition(r, p, scale, &mut out);
-        }
+    let end_marks: Vec<GroupMarks> = r
+        .consumer_groups
+        .iter()
+        .map(|g| GroupMarks {
+            group: g.group.clone(),
+            committed: g.committed.clone(),
+            lag: g.lag.clone(),
+        })
+        .collect();
+    for picture in &r.pictures {
+        let title = format!("Partitions at {}", secs(picture.at_ms));
+        draw_partitions(&title, &s.topics, &picture.partitions, &picture.groups, &mut out);
     }
+    draw_partitions("Partitions at the end", &s.topics, &r.partitions, &end_marks, &mut out);
 
     let _ = writeln!(out, "\nBrokers");
     let all_records: u64 = r.brokers.iter().map(|b| b.records).sum();
@@ -244,7 +267,7 @@ pub fn render(r: &Report) -> String {
         }
         if !p.errors.is_empty() {
             let e: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = writeln!(out, "    error responses (batches): {}", e.join(" · "));
+            let _ = writeln!(out, "    errors (per batch, retried or not): {}", e.join(" · "));
         }
         if !p.failed_by_reason.is_empty() {
             let e: Vec<String> = p.failed_by_reason.iter().map(|(k, v)| format!("{v} ({k})")).collect();

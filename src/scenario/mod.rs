@@ -79,6 +79,8 @@ pub struct Scenario {
     pub expect_violations: Vec<String>,
     /// Legal but noteworthy settings, shown by `check` and at the top of the report.
     pub warnings: Vec<String>,
+    /// Moments at which the report also draws every partition.
+    pub pictures: Vec<Duration>,
 }
 
 /// The controller's node name.

@@ -36,6 +36,9 @@ pub struct ScenarioFile {
     pub faults: Vec<S<FaultSpec>>,
     #[serde(default)]
     pub expect: Option<ExpectSpec>,
+    /// Moments at which the report also draws every partition.
+    #[serde(default)]
+    pub pictures: Vec<S<DurationValue>>,
 }
 
 #[derive(Deserialize, Debug)]

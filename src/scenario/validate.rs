@@ -478,6 +478,9 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         "Kafka refuses this producer: `enable.idempotence=true` needs `acks=all` (ConfigException)",
                     );
                 }
+                if pc.int("retries") == Some(0) {
+                    return ctx.err(at, "Kafka refuses this producer: `enable.idempotence=true` needs `retries` above 0 (ConfigException)");
+                }
                 if max_in_flight > 5 {
                     return ctx.err(at, "Kafka refuses this producer: `enable.idempotence=true` needs `max.in.flight.requests.per.connection` of 5 or less");
                 }
@@ -485,7 +488,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             }
             Some(false) => false,
             // Kafka turns idempotence off silently when other settings conflict with it.
-            None => acks == Acks::All && max_in_flight <= 5,
+            None => acks == Acks::All && max_in_flight <= 5 && pc.int("retries") != Some(0),
         };
         let linger = pc.ms("linger.ms", 5);
         let request_timeout = pc.ms("request.timeout.ms", 30_000);
@@ -759,6 +762,19 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         }
     }
 
+    let mut pictures = Vec::new();
+    for at in &raw.pictures {
+        if at.value.0 > end {
+            return ctx.err(
+                at,
+                format!("a picture at {} is after the end of the run ({end})", at.value.0),
+            );
+        }
+        pictures.push(at.value.0);
+    }
+    pictures.sort();
+    pictures.dedup();
+
     Ok(Scenario {
         name: name.value.clone(),
         description: raw.description.clone().unwrap_or_default().trim().to_string(),
@@ -775,6 +791,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         faults,
         expect_violations,
         warnings: ctx.warnings,
+        pictures,
     })
 }
 
