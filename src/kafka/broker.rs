@@ -15,7 +15,9 @@ use crate::kafka::protocol::{
     AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
 };
 use crate::kafka::{ClusterInfo, MetadataImage, Obs, Out, PartitionState, Pidx, Timer, TruncationMode};
+use crate::sim::rng::SimRng;
 use crate::sim::{CrashKind, Duration, NodeId, Time};
+use rand::RngExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -96,9 +98,31 @@ impl Disk {
 struct FollowerProgress {
     /// The fetch offset of its last fetch in this leadership; `None` until it fetches.
     log_end_offset: Option<u64>,
-    last_caught_up: Time,
+    /// `lastCaughtUpTimeMs`; `None` is Kafka's 0: never, as far as the clock can tell.
+    last_caught_up: Option<Time>,
     last_fetch_leader_log_end: u64,
-    last_fetch_time: Time,
+    last_fetch_time: Option<Time>,
+}
+
+impl FollowerProgress {
+    /// `Replica.updateFetchStateOrThrow` (KAFKA.md §1.3): a fetch at or past the leader's
+    /// end makes the follower caught up now; a fetch reaching where the leader ended at the
+    /// previous fetch makes it caught up as of that fetch.
+    fn update_fetch_state(&mut self, fetch_offset: u64, leader_log_end: u64, now: Time) {
+        if fetch_offset >= leader_log_end {
+            self.last_caught_up = self.last_caught_up.max(Some(now));
+        } else if fetch_offset >= self.last_fetch_leader_log_end {
+            self.last_caught_up = self.last_caught_up.max(self.last_fetch_time);
+        }
+        self.last_fetch_leader_log_end = self.last_fetch_leader_log_end.max(leader_log_end);
+        self.last_fetch_time = Some(now);
+        self.log_end_offset = Some(fetch_offset);
+    }
+
+    /// `Replica.isCaughtUp`.
+    fn is_caught_up(&self, leader_log_end: u64, now: Time, max_lag: Duration) -> bool {
+        self.log_end_offset == Some(leader_log_end) || self.last_caught_up.is_some_and(|t| now.since(t) <= max_lag)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -200,6 +224,8 @@ struct Fetcher {
 pub struct Broker {
     pub id: u32,
     info: Arc<ClusterInfo>,
+    /// Decides how much of the unflushed tail a power loss takes.
+    disk_rng: SimRng,
     pub disk: Disk,
     broker_epoch: Option<u64>,
     image: Option<MetadataImage>,
@@ -215,7 +241,7 @@ pub struct Broker {
 impl Broker {
     /// A broker at first boot: registered with the controller at time zero (epoch = its id)
     /// and holding the initial metadata.
-    pub fn new(id: u32, info: Arc<ClusterInfo>) -> Broker {
+    pub fn new(id: u32, info: Arc<ClusterInfo>, disk_rng: SimRng) -> Broker {
         let n = info.partitions.len();
         let logs = info
             .partitions
@@ -239,6 +265,7 @@ impl Broker {
             producers: BTreeMap::new(),
             fetchers: BTreeMap::new(),
             next_id: 0,
+            disk_rng,
             info,
         }
     }
@@ -291,7 +318,16 @@ impl Broker {
             }
             for (p, log) in self.disk.logs.iter_mut().enumerate() {
                 if let Some(log) = log {
-                    let lost = log.truncate_to(log.flushed_offset());
+                    // The OS may have written back part of the dirty tail on its own: a
+                    // seeded number of its batches, never all of them, survives.
+                    let tail = log.unflushed_batches();
+                    let survive = if tail == 0 {
+                        0
+                    } else {
+                        self.disk_rng.random_range(0..tail)
+                    };
+                    let keep = log.offset_after_unflushed_batches(survive);
+                    let lost = log.truncate_to(keep);
                     self.disk.epochs[p].truncate_from_end(log.end_offset());
                     if !lost.is_empty() {
                         out.observe(Obs::LogLost {
@@ -700,7 +736,7 @@ impl Broker {
                 (
                     b,
                     FollowerProgress {
-                        last_caught_up: if in_sync { now } else { Time::ZERO },
+                        last_caught_up: in_sync.then_some(now),
                         ..Default::default()
                     },
                 )
@@ -922,15 +958,7 @@ impl Broker {
         let Some(r) = l.followers.get_mut(&follower) else {
             return;
         };
-        // Replica.updateFetchStateOrThrow (KAFKA.md §1.3).
-        if fp.offset >= leo {
-            r.last_caught_up = r.last_caught_up.max(now);
-        } else if fp.offset >= r.last_fetch_leader_log_end {
-            r.last_caught_up = r.last_caught_up.max(r.last_fetch_time);
-        }
-        r.last_fetch_leader_log_end = r.last_fetch_leader_log_end.max(leo);
-        r.last_fetch_time = now;
-        r.log_end_offset = Some(fp.offset);
+        r.update_fetch_state(fp.offset, leo, now);
         // Partition.maybeExpandIsr: caught up to the HW and to the start of this epoch.
         let hw = self.high_watermark[p as usize];
         let eligible = !self.image.as_ref().is_some_and(|i| i.fenced[follower as usize - 1]);
@@ -970,10 +998,6 @@ impl Broker {
         );
     }
 
-    fn is_caught_up(r: &FollowerProgress, leader_leo: u64, now: Time, max_lag: Duration) -> bool {
-        r.log_end_offset == Some(leader_leo) || now.since(r.last_caught_up) <= max_lag
-    }
-
     /// The `isr-expiration` task: followers not caught up for `replica.lag.time.max.ms`
     /// leave the ISR.
     fn maybe_shrink_isr(&mut self, now: Time, out: &mut Out) {
@@ -991,11 +1015,7 @@ impl Broker {
                 .iter()
                 .copied()
                 .filter(|b| *b != self.id)
-                .filter(|b| {
-                    l.followers
-                        .get(b)
-                        .is_some_and(|r| !Self::is_caught_up(r, leo, now, max_lag))
-                })
+                .filter(|b| l.followers.get(b).is_some_and(|r| !r.is_caught_up(leo, now, max_lag)))
                 .collect();
             if !out_of_sync.is_empty() {
                 let isr: Vec<u32> = l.isr.iter().copied().filter(|b| !out_of_sync.contains(b)).collect();
@@ -1021,7 +1041,7 @@ impl Broker {
         let mut new_hw = leo;
         for (b, r) in &l.followers {
             // `isReplicaIsrEligible`: a fenced broker's replica does not hold the HW back.
-            let caught_up = Self::is_caught_up(r, leo, now, max_lag) && !fenced(*b);
+            let caught_up = r.is_caught_up(leo, now, max_lag) && !fenced(*b);
             if !(maximal.contains(b) || caught_up) {
                 continue;
             }
@@ -1329,5 +1349,33 @@ fn bytes_of(f: &FetchedPartition) -> u64 {
     match &f.result {
         Ok(ranges) => ranges.iter().map(|r| u64::from(r.bytes)).sum(),
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kafka's `ReplicaTest.testUpdateFetchState` and the `isCaughtUp` tests.
+    #[test]
+    fn fetch_state_follows_kafkas_replica_test() {
+        let lag = Duration::from_millis(30_000);
+        let (t1, t2, t3) = (
+            Time::from_millis(100_000),
+            Time::from_millis(101_000),
+            Time::from_millis(102_000),
+        );
+        let mut r = FollowerProgress::default();
+        r.update_fetch_state(5, 10, t1);
+        assert_eq!((r.last_caught_up, r.last_fetch_leader_log_end), (None, 10));
+        assert!(!r.is_caught_up(10, t1, lag));
+        r.update_fetch_state(10, 15, t2);
+        assert_eq!(r.last_caught_up, Some(t1));
+        assert!(r.is_caught_up(16, t2, lag));
+        assert!(!r.is_caught_up(16, t1 + lag + Duration::from_millis(1), lag));
+        r.update_fetch_state(15, 15, t3);
+        assert_eq!(r.last_caught_up, Some(t3));
+        // A follower at the leader's log end stays caught up, however long ago it fetched.
+        assert!(r.is_caught_up(15, t3 + lag + lag, lag));
     }
 }

@@ -136,10 +136,20 @@ impl Log {
         }
     }
 
-    /// The time the oldest unflushed batch was appended.
-    pub fn oldest_unflushed(&self) -> Option<Time> {
-        let i = self.entries.partition_point(|e| e.range.end_offset() <= self.flushed);
-        self.entries.get(i).map(|e| e.appended_at)
+    /// How many batches lie (at least partly) above the flushed offset.
+    pub fn unflushed_batches(&self) -> usize {
+        self.entries.len() - self.entries.partition_point(|e| e.range.end_offset() <= self.flushed)
+    }
+
+    /// The end offset of the `n`th unflushed batch (the flushed offset for `n = 0`).
+    pub fn offset_after_unflushed_batches(&self, n: usize) -> u64 {
+        if n == 0 {
+            return self.flushed;
+        }
+        let first = self.entries.partition_point(|e| e.range.end_offset() <= self.flushed);
+        self.entries
+            .get(first + n - 1)
+            .map_or(self.end_offset(), |e| e.range.end_offset())
     }
 
     /// Drops everything from `offset` on. Returns the offsets removed.

@@ -466,7 +466,11 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
     for b in 1..=s.brokers {
         nodes.push((
             Scenario::broker_name(b),
-            Node::Broker(Box::new(Broker::new(b, info.clone()))),
+            Node::Broker(Box::new(Broker::new(
+                b,
+                info.clone(),
+                rng::stream(seed, &format!("broker-{b}/disk")),
+            ))),
         ));
     }
     nodes.push((

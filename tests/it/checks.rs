@@ -86,3 +86,31 @@ fn an_unexpected_violation_fails_the_run() {
     s.expect_violations.clear();
     assert!(!report(&s).passed);
 }
+
+#[test]
+fn liveness_fails_when_a_broker_stays_down_after_the_drain_and_passes_otherwise() {
+    let yaml = |faults: &str| {
+        format!(
+            "name: t\nduration: 10s\ndrain: 10s\ncluster: {{ brokers: 3 }}\n\
+             topics: [{{ name: t, replication.factor: 3 }}]\n\
+             producers: [{{ name: p, topic: t, rate: 10/s, config: {{ acks: all }} }}]\n\
+             consumers: [{{ group: g, topics: [t], config: {{ auto.offset.reset: earliest }} }}]\n\
+             faults: {faults}\n"
+        )
+    };
+    let run_yaml = |text: String| {
+        let s = scenario::parse("t.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+        report(&s)
+    };
+    // A crash during the drain, after the faults healed: the broker is fenced and its
+    // replica leaves the ISR for good.
+    let r = run_yaml(yaml("[{ at: 12s, crash: broker-2 }]"));
+    assert!(violations(&r, "liveness") > 0);
+    assert!(
+        r.checks.iter().find(|c| c.name == "liveness").unwrap().violations[0]
+            .message
+            .contains("ISR")
+    );
+    let r = run_yaml(yaml("[{ at: 2s, crash: broker-2 }]"));
+    assert_eq!(violations(&r, "liveness"), 0);
+}
