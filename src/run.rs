@@ -1013,6 +1013,7 @@ fn assemble(
                 leads: Vec::new(),
                 follows: Vec::new(),
                 records: 0,
+                follower_records: 0,
                 bytes: 0,
                 coordinates: Vec::new(),
             };
@@ -1025,6 +1026,7 @@ fn assemble(
                     report.bytes += log.iter().map(|r| u64::from(r.bytes)).sum::<u64>();
                 } else if pi.replicas.contains(&b) {
                     report.follows.push(info.partition_name(p as Pidx));
+                    report.follower_records += broker(engine, info, b).log(p as Pidx).map_or(0, |l| l.end_offset());
                 }
             }
             for (g, &coord) in info.coordinators.iter().enumerate() {

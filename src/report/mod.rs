@@ -157,6 +157,8 @@ pub struct BrokerReport {
     pub follows: Vec<String>,
     /// Records and bytes in the logs of the partitions it leads.
     pub records: u64,
+    /// Records in its follower replicas' logs.
+    pub follower_records: u64,
     pub bytes: u64,
     pub coordinates: Vec<String>,
 }

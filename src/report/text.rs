@@ -226,7 +226,12 @@ pub fn render(r: &Report) -> String {
             b.bytes
         );
         if !b.follows.is_empty() {
-            let _ = write!(line, " · follows {}", b.follows.join(", "));
+            let _ = write!(
+                line,
+                " · follows {} ({} records copied)",
+                b.follows.join(", "),
+                b.follower_records
+            );
         }
         if !b.coordinates.is_empty() {
             let _ = write!(line, " · coordinator of {}", b.coordinates.join(", "));
