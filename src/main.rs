@@ -62,6 +62,10 @@ enum Command {
         /// How keys are serialized before hashing: UTF-8 string, 4-byte int, 8-byte long.
         #[arg(long, value_enum, default_value_t = KeyKind::String)]
         key_type: KeyKind,
+        /// After the keys, print how many keys each partition got and the skew
+        /// (largest count / mean), as `#` lines.
+        #[arg(long)]
+        stats: bool,
         /// Keys to place; read from standard input when none are given.
         keys: Vec<String>,
     },
@@ -157,8 +161,9 @@ fn execute(command: Command) -> Result<ExitCode, String> {
         Command::Partition {
             partitions,
             key_type,
+            stats,
             keys,
-        } => partition(partitions, key_type, keys),
+        } => partition(partitions, key_type, stats, keys),
         Command::Assign { .. } => Err("not supported yet: `kafkasim assign` (consumer-group assignors)".to_string()),
         Command::Sweep { .. } => Err("not supported yet: `kafkasim sweep` (multi-seed runs)".to_string()),
     }
@@ -234,7 +239,7 @@ fn run_scenario(
     })
 }
 
-fn partition(partitions: u32, key_type: KeyKind, keys: Vec<String>) -> Result<ExitCode, String> {
+fn partition(partitions: u32, key_type: KeyKind, stats: bool, keys: Vec<String>) -> Result<ExitCode, String> {
     if partitions == 0 {
         return Err("--partitions must be at least 1".to_string());
     }
@@ -253,9 +258,28 @@ fn partition(partitions: u32, key_type: KeyKind, keys: Vec<String>) -> Result<Ex
         keys
     };
     let mut out = String::new();
+    let mut counts = vec![0u64; partitions as usize];
     for key in &keys {
         let bytes = serialize_key(key, kind)?;
-        out.push_str(&format!("{key}\t{}\n", partition_for_key(&bytes, partitions)));
+        let p = partition_for_key(&bytes, partitions);
+        counts[p as usize] += 1;
+        out.push_str(&format!("{key}\t{p}\n"));
+    }
+    if stats {
+        out.push_str("# partition\tkeys\n");
+        for (p, n) in counts.iter().enumerate() {
+            out.push_str(&format!("# {p}\t{n}\n"));
+        }
+        // Integer arithmetic, two decimals: max * partitions / keys.
+        let max = counts.iter().copied().max().unwrap_or(0);
+        let hundredths = (max * u64::from(partitions) * 100)
+            .checked_div(keys.len() as u64)
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "# skew (largest / mean): {}.{:02}\n",
+            hundredths / 100,
+            hundredths % 100
+        ));
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(ExitCode::SUCCESS)

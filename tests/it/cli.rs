@@ -182,3 +182,13 @@ fn partition_matches_kafkas_murmur2() {
     let o = kafkasim(&["partition", "--partitions", "3", "--key-type", "int", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn partition_stats_count_keys_per_partition() {
+    // "kafka" → 1 (see above); "" hashes to 275646681, and 275646681 % 3 = 0 (digit sum 45).
+    let o = kafkasim(&["partition", "--partitions", "3", "--stats", "kafka", "kafka", ""]);
+    assert_eq!(
+        stdout(&o),
+        "kafka\t1\nkafka\t1\n\t0\n# partition\tkeys\n# 0\t1\n# 1\t2\n# 2\t0\n# skew (largest / mean): 2.00\n"
+    );
+}
