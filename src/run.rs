@@ -95,6 +95,8 @@ struct Collector<'a> {
     /// Per partition: since when its ISR lacks a replica, and the total time so far.
     under_replicated: Vec<(Option<Time>, u64)>,
     last_hw: LastHw,
+    /// Records processed per (group, member).
+    processed: BTreeMap<(u32, u32), u64>,
 }
 
 /// The last high watermark each broker announced for each partition it led.
@@ -368,8 +370,11 @@ impl Collector<'_> {
                 );
                 self.push(at, 1, text);
             }
-            Obs::Processed { .. }
-            | Obs::Committed { .. }
+            Obs::Processed { group, member, records } => {
+                let n: u64 = records.iter().map(|(_, r)| u64::from(r.count)).sum();
+                *self.processed.entry((*group, *member)).or_default() += n;
+            }
+            Obs::Committed { .. }
             | Obs::BrokerRegistered { .. }
             | Obs::BecameLeader { .. }
             | Obs::Replicated { .. }
@@ -632,6 +637,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
         states: MetadataImage::initial(&info).partitions,
         under_replicated: vec![(None, 0); info.partitions.len()],
         last_hw: BTreeMap::new(),
+        processed: BTreeMap::new(),
     };
     c.replication.set_initial(&c.states);
 
@@ -974,8 +980,13 @@ fn assemble(
                 lag.insert(info.partition_name(p), hw.saturating_sub(offset.unwrap_or(0)));
             }
             let mut assignment = BTreeMap::new();
+            let mut processed_by_member = BTreeMap::new();
             for m in 0..spec.members {
                 let node = NodeId(c.group_first_member[g] + m);
+                processed_by_member.insert(
+                    names[node.index()].clone(),
+                    c.processed.get(&(g as u32, m)).copied().unwrap_or(0),
+                );
                 if let Node::Member(member) = engine.node(node) {
                     assignment.insert(
                         names[node.index()].clone(),
@@ -999,6 +1010,7 @@ fn assemble(
                 lag,
                 generation: 0,
                 assignment,
+                processed_by_member,
             }
         })
         .collect();

@@ -10,7 +10,7 @@
 use crate::kafka::log::{Batch, Writer};
 use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
 use crate::kafka::{ClusterInfo, FailReason, Obs, Out, Pidx, Timer};
-use crate::scenario::{Acks, Producer, Workload};
+use crate::scenario::{Acks, Partitioner, Producer, Workload};
 use crate::sim::rng::SimRng;
 use crate::sim::{Duration, NodeId, Time};
 use rand::RngExt;
@@ -125,12 +125,17 @@ pub struct ProducerNode {
     in_flight: BTreeMap<u64, InFlight>,
     next_request: u64,
     wake_at: Option<Time>,
+    /// The sticky partition and the bytes produced to it since it was chosen.
     sticky: Option<(u32, u64)>,
+    /// The round-robin counter (`RoundRobinPartitioner` starts at 0; `DefaultPartitioner`
+    /// ≤ 2.3 at a random int).
+    counter: u32,
 }
 
 impl ProducerNode {
-    pub fn new(index: u32, cfg: Arc<ProducerConfig>, info: Arc<ClusterInfo>, rng: SimRng) -> ProducerNode {
+    pub fn new(index: u32, cfg: Arc<ProducerConfig>, info: Arc<ClusterInfo>, mut rng: SimRng) -> ProducerNode {
         let n = cfg.count as usize;
+        let counter = Self::initial_counter(&cfg, &mut rng);
         ProducerNode {
             index,
             rng,
@@ -150,6 +155,7 @@ impl ProducerNode {
             next_request: 0,
             wake_at: None,
             sticky: None,
+            counter,
             cfg,
             info,
         }
@@ -174,6 +180,7 @@ impl ProducerNode {
         self.in_flight.clear();
         self.wake_at = None;
         self.sticky = None;
+        self.counter = Self::initial_counter(&self.cfg, &mut self.rng);
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
@@ -339,9 +346,24 @@ impl ProducerNode {
             if due > now {
                 break;
             }
-            let (i, key_bytes) = self.choose_partition();
+            let (mut i, key_bytes, keyed) = self.choose_partition();
             let record = RECORD_OVERHEAD + key_bytes + self.cfg.spec.value_bytes;
             let batch_size = self.cfg.spec.batch_size;
+            let opens_batch =
+                |q: &VecDeque<PendingBatch>| q.back().is_none_or(|b| !b.open || b.bytes + record > batch_size);
+            if opens_batch(&self.queues[i]) {
+                // The accumulator would open a new batch here (`abortOnNewBatch`).
+                match self.cfg.spec.partitioner {
+                    // KIP-480: `onNewBatch` moves the sticky partition, and the record
+                    // is partitioned again.
+                    Partitioner::Sticky24 if !keyed => i = self.next_sticky(i),
+                    Partitioner::UniformSticky => i = self.next_sticky(i),
+                    // KAFKA-9965: `partition()` is called a second time, so the counter
+                    // advances twice.
+                    Partitioner::RoundRobin => i = self.round_robin(),
+                    _ => {}
+                }
+            }
             let q = &mut self.queues[i];
             match q.back_mut() {
                 Some(b) if b.open && b.bytes + record <= batch_size => {
@@ -380,22 +402,96 @@ impl ProducerNode {
         }
     }
 
-    /// The partition index (within the topic) of the next record, and its key's size.
-    fn choose_partition(&mut self) -> (usize, u32) {
+    /// The partition index (within the topic) of the next record, its key's size, and
+    /// whether it has a key the partitioner uses.
+    fn choose_partition(&mut self) -> (usize, u32, bool) {
         let spec = &self.cfg.spec;
-        if let Some(keys) = spec.keys {
-            let key = self.rng.random_range(0..keys) as usize;
-            if !spec.ignore_keys {
-                return (self.cfg.key_partition[key] as usize, self.cfg.key_bytes[key]);
+        let (key, key_bytes) = match spec.keys {
+            Some(keys) => {
+                let key = self.rng.random_range(0..keys) as usize;
+                (Some(key), self.cfg.key_bytes[key])
             }
-            return (self.sticky_partition(), self.cfg.key_bytes[key]);
+            None => (None, 0),
+        };
+        let by_key = |key: Option<usize>| key.map(|k| self.cfg.key_partition[k] as usize);
+        match spec.partitioner {
+            Partitioner::BuiltIn => match by_key(key).filter(|_| !spec.ignore_keys) {
+                Some(p) => (p, key_bytes, true),
+                None => (self.uniform_sticky_partition(), key_bytes, false),
+            },
+            Partitioner::Default23 => match by_key(key) {
+                Some(p) => (p, key_bytes, true),
+                None => (self.round_robin(), key_bytes, false),
+            },
+            Partitioner::Sticky24 => match by_key(key) {
+                Some(p) => (p, key_bytes, true),
+                None => (self.sticky_partition(), key_bytes, false),
+            },
+            Partitioner::UniformSticky => (self.sticky_partition(), key_bytes, false),
+            Partitioner::RoundRobin => (self.round_robin(), key_bytes, false),
         }
-        (self.sticky_partition(), 0)
+    }
+
+    /// `DefaultPartitioner` ≤ 2.3 starts its counter at `ThreadLocalRandom.nextInt()`;
+    /// `RoundRobinPartitioner` at 0.
+    fn initial_counter(cfg: &ProducerConfig, rng: &mut SimRng) -> u32 {
+        if cfg.spec.partitioner == Partitioner::Default23 {
+            rng.random()
+        } else {
+            0
+        }
+    }
+
+    /// The partitions whose leader the producer knows (`availablePartitionsForTopic`), or
+    /// all of them when none is known.
+    fn available(&self) -> Vec<usize> {
+        let known: Vec<usize> = (0..self.leaders.len()).filter(|&i| self.leaders[i].is_some()).collect();
+        if known.is_empty() {
+            (0..self.leaders.len()).collect()
+        } else {
+            known
+        }
+    }
+
+    /// `RoundRobinPartitioner` and `DefaultPartitioner` ≤ 2.3 for null keys: the next
+    /// available partition in turn (`toPositive(counter++) % available`).
+    fn round_robin(&mut self) -> usize {
+        let available = self.available();
+        let counter = self.counter;
+        self.counter = self.counter.wrapping_add(1);
+        available[(counter & 0x7fff_ffff) as usize % available.len()]
+    }
+
+    /// `StickyPartitionCache.partition`: the current sticky partition, or a random
+    /// available one to start.
+    fn sticky_partition(&mut self) -> usize {
+        match self.sticky {
+            Some((p, _)) => p as usize,
+            None => {
+                let available = self.available();
+                let p = available[self.rng.random_range(0..available.len())];
+                self.sticky = Some((p as u32, 0));
+                p
+            }
+        }
+    }
+
+    /// `StickyPartitionCache.nextPartition`: a random available partition other than
+    /// `previous` (or the only one).
+    fn next_sticky(&mut self, previous: usize) -> usize {
+        let others: Vec<usize> = self.available().into_iter().filter(|&p| p != previous).collect();
+        let p = if others.is_empty() {
+            previous
+        } else {
+            others[self.rng.random_range(0..others.len())]
+        };
+        self.sticky = Some((p as u32, 0));
+        p
     }
 
     /// The built-in uniform sticky partitioner (KIP-794): stay on one partition until
     /// `batch.size` bytes went to it, then move to a random one.
-    fn sticky_partition(&mut self) -> usize {
+    fn uniform_sticky_partition(&mut self) -> usize {
         let batch_size = u64::from(self.cfg.spec.batch_size);
         match self.sticky {
             Some((p, produced)) if produced < batch_size => p as usize,

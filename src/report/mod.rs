@@ -113,6 +113,8 @@ pub struct GroupReport {
     pub lag: BTreeMap<String, u64>,
     pub generation: u32,
     pub assignment: BTreeMap<String, Vec<String>>,
+    /// Records each member processed, duplicates included.
+    pub processed_by_member: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]

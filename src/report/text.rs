@@ -209,6 +209,31 @@ pub fn render(r: &Report) -> String {
     }
     draw_partitions("Partitions at the end", &s.topics, &r.partitions, &end_marks, &mut out);
 
+    let _ = writeln!(out, "\nTopics");
+    for t in &s.topics {
+        let counts: Vec<u64> = r
+            .partitions
+            .iter()
+            .filter(|p| p.topic == t.name)
+            .map(|p| p.log_end_offsets.values().copied().max().unwrap_or(0))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        let list: Vec<String> = counts.iter().map(u64::to_string).collect();
+        let skew = match (counts.iter().max(), counts.len() > 1) {
+            (Some(&max), true) => match (max * counts.len() as u64 * 100).checked_div(total) {
+                Some(h) => format!(" · skew {}.{:02} (largest over mean)", h / 100, h % 100),
+                None => String::new(),
+            },
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {total} records; per partition {}{skew}",
+            t.name,
+            list.join(" · ")
+        );
+    }
+
     let _ = writeln!(out, "\nBrokers");
     let all_records: u64 = r.brokers.iter().map(|b| b.records).sum();
     for b in &r.brokers {
@@ -293,14 +318,13 @@ pub fn render(r: &Report) -> String {
             .assignment
             .iter()
             .map(|(m, ps)| {
-                format!(
-                    "{m}: {}",
-                    if ps.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        ps.join(", ")
-                    }
-                )
+                let parts = if ps.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    ps.join(", ")
+                };
+                let n = g.processed_by_member.get(m).copied().unwrap_or(0);
+                format!("{m}: {parts} ({n} processed)")
             })
             .collect();
         wrap(&members.join(" · "), "    ", &mut out);

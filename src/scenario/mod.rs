@@ -147,6 +147,52 @@ pub struct Producer {
     pub max_request_size: u32,
     pub max_in_flight: u32,
     pub ignore_keys: bool,
+    pub partitioner: Partitioner,
+}
+
+/// Which partitioner places records (`partitioner.class`; KAFKA.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Partitioner {
+    /// Kafka 3.3+ (no `partitioner.class`): keys by murmur2, null keys with the uniform
+    /// sticky partitioner of KIP-794.
+    BuiltIn,
+    /// `DefaultPartitioner` up to 2.3: keys by murmur2, null keys round robin over the
+    /// available partitions from a random start.
+    Default23,
+    /// `DefaultPartitioner` 2.4 to 3.2 (KIP-480): keys by murmur2, null keys stick to one
+    /// partition until a new batch is needed, then move to another at random.
+    Sticky24,
+    /// `UniformStickyPartitioner`: the 2.4 sticky behaviour for every record, keys ignored.
+    UniformSticky,
+    /// `RoundRobinPartitioner` (KIP-369): keys ignored, partitions in turn from 0, with the
+    /// double call of KAFKA-9965 when a record would open a new batch.
+    RoundRobin,
+}
+
+impl Partitioner {
+    /// The names a scenario may give `partitioner.class`.
+    pub const NAMES: &'static [&'static str] = &[
+        "round-robin",
+        "default-2.3",
+        "sticky-2.4",
+        "uniform-sticky",
+        "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+        "org.apache.kafka.clients.producer.UniformStickyPartitioner",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Partitioner> {
+        Some(match name {
+            "null" => Partitioner::BuiltIn,
+            "round-robin" | "org.apache.kafka.clients.producer.RoundRobinPartitioner" => Partitioner::RoundRobin,
+            "default-2.3" => Partitioner::Default23,
+            "sticky-2.4" => Partitioner::Sticky24,
+            "uniform-sticky" | "org.apache.kafka.clients.producer.UniformStickyPartitioner" => {
+                Partitioner::UniformSticky
+            }
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -148,7 +148,7 @@ pub const PROPS: &[Prop] = &[
         "none",
         false,
     ),
-    p("partitioner.class", Producer, Text, "null", false),
+    p("partitioner.class", Producer, Text, "null", true),
     p("partitioner.ignore.keys", Producer, Bool, "false", true),
     p(
         "partitioner.adaptive.partitioning.enable",

@@ -3,8 +3,8 @@
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
-    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, OffsetReset, Producer, Scenario, Topic,
-    Workload, did_you_mean, did_you_mean_sentence,
+    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, OffsetReset, Partitioner, Producer, Scenario,
+    Topic, Workload, did_you_mean, did_you_mean_sentence,
 };
 use crate::check::CHECKS;
 use crate::kafka::TruncationMode;
@@ -490,6 +490,27 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             // Kafka turns idempotence off silently when other settings conflict with it.
             None => acks == Acks::All && max_in_flight <= 5 && pc.int("retries") != Some(0),
         };
+        let partitioner = match pc.text("partitioner.class") {
+            None => Partitioner::BuiltIn,
+            Some(name) => match Partitioner::from_name(&name) {
+                Some(p) => p,
+                None => {
+                    let at = pc.spanned("partitioner.class").expect("set");
+                    let hint = if name == "org.apache.kafka.clients.producer.internals.DefaultPartitioner" {
+                        "; its null-key behaviour depends on the Kafka version: write `default-2.3` (round robin) or `sticky-2.4` (KIP-480)".to_string()
+                    } else {
+                        did_you_mean(&name, Partitioner::NAMES.iter().copied())
+                    };
+                    return ctx.err(
+                        at,
+                        format!(
+                            "unknown partitioner `{name}`{hint}. Known: {}",
+                            Partitioner::NAMES.join(", ")
+                        ),
+                    );
+                }
+            },
+        };
         let linger = pc.ms("linger.ms", 5);
         let request_timeout = pc.ms("request.timeout.ms", 30_000);
         let mut delivery_timeout = pc.ms("delivery.timeout.ms", 120_000);
@@ -519,6 +540,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             max_request_size: pc.int("max.request.size").unwrap_or(1_048_576) as u32,
             max_in_flight,
             ignore_keys: pc.bool("partitioner.ignore.keys").unwrap_or(false),
+            partitioner,
         });
     }
 

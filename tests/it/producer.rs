@@ -1,0 +1,69 @@
+//! The producer's partitioners, through whole runs (KAFKA.md §3.3).
+
+use kafkasim::report::Report;
+use kafkasim::run::{RunOptions, run};
+
+fn report(partitions: u32, partitioner: &str, extra: &str) -> Report {
+    let yaml = format!(
+        "name: t\nduration: 4s\ndrain: 2s\ncluster: {{ brokers: 1 }}\n\
+         topics: [{{ name: t, partitions: {partitions} }}]\n\
+         producers: [{{ name: p, topic: t, rate: 100/s, config: {{ acks: 1, partitioner.class: {partitioner}{extra} }} }}]\n"
+    );
+    let s = kafkasim::scenario::parse("t.yaml", &yaml).unwrap_or_else(|e| panic!("{e}"));
+    run(
+        &s,
+        RunOptions {
+            seed: None,
+            trace: None,
+            progress: None,
+            source: String::new(),
+        },
+    )
+    .expect("no I/O")
+}
+
+fn records_per_partition(r: &Report) -> Vec<u64> {
+    r.partitions
+        .iter()
+        .map(|p| p.log_end_offsets.values().copied().max().unwrap_or(0))
+        .collect()
+}
+
+/// KAFKA-9965, derived in KAFKA.md §3.3: with two partitions the first call of
+/// `RoundRobinPartitioner.partition()` always gets an even counter, i.e. partition 0, which
+/// never has an open batch, so the append aborts and the second call (odd) picks partition
+/// 1. Every record lands on partition 1.
+#[test]
+fn round_robin_with_two_partitions_sends_everything_to_partition_1() {
+    let r = report(2, "round-robin", ", linger.ms: 50");
+    assert_eq!(records_per_partition(&r), vec![0, 400]);
+}
+
+/// `DefaultPartitioner` ≤ 2.3 with null keys: one counter step per record, so 400 records
+/// over 4 partitions are 100 each, whatever the random start.
+#[test]
+fn default_2_3_spreads_null_keys_evenly() {
+    let r = report(4, "default-2.3", "");
+    assert_eq!(records_per_partition(&r), vec![100, 100, 100, 100]);
+}
+
+/// KIP-480: a null-key record that would open a new batch moves the sticky partition, so
+/// two consecutive batches never go to the same partition, and with one partition
+/// everything stays on it.
+#[test]
+fn sticky_2_4_moves_on_every_new_batch() {
+    let r = report(1, "sticky-2.4", ", linger.ms: 20");
+    assert_eq!(records_per_partition(&r), vec![400]);
+    let r = report(3, "sticky-2.4", ", linger.ms: 20");
+    let counts = records_per_partition(&r);
+    assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), 400);
+}
+
+#[test]
+fn kafkas_ambiguous_default_partitioner_name_is_refused_with_a_hint() {
+    let yaml = "name: t\nduration: 1s\ncluster: { brokers: 1 }\ntopics: [{ name: t }]\n\
+                producers: [{ name: p, topic: t, rate: 1/s, config: { partitioner.class: org.apache.kafka.clients.producer.internals.DefaultPartitioner } }]\n";
+    let e = kafkasim::scenario::parse("t.yaml", yaml).unwrap_err();
+    assert!(e.message.contains("default-2.3"), "{}", e.message);
+}
