@@ -452,14 +452,18 @@ impl Collector<'_> {
             text.push_str(" (no effect: nothing to change)");
         }
         if record.fired {
+            let mut changes: Vec<(NodeId, bool)> = Vec::new();
             match &record.op {
-                FaultOp::Crash(n) | FaultOp::PowerLoss(n) => self.lifecycle.push((record.at, *n, true)),
-                FaultOp::Restart(n) => self.lifecycle.push((record.at, *n, false)),
-                FaultOp::Drain => record
-                    .affected
-                    .iter()
-                    .for_each(|n| self.lifecycle.push((record.at, *n, false))),
+                FaultOp::Crash(n) | FaultOp::PowerLoss(n) => changes.push((*n, true)),
+                FaultOp::Restart(n) => changes.push((*n, false)),
+                FaultOp::Drain => changes.extend(record.affected.iter().map(|n| (*n, false))),
                 _ => {}
+            }
+            for (n, down) in changes {
+                self.lifecycle.push((record.at, n, down));
+                if let Some(b) = self.info.broker_of(n) {
+                    self.replication.set_down(b, down);
+                }
             }
         }
         if !matches!(record.op, FaultOp::Drain) || record.fired {

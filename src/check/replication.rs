@@ -9,7 +9,7 @@
 
 use crate::check::Violation;
 use crate::kafka::log::RecordRange;
-use crate::kafka::{Obs, PartitionState, Pidx};
+use crate::kafka::{ElectionReason, Obs, PartitionState, Pidx};
 use crate::sim::Time;
 use std::collections::BTreeMap;
 
@@ -86,9 +86,14 @@ struct PartitionWatch {
     high_watermark: u64,
     /// Per replica: offsets below this were compared with the current leader's log.
     verified: BTreeMap<u32, u64>,
-    /// Replicas that copied records from the current leader: only they are compared with
-    /// it (one that has not fetched in this epoch yet has not reconciled its log).
+    /// Replicas that copied records from the current leader in its epoch: only they are
+    /// compared with it (one that has not fetched from it has not reconciled its log).
     following: Vec<u32>,
+    /// The highest high watermark announced in the current lineage of the log: what a
+    /// clean election must not lose. An unclean election starts a new lineage.
+    committed: u64,
+    /// The epoch of the last unclean election.
+    unclean_epoch: Option<u32>,
     /// The controller's latest state.
     state: Option<PartitionState>,
 }
@@ -107,6 +112,8 @@ pub struct Replication {
     reported: BTreeMap<(&'static str, Pidx, u32), u64>,
     /// `min(min.insync.replicas, replication factor)` per partition.
     min_isr: Vec<u32>,
+    /// Brokers whose process is down: they hold no electable replica.
+    down: Vec<u32>,
     names: Vec<String>,
 }
 
@@ -128,6 +135,14 @@ impl Replication {
         }
     }
 
+    /// A broker's process died (`true`) or started again (`false`).
+    pub fn set_down(&mut self, broker: u32, down: bool) {
+        self.down.retain(|b| *b != broker);
+        if down {
+            self.down.push(broker);
+        }
+    }
+
     fn report(&mut self, check: &'static str, at: Time, message: String) {
         self.found.entry(check).or_default().push(Violation { at, message });
     }
@@ -141,13 +156,19 @@ impl Replication {
 
     pub fn observe(&mut self, at: Time, broker: Option<u32>, obs: &Obs) {
         match obs {
-            Obs::Replicated { partition, range } => {
+            Obs::Replicated {
+                partition,
+                range,
+                source,
+            } => {
                 let b = broker.expect("replicas are brokers");
                 let w = &mut self.partitions[*partition as usize];
                 w.mirrors.entry(b).or_default().append(*range);
                 let v = w.verified.entry(b).or_insert(0);
                 *v = (*v).min(range.base_offset);
-                if w.leader.is_some_and(|(l, _)| l != b) {
+                // Only a copy from the current leader in its epoch makes a follower one
+                // to compare; a zombie's own appends, or copies from it, do not.
+                if source.is_some() && *source == w.leader {
                     if !w.following.contains(&b) {
                         w.following.push(b);
                     }
@@ -161,12 +182,17 @@ impl Replication {
                 w.mirrors.entry(b).or_default().truncate(*from);
                 let v = w.verified.entry(b).or_insert(0);
                 *v = (*v).min(*from);
+                // A live ISR member that drops committed records could be elected at
+                // once (KIP-101's window). A power loss takes the broker down with it:
+                // whether that loses data shows when it is elected again.
                 let in_isr = w.state.as_ref().is_some_and(|s| s.isr.contains(&b));
                 let leader_hw = w.high_watermark;
                 let leader_elsewhere = w.leader.is_some_and(|(l, _)| l != b);
-                if in_isr && leader_elsewhere && *from < leader_hw {
-                    self.report(
+                if matches!(obs, Obs::Truncated { .. }) && in_isr && leader_elsewhere && *from < leader_hw {
+                    self.report_once(
                         "strong-isr",
+                        *partition,
+                        b,
                         at,
                         format!(
                             "{name}: broker-{b} is in the ISR but dropped offsets from {from}, below the leader's high watermark {leader_hw}: if it became leader now, committed records would be lost"
@@ -174,7 +200,11 @@ impl Replication {
                     );
                 }
             }
-            Obs::PartitionChanged { partition, state, .. } => {
+            Obs::PartitionChanged {
+                partition,
+                state,
+                reason,
+            } => {
                 if let Some(l) = state.leader
                     && !state.isr.contains(&l)
                 {
@@ -185,7 +215,11 @@ impl Replication {
                     );
                     self.report("leader-in-isr", at, message);
                 }
-                self.partitions[*partition as usize].state = Some(state.clone());
+                let p = *partition as usize;
+                if matches!(reason, ElectionReason::Unclean) {
+                    self.partitions[p].unclean_epoch = Some(state.leader_epoch);
+                }
+                self.partitions[p].state = Some(state.clone());
             }
             Obs::BecameLeader { partition, epoch, .. } => {
                 let b = broker.expect("leaders are brokers");
@@ -197,6 +231,22 @@ impl Replication {
                     self.report("single-leader", at, message);
                 }
                 self.claims.insert((*partition, *epoch), b);
+                // A broker taking up leadership must hold everything committed so far,
+                // unless an unclean election made it leader (a new lineage begins).
+                let p = *partition as usize;
+                let w = &mut self.partitions[p];
+                let end = w.mirrors.get(&b).map_or(0, Mirror::end);
+                if w.unclean_epoch == Some(*epoch) {
+                    w.committed = end;
+                } else if end < w.committed {
+                    let committed = w.committed;
+                    w.committed = end;
+                    let name = &self.names[p];
+                    let message = format!(
+                        "{name}: broker-{b} became leader of epoch {epoch} from the ISR, but its log ends at {end}, below the committed offset {committed}: offsets {end}..{committed} are lost"
+                    );
+                    self.report("strong-isr", at, message);
+                }
                 let w = &mut self.partitions[*partition as usize];
                 // A newer epoch takes over as the reference log; a zombie of an older one
                 // does not.
@@ -226,18 +276,36 @@ impl Replication {
                 let w = &mut self.partitions[*partition as usize];
                 if w.leader == Some((b, *epoch)) {
                     w.high_watermark = w.high_watermark.max(*high_watermark);
+                    w.committed = w.committed.max(*high_watermark);
                     self.verify(at, *partition);
                 }
             }
-            Obs::AckedInSync { partition, isr } => {
+            Obs::AckedInSync {
+                partition,
+                end_offset,
+                isr,
+            } => {
+                // How many replicas hold the write's last record, as the leader does.
+                let b = broker.expect("leaders are brokers");
                 let p = *partition as usize;
-                let truth = self.partitions[p].state.as_ref().map_or(*isr, |s| s.isr.len() as u32);
+                let w = &self.partitions[p];
+                let Some(leader_log) = w.mirrors.get(&b) else { return };
+                let last = end_offset.saturating_sub(1);
+                // A replica that is down counts as holding it: what a power loss took is
+                // the fault's doing, which the protocol cannot see.
+                let holding = w
+                    .mirrors
+                    .iter()
+                    .filter(|(r, m)| {
+                        self.down.contains(r)
+                            || (m.end() >= *end_offset && first_difference(leader_log, m, last, *end_offset).is_none())
+                    })
+                    .count() as u32;
                 let required = self.min_isr[p];
-                if truth.min(*isr) < required {
+                if holding < required {
                     let name = &self.names[p];
                     let message = format!(
-                        "{name}: an acks=all write was acknowledged with {} in-sync replica(s) (the leader counted {isr}), below min.insync.replicas {required}",
-                        truth.min(*isr)
+                        "{name}: an acks=all write ending at offset {end_offset} was acknowledged while {holding} replica(s) held it (the leader counted {isr} in sync), below min.insync.replicas {required}"
                     );
                     self.report("min-isr-ack", at, message);
                 }
@@ -280,6 +348,11 @@ impl Replication {
                 ));
             }
             advanced.push((r, upto.max(from)));
+        }
+        for (&r, mirror) in &w.mirrors {
+            if r == leader || self.down.contains(&r) {
+                continue;
+            }
             if isr.contains(&r) && mirror.end() < hw && leader_is_controller_choice(w, leader, epoch) {
                 findings.push((
                     "strong-isr",
@@ -338,6 +411,7 @@ fn leader_is_controller_choice(w: &PartitionWatch, leader: u32, epoch: u32) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::ElectionReason::{IsrExpand, IsrShrink};
 
     fn range(base: u64, seq: u64, count: u32, epoch: u32) -> RecordRange {
         RecordRange {
@@ -367,135 +441,95 @@ mod tests {
         c.found.get(check).map_or(0, Vec::len)
     }
 
-    #[test]
-    fn divergence_below_the_high_watermark_is_found_and_agreement_is_not() {
-        let mut c = checker();
-        let t = Time(1);
+    const T: Time = Time(1);
+
+    fn changed(c: &mut Replication, leader: Option<u32>, epoch: u32, isr: &[u32], reason: ElectionReason) {
         c.observe(
-            t,
+            T,
             None,
             &Obs::PartitionChanged {
                 partition: 0,
-                state: state(Some(1), 1, &[1, 2]),
-                reason: crate::kafka::ElectionReason::IsrExpand,
+                state: state(leader, epoch, isr),
+                reason,
             },
         );
+    }
+    fn lead(c: &mut Replication, b: u32, epoch: u32) {
         c.observe(
-            t,
-            Some(1),
+            T,
+            Some(b),
             &Obs::BecameLeader {
                 partition: 0,
-                epoch: 1,
+                epoch,
                 log_end_offset: 0,
             },
         );
+    }
+    fn append(c: &mut Replication, b: u32, r: RecordRange, source: Option<(u32, u32)>) {
         c.observe(
-            t,
-            Some(1),
+            T,
+            Some(b),
             &Obs::Replicated {
                 partition: 0,
-                range: range(0, 0, 5, 1),
+                range: r,
+                source,
             },
         );
+    }
+    fn hw(c: &mut Replication, b: u32, epoch: u32, high_watermark: u64) {
         c.observe(
-            t,
-            Some(2),
-            &Obs::Replicated {
-                partition: 0,
-                range: range(0, 0, 5, 1),
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
+            T,
+            Some(b),
             &Obs::HighWatermark {
                 partition: 0,
-                epoch: 1,
-                high_watermark: 5,
+                epoch,
+                high_watermark,
             },
         );
+    }
+
+    #[test]
+    fn divergence_below_the_high_watermark_is_found_and_agreement_is_not() {
+        let mut c = checker();
+        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
+        lead(&mut c, 1, 1);
+        append(&mut c, 1, range(0, 0, 5, 1), None);
+        append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
+        hw(&mut c, 1, 1, 5);
         assert_eq!(count(&c, "log-divergence"), 0);
         assert_eq!(count(&c, "strong-isr"), 0);
-        // Broker 2 holds other records at 5..8 (say, from an older epoch) and the leader's
-        // HW passes them.
-        c.observe(
-            t,
-            Some(1),
-            &Obs::Replicated {
-                partition: 0,
-                range: range(5, 5, 3, 1),
-            },
-        );
-        c.observe(
-            t,
-            Some(2),
-            &Obs::Replicated {
-                partition: 0,
-                range: range(5, 9, 3, 0),
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 1,
-                high_watermark: 8,
-            },
-        );
+        // Broker 2 holds other records at 5..8 (from an older epoch, kept by a faulty
+        // truncation) and copies on top of them from the leader.
+        append(&mut c, 1, range(5, 5, 3, 1), None);
+        append(&mut c, 2, range(5, 9, 3, 0), Some((1, 1)));
+        hw(&mut c, 1, 1, 8);
         assert_eq!(count(&c, "log-divergence"), 1);
         assert!(c.found["log-divergence"][0].message.contains("offset 5"));
     }
 
     #[test]
+    fn a_zombies_own_appends_are_not_divergence() {
+        let mut c = checker();
+        changed(&mut c, Some(2), 2, &[2, 3], IsrShrink);
+        lead(&mut c, 2, 2);
+        append(&mut c, 2, range(0, 0, 5, 2), None);
+        append(&mut c, 3, range(0, 0, 5, 2), Some((2, 2)));
+        // Broker 1 still believes it leads epoch 1 and appends other records.
+        append(&mut c, 1, range(0, 100, 5, 1), None);
+        hw(&mut c, 2, 2, 5);
+        assert_eq!(count(&c, "log-divergence"), 0);
+    }
+
+    #[test]
     fn an_isr_member_truncating_below_the_high_watermark_breaks_strong_isr() {
         let mut c = checker();
-        let t = Time(1);
+        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
+        lead(&mut c, 1, 1);
+        append(&mut c, 1, range(0, 0, 5, 1), None);
+        append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
+        hw(&mut c, 1, 1, 5);
         c.observe(
-            t,
-            None,
-            &Obs::PartitionChanged {
-                partition: 0,
-                state: state(Some(1), 1, &[1, 2]),
-                reason: crate::kafka::ElectionReason::IsrExpand,
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::BecameLeader {
-                partition: 0,
-                epoch: 1,
-                log_end_offset: 0,
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::Replicated {
-                partition: 0,
-                range: range(0, 0, 5, 1),
-            },
-        );
-        c.observe(
-            t,
-            Some(2),
-            &Obs::Replicated {
-                partition: 0,
-                range: range(0, 0, 5, 1),
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 1,
-                high_watermark: 5,
-            },
-        );
-        c.observe(
-            t,
+            T,
             Some(2),
             &Obs::Truncated {
                 partition: 0,
@@ -507,135 +541,93 @@ mod tests {
         assert_eq!(count(&c, "strong-isr"), 1);
     }
 
+    #[test]
+    fn electing_an_isr_member_that_lost_committed_records_breaks_strong_isr() {
+        let mut c = checker();
+        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
+        lead(&mut c, 1, 1);
+        append(&mut c, 1, range(0, 0, 5, 1), None);
+        append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
+        hw(&mut c, 1, 1, 5);
+        // Broker 2 loses power (down, so not yet a violation), comes back short, and is
+        // elected from the ISR.
+        c.set_down(2, true);
+        c.observe(
+            T,
+            Some(2),
+            &Obs::LogLost {
+                partition: 0,
+                from: 2,
+                to: 5,
+            },
+        );
+        assert_eq!(count(&c, "strong-isr"), 0);
+        c.set_down(2, false);
+        changed(&mut c, Some(2), 2, &[2], ElectionReason::SessionExpired);
+        assert_eq!(count(&c, "strong-isr"), 0, "elected, but not leading yet");
+        lead(&mut c, 2, 2);
+        assert_eq!(count(&c, "strong-isr"), 1);
+    }
+
+    #[test]
+    fn min_isr_ack_counts_the_replicas_that_hold_the_write() {
+        let mut c = checker();
+        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
+        lead(&mut c, 1, 1);
+        append(&mut c, 1, range(0, 0, 5, 1), None);
+        append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
+        c.observe(
+            T,
+            Some(1),
+            &Obs::AckedInSync {
+                partition: 0,
+                end_offset: 5,
+                isr: 2,
+            },
+        );
+        assert_eq!(count(&c, "min-isr-ack"), 0);
+        append(&mut c, 1, range(5, 5, 1, 1), None);
+        c.observe(
+            T,
+            Some(1),
+            &Obs::AckedInSync {
+                partition: 0,
+                end_offset: 6,
+                isr: 2,
+            },
+        );
+        assert_eq!(count(&c, "min-isr-ack"), 1);
+    }
+
     /// These rules hold in every correct run; a stream that breaks them on purpose shows
     /// each check can fire.
     #[test]
     fn broken_rules_are_reported() {
         let mut c = checker();
-        let t = Time(1);
-        c.observe(
-            t,
-            None,
-            &Obs::PartitionChanged {
-                partition: 0,
-                state: state(Some(3), 2, &[1, 2]),
-                reason: crate::kafka::ElectionReason::IsrExpand,
-            },
-        );
+        changed(&mut c, Some(3), 2, &[1, 2], IsrExpand);
         assert_eq!(count(&c, "leader-in-isr"), 1);
-        c.observe(
-            t,
-            Some(1),
-            &Obs::BecameLeader {
-                partition: 0,
-                epoch: 4,
-                log_end_offset: 0,
-            },
-        );
-        c.observe(
-            t,
-            Some(2),
-            &Obs::BecameLeader {
-                partition: 0,
-                epoch: 4,
-                log_end_offset: 0,
-            },
-        );
+        lead(&mut c, 1, 4);
+        lead(&mut c, 2, 4);
         assert_eq!(count(&c, "single-leader"), 1);
-        c.observe(
-            t,
-            Some(1),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 4,
-                high_watermark: 9,
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 4,
-                high_watermark: 7,
-            },
-        );
+        hw(&mut c, 1, 4, 9);
+        hw(&mut c, 1, 4, 7);
         assert_eq!(count(&c, "hw-monotonic"), 1);
-        c.observe(
-            t,
-            None,
-            &Obs::PartitionChanged {
-                partition: 0,
-                state: state(Some(1), 4, &[1]),
-                reason: crate::kafka::ElectionReason::IsrShrink,
-            },
-        );
-        c.observe(t, Some(1), &Obs::AckedInSync { partition: 0, isr: 2 });
-        assert_eq!(count(&c, "min-isr-ack"), 1);
-        c.liveness(t, &[vec![1, 2, 3]]);
+        c.liveness(T, &[vec![1, 2, 3]]);
         assert_eq!(count(&c, "liveness"), 1);
     }
 
     #[test]
     fn a_new_epoch_and_more_data_keep_the_checks_quiet() {
         let mut c = checker();
-        let t = Time(1);
-        c.observe(
-            t,
-            None,
-            &Obs::PartitionChanged {
-                partition: 0,
-                state: state(Some(1), 1, &[1, 2]),
-                reason: crate::kafka::ElectionReason::IsrExpand,
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::BecameLeader {
-                partition: 0,
-                epoch: 1,
-                log_end_offset: 0,
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 1,
-                high_watermark: 3,
-            },
-        );
-        c.observe(
-            t,
-            Some(1),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 1,
-                high_watermark: 3,
-            },
-        );
-        c.observe(
-            t,
-            Some(2),
-            &Obs::BecameLeader {
-                partition: 0,
-                epoch: 2,
-                log_end_offset: 0,
-            },
-        );
-        c.observe(
-            t,
-            Some(2),
-            &Obs::HighWatermark {
-                partition: 0,
-                epoch: 2,
-                high_watermark: 1,
-            },
-        );
-        c.observe(t, Some(1), &Obs::AckedInSync { partition: 0, isr: 2 });
-        c.liveness(t, &[vec![1, 2]]);
+        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
+        lead(&mut c, 1, 1);
+        append(&mut c, 1, range(0, 0, 3, 1), None);
+        append(&mut c, 2, range(0, 0, 3, 1), Some((1, 1)));
+        hw(&mut c, 1, 1, 3);
+        hw(&mut c, 1, 1, 3);
+        lead(&mut c, 2, 2);
+        hw(&mut c, 2, 2, 1);
+        c.liveness(T, &[vec![1, 2]]);
         assert!(c.found.is_empty(), "{:?}", c.found.keys().collect::<Vec<_>>());
     }
 }

@@ -9,7 +9,7 @@
 //! high-watermark rule). The disk (logs, leader epoch caches, the HW checkpoint, committed
 //! offsets) survives a process crash; a power loss drops each log's unflushed tail.
 
-use crate::kafka::epoch::{EpochCache, EpochEnd, truncation_offset};
+use crate::kafka::epoch::{EpochCache, truncation_offset};
 use crate::kafka::log::{Batch, Log, RecordRange};
 use crate::kafka::protocol::{
     AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
@@ -438,10 +438,14 @@ impl Broker {
                 self.fetch_from(leader, out);
             }
             BrokerTimer::AlterPartitionTimeout { partition, request } => {
-                if let Role::Leader(l) = &mut self.roles[partition as usize]
-                    && l.pending.as_ref().is_some_and(|p| p.request == request)
+                // Kafka never times an AlterPartition out: it sends it again, and the
+                // pending change keeps counting in the maximal ISR meanwhile
+                // (`DefaultAlterPartitionManager`).
+                if let Role::Leader(l) = &self.roles[partition as usize]
+                    && let Some(pending) = l.pending.as_ref().filter(|p| p.request == request)
                 {
-                    l.pending = None;
+                    let isr = pending.isr.clone();
+                    self.alter_isr(partition, isr, out);
                 }
             }
         }
@@ -485,12 +489,17 @@ impl Broker {
                 if l.pending.as_ref().is_none_or(|p| p.request != id) {
                     return;
                 }
-                l.pending = None;
-                if let Ok(state) = result
-                    && state.leader_epoch == l.epoch
-                {
-                    l.isr = state.isr;
-                    l.partition_epoch = state.partition_epoch;
+                // `Partition.handleAlterPartitionError`: only an ineligible replica undoes
+                // the pending change; otherwise it stands until newer metadata arrives.
+                match result {
+                    Ok(state) if state.leader_epoch == l.epoch => {
+                        l.pending = None;
+                        l.isr = state.isr;
+                        l.partition_epoch = state.partition_epoch;
+                    }
+                    Ok(_) => {}
+                    Err(ErrorCode::IneligibleReplica) => l.pending = None,
+                    Err(_) => {}
                 }
                 self.maybe_increment_hw(now, partition, out);
             }
@@ -578,12 +587,13 @@ impl Broker {
                     .map(|(p, epoch)| {
                         let end = if self.is_leader(p) {
                             let cache = &self.disk.epochs[p as usize];
-                            match self.info.config.truncation {
+                            Ok(match self.info.config.truncation {
                                 TruncationMode::Kip101 => cache.end_offset_for_kip101(epoch, self.leo(p)),
                                 _ => cache.end_offset_for(epoch, self.leo(p)),
-                            }
+                            })
                         } else {
-                            EpochEnd::UNDEFINED
+                            // Not (yet) the leader: the follower retries without truncating.
+                            Err(ErrorCode::NotLeaderOrFollower)
                         };
                         (p, end)
                     })
@@ -605,6 +615,7 @@ impl Broker {
                     return;
                 }
                 f.in_flight = None;
+                let mut error = false;
                 for (p, end) in partitions {
                     let Role::Follower(fs) = &self.roles[p as usize] else {
                         continue;
@@ -612,6 +623,10 @@ impl Broker {
                     if fs.leader != leader || fs.phase != FollowerPhase::NeedsEpochEnd {
                         continue;
                     }
+                    let Ok(end) = end else {
+                        error = true;
+                        continue;
+                    };
                     let leo = self.leo(p);
                     let t = truncation_offset(end, &self.disk.epochs[p as usize], leo, self.high_watermark(p));
                     self.truncate(p, t.offset, "KIP-101 epoch request", out);
@@ -619,7 +634,11 @@ impl Broker {
                         fs.phase = FollowerPhase::Fetching;
                     }
                 }
-                self.fetch_from(leader, out);
+                if error {
+                    self.back_off(leader, out);
+                } else {
+                    self.fetch_from(leader, out);
+                }
             }
             Msg::ListOffsetsRequest { id, spec, partitions } => {
                 let offsets = partitions
@@ -802,7 +821,7 @@ impl Broker {
                 i += 1;
             }
         }
-        self.complete_parked(p, true, out);
+        self.complete_parked_where(p, true, |_| true, out);
     }
 
     fn truncate(&mut self, p: Pidx, offset: u64, why: &'static str, out: &mut Out) {
@@ -906,6 +925,10 @@ impl Broker {
             match fp.result {
                 Ok(ranges) => {
                     let topic_flush = self.info.topic_of(p).flush_messages;
+                    let source = match &self.roles[p as usize] {
+                        Role::Follower(fs) => Some((fs.leader, fs.epoch)),
+                        _ => None,
+                    };
                     for r in &ranges {
                         let log = self.log_mut(p);
                         let base = log.append_range(r, now);
@@ -919,6 +942,7 @@ impl Broker {
                                 base_offset: base,
                                 ..*r
                             },
+                            source,
                         });
                     }
                     // `UnifiedLog.updateHighWatermark`: the leader's HW, bounded by the log end.
@@ -1155,14 +1179,16 @@ impl Broker {
     }
 
     fn respond_produce(&mut self, pp: PendingProduce, out: &mut Out) {
-        for &(p, _, _, ref r) in &pp.parts {
+        for &(p, required, _, ref r) in &pp.parts {
             if pp.acks == AcksMode::All
                 && matches!(r, Some(Ok(_)))
                 && let Role::Leader(l) = &self.roles[p as usize]
             {
+                let isr = l.maximal_isr().len() as u32;
                 out.observe(Obs::AckedInSync {
                     partition: p,
-                    isr: l.maximal_isr().len() as u32,
+                    end_offset: required,
+                    isr,
                 });
             }
         }
@@ -1236,7 +1262,11 @@ impl Broker {
             log.flush();
         }
         let range = *log.ranges().last().expect("just appended");
-        out.observe(Obs::Replicated { partition: p, range });
+        out.observe(Obs::Replicated {
+            partition: p,
+            range,
+            source: None,
+        });
         if idempotent {
             let entry = self.producers.get_mut(&(p, producer)).expect("inserted above");
             entry.session = Some(batch.writer.session);

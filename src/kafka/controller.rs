@@ -24,6 +24,9 @@ const SESSION_CHECK: Duration = Duration::from_millis(250);
 struct Registration {
     /// The broker epoch of its current registration.
     epoch: u64,
+    /// The metadata version when it registered: once the broker has caught up to it, it
+    /// may be unfenced (`BrokerHeartbeatManager`).
+    registered_at_version: u64,
     fenced: bool,
     last_contact: Time,
 }
@@ -42,6 +45,7 @@ impl Controller {
         let brokers = (1..=info.brokers)
             .map(|b| Registration {
                 epoch: u64::from(b),
+                registered_at_version: 0,
                 fenced: false,
                 last_contact: Time::ZERO,
             })
@@ -102,17 +106,20 @@ impl Controller {
                         }
                         let epoch = self.next_broker_epoch;
                         self.next_broker_epoch += 1;
+                        let version = self.image.version;
                         let r = self.reg(broker);
                         r.epoch = epoch;
+                        r.registered_at_version = version;
                         r.last_contact = now;
                         out.observe(Obs::BrokerRegistered { broker, epoch });
                         epoch
                     }
                     Some(e) if e == self.brokers[broker as usize - 1].epoch => {
                         self.reg(broker).last_contact = now;
-                        // A fenced broker that heartbeats with an image as new as ours has
-                        // caught up: unfence it.
-                        if self.brokers[broker as usize - 1].fenced && metadata_version >= self.image.version {
+                        // A fenced broker that has caught up with the metadata as of its
+                        // registration is unfenced.
+                        let r = &self.brokers[broker as usize - 1];
+                        if r.fenced && metadata_version >= r.registered_at_version {
                             self.unfence(broker, out);
                         }
                         e

@@ -93,6 +93,10 @@ impl EpochCache {
         let Some(requested) = requested else {
             return EpochEnd::UNDEFINED;
         };
+        // An epoch older than any the leader knows: no answer (0.11's cache).
+        if self.entries.first().is_some_and(|&(e, _)| requested < e) {
+            return EpochEnd::UNDEFINED;
+        }
         if self.latest_epoch() == Some(requested) {
             return EpochEnd {
                 epoch: None,

@@ -55,12 +55,23 @@ pub struct PartitionState {
 }
 
 /// The cluster metadata the controller publishes: every partition's state, versioned.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct MetadataImage {
     pub version: u64,
     pub partitions: Vec<PartitionState>,
     /// Per broker (index = id - 1): fenced by the controller.
     pub fenced: Vec<bool>,
+}
+
+/// In the trace an image is its version: the changes it carries are traced as the
+/// controller's observations, and a whole image per message would swamp the file.
+impl Serialize for MetadataImage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("MetadataImage", 1)?;
+        st.serialize_field("version", &self.version)?;
+        st.end()
+    }
 }
 
 impl MetadataImage {
@@ -301,9 +312,12 @@ pub enum Obs {
         log_end_offset: u64,
     },
     /// A replica appended records (a leader's append or a follower's copy).
+    /// `source` is the leader and epoch a follower copied them from; `None` for a
+    /// leader's own append.
     Replicated {
         partition: Pidx,
         range: RecordRange,
+        source: Option<(u32, u32)>,
     },
     /// A replica dropped offsets `from..to` of its log.
     Truncated {
@@ -318,9 +332,11 @@ pub enum Obs {
         epoch: u32,
         high_watermark: u64,
     },
-    /// A leader acknowledged an `acks=all` write, counting `isr` in-sync replicas.
+    /// A leader acknowledged an `acks=all` write ending at `end_offset`, counting `isr`
+    /// in-sync replicas.
     AckedInSync {
         partition: Pidx,
+        end_offset: u64,
         isr: u32,
     },
 }

@@ -117,7 +117,7 @@ pub enum Msg {
     AlterPartitionResponse { id: u64, partition: Pidx, result: Result<PartitionState, ErrorCode> },
     /// A follower's latest epoch per partition (KIP-101 mode).
     OffsetsForLeaderEpochRequest { id: u64, partitions: Vec<(Pidx, Option<u32>)> },
-    OffsetsForLeaderEpochResponse { id: u64, partitions: Vec<(Pidx, EpochEnd)> },
+    OffsetsForLeaderEpochResponse { id: u64, partitions: Vec<(Pidx, Result<EpochEnd, ErrorCode>)> },
 }
 
 /// One partition of a fetch.
