@@ -461,8 +461,10 @@ impl Collector<'_> {
             }
             for (n, down) in changes {
                 self.lifecycle.push((record.at, n, down));
-                if let Some(b) = self.info.broker_of(n) {
-                    self.replication.set_down(b, down);
+                // A broker counts as back (electable) once it has registered again; the
+                // checker sees that through the controller's observation.
+                if let Some(b) = self.info.broker_of(n).filter(|_| down) {
+                    self.replication.set_down(b, true);
                 }
             }
         }

@@ -200,6 +200,9 @@ impl Replication {
                     );
                 }
             }
+            // A restarted broker is back once it registered; in KRaft the controller has
+            // fenced its old registration (and removed it from the ISRs) by then.
+            Obs::BrokerRegistered { broker, .. } => self.set_down(*broker, false),
             Obs::PartitionChanged {
                 partition,
                 state,
