@@ -76,6 +76,10 @@ struct ProducerStats {
     latency_max: u64,
     batches: u64,
     bytes: u64,
+    requests: u64,
+    retried_batches: u64,
+    /// Records in one acknowledged batch, the largest.
+    batch_records_max: u64,
 }
 
 struct Collector<'a> {
@@ -227,6 +231,11 @@ impl Collector<'_> {
         self.at_least_once.observe(at, obs);
         match obs {
             Obs::Sent { producer, records } => self.producers[*producer as usize].sent += records,
+            Obs::ProduceSent { producer, retried, .. } => {
+                let s = &mut self.producers[*producer as usize];
+                s.requests += 1;
+                s.retried_batches += u64::from(*retried);
+            }
             Obs::SentUnacknowledged { producer, records, .. } => {
                 self.producers[*producer as usize].unacknowledged += u64::from(*records)
             }
@@ -241,6 +250,7 @@ impl Collector<'_> {
                 let s = &mut self.producers[*producer as usize];
                 s.acked += u64::from(*count);
                 s.batches += 1;
+                s.batch_records_max = s.batch_records_max.max(u64::from(*count));
                 s.bytes += u64::from(*bytes);
                 s.latencies
                     .push(((latency_max.0 + latency_min.0) / 2, u64::from(*count)));
@@ -734,6 +744,31 @@ fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&
     }
 }
 
+/// Per producer instance, from the partitions' final logs: records written more than
+/// once (a retry after a lost response, without idempotence) and records that landed
+/// after a record of a higher sequence (reordered by a retry).
+fn producer_log_figures(engine: &Engine<Node>, info: &ClusterInfo, producers: usize) -> Vec<(u64, u64)> {
+    let mut figures = vec![(0u64, 0u64); producers];
+    for p in 0..info.partitions.len() as Pidx {
+        let mut seen: BTreeMap<u32, (rangemap::RangeSet<u64>, u64)> = BTreeMap::new();
+        for r in final_log(engine, info, p) {
+            let (set, next) = seen.entry(r.producer).or_insert_with(|| (rangemap::RangeSet::new(), 0));
+            let seqs = r.first_seq..r.first_seq + u64::from(r.count);
+            let fresh: Vec<std::ops::Range<u64>> = set.gaps(&seqs).collect();
+            let fresh_count: u64 = fresh.iter().map(|g| g.end - g.start).sum();
+            let f = &mut figures[r.producer as usize];
+            f.0 += u64::from(r.count) - fresh_count;
+            f.1 += fresh
+                .iter()
+                .map(|g| g.end.min(*next).saturating_sub(g.start))
+                .sum::<u64>();
+            set.insert(seqs.clone());
+            *next = (*next).max(seqs.end);
+        }
+    }
+    figures
+}
+
 /// Every partition as it stands at `now`: leader, epoch, ISR, each replica's LEO and HW.
 fn partition_reports(
     engine: &Engine<Node>,
@@ -936,6 +971,7 @@ fn assemble(
         .collect();
     let passed = checks.iter().all(|c| c.passed != c.expected_to_fail);
 
+    let log_figures = producer_log_figures(engine, info, c.producers.len());
     let producers = c
         .producers
         .iter()
@@ -963,6 +999,12 @@ fn assemble(
                 },
                 batches: s.batches,
                 bytes: s.bytes,
+                requests: s.requests,
+                retried_batches: s.retried_batches,
+                batch_records_max: s.batch_records_max,
+                throughput_per_s: s.acked * 1000 / scenario.duration.as_millis().max(1),
+                duplicates_written: log_figures[i].0,
+                reordered: log_figures[i].1,
             }
         })
         .collect();

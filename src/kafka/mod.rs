@@ -226,6 +226,13 @@ pub enum Obs {
         from: u64,
         to: u64,
     },
+    /// A produce request left for a broker with `batches` batches, `retried` of them
+    /// sent before.
+    ProduceSent {
+        producer: u32,
+        batches: u32,
+        retried: u32,
+    },
     /// The application handed `records` records to `send()`.
     Sent {
         producer: u32,

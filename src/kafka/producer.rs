@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// to it was refused or closed.
 pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// The application's pace: it hands due records to `send()` at most once per tick.
+pub const SEND_TICK: Duration = Duration::from_millis(1);
+
 /// Bytes a record batch header takes (`DefaultRecordBatch.RECORD_BATCH_OVERHEAD`).
 pub const BATCH_OVERHEAD: u32 = 61;
 /// Approximate bytes of a record's own framing (length, attributes, deltas, header count).
@@ -598,9 +601,11 @@ impl ProducerNode {
                 continue;
             }
             let mut batches = Vec::with_capacity(parts.len());
+            let mut retried = 0u32;
             for &i in &parts {
                 let b = self.queues[i].front_mut().expect("ready");
                 b.open = false;
+                retried += u32::from(b.attempts > 0);
                 batches.push((
                     self.cfg.first + i as u32,
                     Batch {
@@ -616,6 +621,11 @@ impl ProducerNode {
             }
             self.next_request += 1;
             let id = self.next_request;
+            out.observe(Obs::ProduceSent {
+                producer: self.index,
+                batches: batches.len() as u32,
+                retried,
+            });
             out.send(
                 self.info.broker_node(broker),
                 Msg::ProduceRequest {
@@ -659,7 +669,10 @@ impl ProducerNode {
         let spec = &self.cfg.spec;
         let mut next = Time::MAX;
         if self.next_record < self.cfg.total_records() {
-            next = next.min(self.cfg.due(self.next_record));
+            // The application hands records over at their due times, but at most once per
+            // millisecond: at high rates records arrive in 1ms ticks, so the work grows
+            // with time and batches, not with records.
+            next = next.min(self.cfg.due(self.next_record).max(now + SEND_TICK));
         }
         for (i, q) in self.queues.iter().enumerate() {
             let Some(b) = q.front() else { continue };

@@ -96,6 +96,17 @@ pub struct ProducerReport {
     /// Batches acknowledged, and the records and bytes in them.
     pub batches: u64,
     pub bytes: u64,
+    /// Produce requests sent, retries included, and batches sent again.
+    pub requests: u64,
+    pub retried_batches: u64,
+    /// The most records in one acknowledged batch.
+    pub batch_records_max: u64,
+    /// Records acknowledged per second of the workload's `duration`.
+    pub throughput_per_s: u64,
+    /// Records in the final logs more than once.
+    pub duplicates_written: u64,
+    /// Records in the final logs after a record of theirs with a higher sequence.
+    pub reordered: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

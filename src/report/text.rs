@@ -291,9 +291,21 @@ pub fn render(r: &Report) -> String {
         if p.batches > 0 {
             let _ = writeln!(
                 out,
-                "    {} batches, {per_batch} records/batch, {} bytes · latency p50 {:.1}ms · p99 {:.1}ms · max {:.1}ms",
-                p.batches, p.bytes, p.latency_ms.p50, p.latency_ms.p99, p.latency_ms.max
+                "    {} requests ({} batches resent) · {} batches, {per_batch} records/batch (max {}), {} bytes · {} records/s",
+                p.requests, p.retried_batches, p.batches, p.batch_records_max, p.bytes, p.throughput_per_s
             );
+            let _ = writeln!(
+                out,
+                "    latency p50 {:.1}ms · p99 {:.1}ms · max {:.1}ms",
+                p.latency_ms.p50, p.latency_ms.p99, p.latency_ms.max
+            );
+            if p.duplicates_written > 0 || p.reordered > 0 {
+                let _ = writeln!(
+                    out,
+                    "    in the final logs: {} records written twice, {} out of order",
+                    p.duplicates_written, p.reordered
+                );
+            }
         }
         if !p.errors.is_empty() {
             let e: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
