@@ -744,6 +744,29 @@ fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&
     }
 }
 
+/// The partition of each of a producer's keys, when it has ten or fewer and its
+/// partitioner places keys by their murmur2 hash.
+fn key_partitions(spec: &crate::scenario::Producer, partitions: u32) -> Vec<(String, u32)> {
+    use crate::scenario::Partitioner;
+    let hashes_keys = match spec.partitioner {
+        Partitioner::BuiltIn => !spec.ignore_keys,
+        Partitioner::Default23 | Partitioner::Sticky24 => true,
+        Partitioner::UniformSticky | Partitioner::RoundRobin => false,
+    };
+    match &spec.keys {
+        Some(keys) if hashes_keys && keys.len() <= 10 => keys
+            .iter()
+            .map(|k| {
+                (
+                    k.clone(),
+                    kafka::partitioner::partition_for_key(k.as_bytes(), partitions),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Per producer instance, from the partitions' final logs: records written more than
 /// once (a retry after a lost response, without idempotence) and records that landed
 /// after a record of a higher sequence (reordered by a retry).
@@ -1005,6 +1028,7 @@ fn assemble(
                 throughput_per_s: s.acked * 1000 / scenario.duration.as_millis().max(1),
                 duplicates_written: log_figures[i].0,
                 reordered: log_figures[i].1,
+                key_partitions: key_partitions(spec, info.topics[spec.topic].partitions),
             }
         })
         .collect();

@@ -503,7 +503,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
     let mut producer_index = 0;
     for p in &s.producers {
         let topic = &info.topics[p.topic];
-        let key_names: Vec<String> = (0..p.keys.unwrap_or(0)).map(|k| format!("key-{k}")).collect();
+        let key_names: &[String] = p.keys.as_deref().unwrap_or(&[]);
         let cfg = Arc::new(ProducerConfig {
             spec: p.clone(),
             first: topic.first,

@@ -409,9 +409,9 @@ impl ProducerNode {
     /// whether it has a key the partitioner uses.
     fn choose_partition(&mut self) -> (usize, u32, bool) {
         let spec = &self.cfg.spec;
-        let (key, key_bytes) = match spec.keys {
+        let (key, key_bytes) = match &spec.keys {
             Some(keys) => {
-                let key = self.rng.random_range(0..keys) as usize;
+                let key = self.rng.random_range(0..keys.len() as u32) as usize;
                 (Some(key), self.cfg.key_bytes[key])
             }
             None => (None, 0),

@@ -107,6 +107,9 @@ pub struct ProducerReport {
     pub duplicates_written: u64,
     /// Records in the final logs after a record of theirs with a higher sequence.
     pub reordered: u64,
+    /// For a producer with at most ten keys placed by their hash: each key and its
+    /// partition.
+    pub key_partitions: Vec<(String, u32)>,
 }
 
 #[derive(Clone, Debug, Serialize)]

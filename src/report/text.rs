@@ -299,6 +299,14 @@ pub fn render(r: &Report) -> String {
                 "    latency p50 {:.1}ms · p99 {:.1}ms · max {:.1}ms",
                 p.latency_ms.p50, p.latency_ms.p99, p.latency_ms.max
             );
+            if !p.key_partitions.is_empty() {
+                let keys: Vec<String> = p
+                    .key_partitions
+                    .iter()
+                    .map(|(k, part)| format!("{k} -> {}-{part}", p.topic))
+                    .collect();
+                wrap(&format!("keys: {}", keys.join(" · ")), "    ", &mut out);
+            }
             if p.duplicates_written > 0 || p.reordered > 0 {
                 let _ = writeln!(
                     out,

@@ -131,8 +131,8 @@ pub struct Producer {
     pub instances: u32,
     pub topic: usize,
     pub workload: Workload,
-    /// Keys `key-0` … `key-{count-1}`, drawn uniformly; `None` = null keys.
-    pub keys: Option<u32>,
+    /// The keys, drawn uniformly for each record; `None` = null keys.
+    pub keys: Option<Vec<String>>,
     pub value_bytes: u32,
     pub acks: Acks,
     pub linger: Duration,

@@ -98,7 +98,12 @@ pub struct ProducerSpec {
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct KeysSpec {
-    pub count: S<u32>,
+    /// Keys `key-0` … `key-{count-1}`.
+    #[serde(default)]
+    pub count: Option<S<u32>>,
+    /// These keys, as UTF-8 strings.
+    #[serde(default)]
+    pub list: Option<S<Vec<String>>>,
     #[serde(default)]
     pub distribution: Option<S<String>>,
 }

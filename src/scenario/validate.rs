@@ -435,12 +435,6 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         let keys = match &spec.keys {
             None => None,
             Some(k) => {
-                if k.value.count.value == 0 {
-                    return ctx.err(
-                        &k.value.count,
-                        "`keys.count` must be at least 1 (leave `keys` out for null keys)",
-                    );
-                }
                 if let Some(d) = &k.value.distribution {
                     match d.value.as_str() {
                         "uniform" => {}
@@ -458,7 +452,32 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         }
                     }
                 }
-                Some(k.value.count.value)
+                match (&k.value.count, &k.value.list) {
+                    (Some(_), Some(list)) => {
+                        return ctx.err(list, "write either `keys.count` or `keys.list`, not both");
+                    }
+                    (None, None) => {
+                        return ctx.err(
+                            k,
+                            "`keys` needs `count: N` or `list: [...]` (leave `keys` out for null keys)",
+                        );
+                    }
+                    (Some(count), None) => {
+                        if count.value == 0 || count.value > 10_000_000 {
+                            return ctx.err(
+                                count,
+                                "`keys.count` must be between 1 and 10000000 (leave `keys` out for null keys)",
+                            );
+                        }
+                        Some((0..count.value).map(|i| format!("key-{i}")).collect::<Vec<_>>())
+                    }
+                    (None, Some(list)) => {
+                        if list.value.is_empty() {
+                            return ctx.err(list, "`keys.list` needs at least one key");
+                        }
+                        Some(list.value.clone())
+                    }
+                }
             }
         };
         let value_bytes = spec.value_bytes.as_ref().map(|v| v.value).unwrap_or(100);
