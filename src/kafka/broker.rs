@@ -677,7 +677,7 @@ impl Broker {
                         if self
                             .info
                             .config
-                            .offsets_flush_messages
+                            .log_flush_interval_messages
                             .is_some_and(|n| c.cached.len() as u64 >= n)
                         {
                             c.flush_older_than(now);

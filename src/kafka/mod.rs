@@ -21,7 +21,7 @@ use crate::kafka::controller::{Controller, ControllerTimer};
 use crate::kafka::log::RecordRange;
 use crate::kafka::producer::{ProducerConfig, ProducerNode, ProducerTimer};
 use crate::kafka::protocol::{ErrorCode, Msg};
-use crate::scenario::{CONTROLLER, OffsetReset, Scenario};
+use crate::scenario::{BrokerConfig, CONTROLLER, OffsetReset, Scenario};
 use crate::sim::{Actor, CrashKind, Duration, Input, NodeId, Outbox, Time, rng};
 use serde::Serialize;
 use std::sync::Arc;
@@ -114,21 +114,6 @@ pub enum ElectionReason {
     Unclean,
 }
 
-/// Broker and controller settings every node needs.
-pub struct BrokerSettings {
-    pub high_watermark_checkpoint_interval: Duration,
-    /// `log.flush.interval.messages`, as it applies to `__consumer_offsets`.
-    pub offsets_flush_messages: Option<u64>,
-    pub broker_session_timeout: Duration,
-    pub broker_heartbeat_interval: Duration,
-    pub replica_lag_time_max: Duration,
-    pub replica_fetch_wait_max: Duration,
-    pub replica_fetch_min_bytes: u32,
-    pub replica_fetch_max_bytes: u32,
-    pub replica_fetch_backoff: Duration,
-    pub truncation: TruncationMode,
-}
-
 pub struct TopicInfo {
     pub name: String,
     pub first: Pidx,
@@ -156,7 +141,8 @@ pub struct ClusterInfo {
     pub coordinators: Vec<u32>,
     /// Per group: its `__consumer_offsets` partition.
     pub offsets_partitions: Vec<u32>,
-    pub config: BrokerSettings,
+    /// Broker and controller settings every node needs.
+    pub config: BrokerConfig,
 }
 
 impl ClusterInfo {
@@ -471,18 +457,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         groups,
         coordinators,
         offsets_partitions,
-        config: BrokerSettings {
-            high_watermark_checkpoint_interval: s.broker.high_watermark_checkpoint_interval,
-            offsets_flush_messages: s.broker.log_flush_interval_messages,
-            broker_session_timeout: s.broker.broker_session_timeout,
-            broker_heartbeat_interval: s.broker.broker_heartbeat_interval,
-            replica_lag_time_max: s.broker.replica_lag_time_max,
-            replica_fetch_wait_max: s.broker.replica_fetch_wait_max,
-            replica_fetch_min_bytes: s.broker.replica_fetch_min_bytes,
-            replica_fetch_max_bytes: s.broker.replica_fetch_max_bytes,
-            replica_fetch_backoff: s.broker.replica_fetch_backoff,
-            truncation: s.broker.truncation,
-        },
+        config: s.broker.clone(),
     });
 
     let mut nodes: Vec<(String, Node)> = Vec::new();

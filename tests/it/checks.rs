@@ -2,7 +2,6 @@
 //! scenario's `expect.violations` decides whether the run met its expectations.
 
 use kafkasim::report::Report;
-use kafkasim::run::{RunOptions, run};
 use kafkasim::scenario::{self, Scenario};
 
 fn load(name: &str) -> Scenario {
@@ -10,16 +9,7 @@ fn load(name: &str) -> Scenario {
 }
 
 fn report(s: &Scenario) -> Report {
-    run(
-        s,
-        RunOptions {
-            seed: None,
-            trace: None,
-            progress: None,
-            source: String::new(),
-        },
-    )
-    .expect("no I/O")
+    crate::run(s)
 }
 
 fn violations(r: &Report, check: &str) -> usize {

@@ -28,6 +28,22 @@ pub fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
+/// Runs a scenario with its own seed, no trace, no progress.
+pub fn run(s: &kafkasim::scenario::Scenario) -> kafkasim::report::Report {
+    let opts = kafkasim::run::RunOptions {
+        seed: None,
+        trace: None,
+        progress: None,
+        source: String::new(),
+    };
+    kafkasim::run::run(s, opts).expect("no trace, no I/O")
+}
+
+/// Parses scenario text (panicking on bad input) and runs it.
+pub fn run_yaml(yaml: &str) -> kafkasim::report::Report {
+    run(&kafkasim::scenario::parse("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}")))
+}
+
 /// `scenarios/NAME.yaml`, as a user would type it from the crate root.
 pub fn relative(path: &Path) -> String {
     path.strip_prefix(root()).unwrap_or(path).display().to_string()

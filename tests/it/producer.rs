@@ -1,25 +1,13 @@
 //! The producer's partitioners, through whole runs (KAFKA.md §3.3).
 
 use kafkasim::report::Report;
-use kafkasim::run::{RunOptions, run};
 
 fn report(partitions: u32, partitioner: &str, extra: &str) -> Report {
-    let yaml = format!(
+    crate::run_yaml(&format!(
         "name: t\nduration: 4s\ndrain: 2s\ncluster: {{ brokers: 1 }}\n\
          topics: [{{ name: t, partitions: {partitions} }}]\n\
          producers: [{{ name: p, topic: t, rate: 100/s, config: {{ acks: 1, partitioner.class: {partitioner}{extra} }} }}]\n"
-    );
-    let s = kafkasim::scenario::parse("t.yaml", &yaml).unwrap_or_else(|e| panic!("{e}"));
-    run(
-        &s,
-        RunOptions {
-            seed: None,
-            trace: None,
-            progress: None,
-            source: String::new(),
-        },
-    )
-    .expect("no I/O")
+    ))
 }
 
 fn records_per_partition(r: &Report) -> Vec<u64> {

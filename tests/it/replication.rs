@@ -2,20 +2,9 @@
 //! acks=all write waits for the high watermark.
 
 use kafkasim::report::Report;
-use kafkasim::run::{RunOptions, run};
 
 fn report(yaml: &str) -> Report {
-    let s = kafkasim::scenario::parse("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));
-    run(
-        &s,
-        RunOptions {
-            seed: None,
-            trace: None,
-            progress: None,
-            source: String::new(),
-        },
-    )
-    .expect("no I/O")
+    crate::run_yaml(yaml)
 }
 
 /// The controller elects the first replica in assignment order that is alive and in the

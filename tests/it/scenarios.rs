@@ -1,13 +1,13 @@
 //! Every scenario under `scenarios/` runs, meets its own `expect`, and its text report
 //! matches the reviewed snapshot in `snapshots/`.
 
-use kafkasim::run::{RunOptions, run};
+use kafkasim::run::RunOptions;
 use kafkasim::scenario;
 
 fn report_of(path: &std::path::Path) -> kafkasim::report::Report {
     let s = scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
     let source = crate::relative(path);
-    run(
+    kafkasim::run::run(
         &s,
         RunOptions {
             seed: None,
