@@ -491,14 +491,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn divergence_below_the_high_watermark_is_found_and_agreement_is_not() {
+    /// Broker 1 leads epoch 1 with ISR [1, 2]; both hold offsets 0..5, committed.
+    fn five_committed_on_two() -> Replication {
         let mut c = checker();
         changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
         lead(&mut c, 1, 1);
         append(&mut c, 1, range(0, 0, 5, 1), None);
         append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
         hw(&mut c, 1, 1, 5);
+        c
+    }
+
+    #[test]
+    fn divergence_below_the_high_watermark_is_found_and_agreement_is_not() {
+        let mut c = five_committed_on_two();
         assert_eq!(count(&c, "log-divergence"), 0);
         assert_eq!(count(&c, "strong-isr"), 0);
         // Broker 2 holds other records at 5..8 (from an older epoch, kept by a faulty
@@ -525,12 +531,7 @@ mod tests {
 
     #[test]
     fn an_isr_member_truncating_below_the_high_watermark_breaks_strong_isr() {
-        let mut c = checker();
-        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
-        lead(&mut c, 1, 1);
-        append(&mut c, 1, range(0, 0, 5, 1), None);
-        append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
-        hw(&mut c, 1, 1, 5);
+        let mut c = five_committed_on_two();
         c.observe(
             T,
             Some(2),
@@ -546,12 +547,7 @@ mod tests {
 
     #[test]
     fn electing_an_isr_member_that_lost_committed_records_breaks_strong_isr() {
-        let mut c = checker();
-        changed(&mut c, Some(1), 1, &[1, 2], IsrExpand);
-        lead(&mut c, 1, 1);
-        append(&mut c, 1, range(0, 0, 5, 1), None);
-        append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
-        hw(&mut c, 1, 1, 5);
+        let mut c = five_committed_on_two();
         // Broker 2 loses power (down, so not yet a violation), comes back short, and is
         // elected from the ISR.
         c.set_down(2, true);
