@@ -64,27 +64,15 @@ impl LostWrite {
                     base_offset,
                 });
             }
-            Obs::LogLost { partition, from, to } => {
-                if let Some(broker) = broker {
-                    let how = "in a power loss (written, not yet flushed to disk)".to_string();
-                    self.losses.push(Loss {
-                        at,
-                        broker,
-                        partition,
-                        from,
-                        to,
-                        how,
-                    });
-                }
-            }
-            Obs::Truncated {
-                partition,
-                from,
-                to,
-                why,
+            Obs::LogLost { partition, from, to }
+            | Obs::Truncated {
+                partition, from, to, ..
             } => {
+                let how = match obs {
+                    Obs::Truncated { why, .. } => format!("by truncating its log ({why})"),
+                    _ => "in a power loss (written, not yet flushed to disk)".to_string(),
+                };
                 if let Some(broker) = broker {
-                    let how = format!("by truncating its log ({why})");
                     self.losses.push(Loss {
                         at,
                         broker,
