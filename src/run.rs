@@ -745,23 +745,12 @@ fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&
 }
 
 /// The partition of each of a producer's keys, when it has ten or fewer and its
-/// partitioner places keys by their murmur2 hash.
+/// partitioner places records by key.
 fn key_partitions(spec: &crate::scenario::Producer, partitions: u32) -> Vec<(String, u32)> {
-    use crate::scenario::Partitioner;
-    let hashes_keys = match spec.partitioner {
-        Partitioner::BuiltIn => !spec.ignore_keys,
-        Partitioner::Default23 | Partitioner::Sticky24 => true,
-        Partitioner::UniformSticky | Partitioner::RoundRobin => false,
-    };
     match &spec.keys {
-        Some(keys) if hashes_keys && keys.len() <= 10 => keys
+        Some(keys) if keys.len() <= 10 => keys
             .iter()
-            .map(|k| {
-                (
-                    k.clone(),
-                    kafka::partitioner::partition_for_key(k.as_bytes(), partitions),
-                )
-            })
+            .filter_map(|k| Some((k.clone(), spec.partition_of_key(k, partitions)?)))
             .collect(),
         _ => Vec::new(),
     }

@@ -485,7 +485,10 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
             count: topic.partitions,
             key_partition: key_names
                 .iter()
-                .map(|k| partitioner::partition_for_key(k.as_bytes(), topic.partitions))
+                .map(|k| {
+                    p.partition_of_key(k, topic.partitions)
+                        .unwrap_or_else(|| partitioner::partition_for_key(k.as_bytes(), topic.partitions))
+                })
                 .collect(),
             key_bytes: key_names.iter().map(|k| k.len() as u32).collect(),
             stop: Time(s.duration.0),

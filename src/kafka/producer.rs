@@ -430,6 +430,7 @@ impl ProducerNode {
                 Some(p) => (p, key_bytes, true),
                 None => (self.sticky_partition(), key_bytes, false),
             },
+            Partitioner::Custom => (by_key(key).expect("validation requires keys"), key_bytes, true),
             Partitioner::UniformSticky => (self.sticky_partition(), key_bytes, false),
             Partitioner::RoundRobin => (self.round_robin(), key_bytes, false),
         }

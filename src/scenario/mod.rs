@@ -148,6 +148,31 @@ pub struct Producer {
     pub max_in_flight: u32,
     pub ignore_keys: bool,
     pub partitioner: Partitioner,
+    /// With `Partitioner::Custom`: (key prefix, partition) rules in order, and the
+    /// partition for other keys (`None`: murmur2).
+    pub custom_rules: Vec<(String, u32)>,
+    pub custom_otherwise: Option<u32>,
+}
+
+impl Producer {
+    /// The partition this producer's partitioner gives a non-null key, when the key
+    /// alone decides it.
+    pub fn partition_of_key(&self, key: &str, partitions: u32) -> Option<u32> {
+        let hash = || crate::kafka::partitioner::partition_for_key(key.as_bytes(), partitions);
+        match self.partitioner {
+            Partitioner::BuiltIn if !self.ignore_keys => Some(hash()),
+            Partitioner::Default23 | Partitioner::Sticky24 => Some(hash()),
+            Partitioner::Custom => Some(
+                self.custom_rules
+                    .iter()
+                    .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+                    .map(|(_, p)| *p)
+                    .or(self.custom_otherwise)
+                    .unwrap_or_else(hash),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Which partitioner places records (`partitioner.class`; KAFKA.md §3.3).
@@ -165,6 +190,8 @@ pub enum Partitioner {
     Sticky24,
     /// `UniformStickyPartitioner`: the 2.4 sticky behaviour for every record, keys ignored.
     UniformSticky,
+    /// A custom partitioner written in the scenario: prefix rules over the key.
+    Custom,
     /// `RoundRobinPartitioner` (KIP-369): keys ignored, partitions in turn from 0, with the
     /// double call of KAFKA-9965 when a record would open a new batch.
     RoundRobin,

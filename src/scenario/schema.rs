@@ -91,8 +91,28 @@ pub struct ProducerSpec {
     pub keys: Option<S<KeysSpec>>,
     #[serde(default, rename = "value.bytes")]
     pub value_bytes: Option<S<u32>>,
+    /// A custom partitioner, standing in for an implementation of Kafka's `Partitioner`.
+    #[serde(default)]
+    pub partitioner: Option<S<CustomPartitionerSpec>>,
     #[serde(default)]
     pub config: Props,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPartitionerSpec {
+    /// Tried in order: a key starting with `prefix` goes to `partition`.
+    pub rules: Vec<S<PrefixRule>>,
+    /// Keys no rule matches: `hash` (murmur2, as the built-in partitioner) or a partition.
+    #[serde(default)]
+    pub otherwise: Option<S<Scalar>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixRule {
+    pub prefix: String,
+    pub partition: S<u32>,
 }
 
 #[derive(Deserialize, Debug)]

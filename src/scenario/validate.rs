@@ -530,6 +530,55 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 }
             },
         };
+        let (mut custom_rules, mut custom_otherwise) = (Vec::new(), None);
+        let partitioner = match &spec.partitioner {
+            None => partitioner,
+            Some(custom) => {
+                if let Some(at) = pc.spanned("partitioner.class") {
+                    return ctx.err(
+                        at,
+                        "write either `partitioner.class` or a custom `partitioner:`, not both",
+                    );
+                }
+                if keys.is_none() {
+                    return ctx.err(
+                        custom,
+                        "a custom partitioner places records by key: give this producer `keys`",
+                    );
+                }
+                let n = topics[topic].partitions;
+                for rule in &custom.value.rules {
+                    let part = &rule.value.partition;
+                    if part.value >= n {
+                        return ctx.err(
+                            part,
+                            format!(
+                                "partition {} does not exist: topic `{}` has {n} (0..{n})",
+                                part.value, topics[topic].name
+                            ),
+                        );
+                    }
+                    custom_rules.push((rule.value.prefix.clone(), part.value));
+                }
+                match custom.value.otherwise.as_ref() {
+                    None => {}
+                    Some(o) => match &o.value {
+                        Scalar::Text(t) if t == "hash" => {}
+                        Scalar::Int(i) if *i >= 0 && (*i as u64) < u64::from(n) => custom_otherwise = Some(*i as u32),
+                        other => {
+                            return ctx.err(
+                                o,
+                                format!(
+                                    "`otherwise` is `hash` or a partition of 0..{n}, not {}",
+                                    other.as_written()
+                                ),
+                            );
+                        }
+                    },
+                }
+                Partitioner::Custom
+            }
+        };
         let linger = pc.ms("linger.ms", 5);
         let request_timeout = pc.ms("request.timeout.ms", 30_000);
         let mut delivery_timeout = pc.ms("delivery.timeout.ms", 120_000);
@@ -560,6 +609,8 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             max_in_flight,
             ignore_keys: pc.bool("partitioner.ignore.keys").unwrap_or(false),
             partitioner,
+            custom_rules,
+            custom_otherwise,
         });
     }
 
