@@ -29,6 +29,16 @@ fn wrap_to(text: &str, indent: &str, width: usize, out: &mut String) {
     }
 }
 
+/// `1 batch`, `2 batches`.
+fn count(n: u64, word: &str) -> String {
+    let plural = if word.ends_with("ch") {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    };
+    format!("{n} {}", if n == 1 { word } else { &plural })
+}
+
 /// `12.345s` from milliseconds.
 fn secs(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
@@ -291,8 +301,13 @@ pub fn render(r: &Report) -> String {
         if p.batches > 0 {
             let _ = writeln!(
                 out,
-                "    {} requests ({} batches resent) · {} batches, {per_batch} records/batch (max {}), {} bytes · {} records/s",
-                p.requests, p.retried_batches, p.batches, p.batch_records_max, p.bytes, p.throughput_per_s
+                "    {} ({} resent) · {}, {per_batch} records/batch (max {}), {} bytes · {} records/s",
+                count(p.requests, "request"),
+                count(p.retried_batches, "batch"),
+                count(p.batches, "batch"),
+                p.batch_records_max,
+                p.bytes,
+                p.throughput_per_s
             );
             let _ = writeln!(
                 out,
@@ -310,8 +325,9 @@ pub fn render(r: &Report) -> String {
             if p.duplicates_written > 0 || p.reordered > 0 {
                 let _ = writeln!(
                     out,
-                    "    in the final logs: {} records written twice, {} out of order",
-                    p.duplicates_written, p.reordered
+                    "    in the final logs: {} written twice, {} out of order",
+                    count(p.duplicates_written, "record"),
+                    count(p.reordered, "record")
                 );
             }
         }

@@ -55,3 +55,17 @@ fn kafkas_ambiguous_default_partitioner_name_is_refused_with_a_hint() {
     let e = kafkasim::scenario::parse("t.yaml", yaml).unwrap_err();
     assert!(e.message.contains("default-2.3"), "{}", e.message);
 }
+
+/// A lost answer and a retry: without idempotence the batch is appended twice; with it,
+/// the broker's window of recent sequences recognises the retry.
+#[test]
+fn idempotence_prevents_the_duplicate_a_retry_would_write() {
+    let s = kafkasim::scenario::load(&crate::root().join("scenarios/retries-without-idempotence.yaml")).unwrap();
+    let r = crate::run(&s);
+    let by_name = |n: &str| r.producers.iter().find(|p| p.name == n).expect("producer");
+    assert!(by_name("plain").duplicates_written > 0);
+    assert!(by_name("plain").retried_batches > 0);
+    assert_eq!(by_name("idem").duplicates_written, 0);
+    assert!(by_name("idem").retried_batches > 0);
+    assert!(r.producers.iter().all(|p| p.reordered == 0));
+}
