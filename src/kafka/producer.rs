@@ -350,7 +350,13 @@ impl ProducerNode {
                 break;
             }
             let (mut i, key_bytes, keyed) = self.choose_partition();
-            let record = RECORD_OVERHEAD + key_bytes + self.cfg.spec.value_bytes;
+            let sizes = self.cfg.spec.value_bytes;
+            let value = if sizes.min == sizes.max {
+                sizes.min
+            } else {
+                self.rng.random_range(sizes.min..=sizes.max)
+            };
+            let record = RECORD_OVERHEAD + key_bytes + value;
             let batch_size = self.cfg.spec.batch_size;
             let opens_batch =
                 |q: &VecDeque<PendingBatch>| q.back().is_none_or(|b| !b.open || b.bytes + record > batch_size);
@@ -411,7 +417,12 @@ impl ProducerNode {
         let spec = &self.cfg.spec;
         let (key, key_bytes) = match &spec.keys {
             Some(keys) => {
-                let key = self.rng.random_range(0..keys.len() as u32) as usize;
+                let hot = spec.hot_share > 0 && self.rng.random_range(0..100u32) < spec.hot_share;
+                let key = if hot {
+                    0
+                } else {
+                    self.rng.random_range(0..keys.len() as u32) as usize
+                };
                 (Some(key), self.cfg.key_bytes[key])
             }
             None => (None, 0),

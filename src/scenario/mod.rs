@@ -133,7 +133,10 @@ pub struct Producer {
     pub workload: Workload,
     /// The keys, drawn uniformly for each record; `None` = null keys.
     pub keys: Option<Vec<String>>,
-    pub value_bytes: u32,
+    /// Value sizes, drawn uniformly from `min..=max` for each record.
+    pub value_bytes: schema::ValueBytes,
+    /// The percentage of records that carry the first key.
+    pub hot_share: u32,
     pub acks: Acks,
     pub linger: Duration,
     pub batch_size: u32,

@@ -90,7 +90,7 @@ pub struct ProducerSpec {
     #[serde(default)]
     pub keys: Option<S<KeysSpec>>,
     #[serde(default, rename = "value.bytes")]
-    pub value_bytes: Option<S<u32>>,
+    pub value_bytes: Option<S<ValueBytes>>,
     /// A custom partitioner, standing in for an implementation of Kafka's `Partitioner`.
     #[serde(default)]
     pub partitioner: Option<S<CustomPartitionerSpec>>,
@@ -126,6 +126,59 @@ pub struct KeysSpec {
     pub list: Option<S<Vec<String>>>,
     #[serde(default)]
     pub distribution: Option<S<String>>,
+    /// The percentage of records that carry the first key (a hot key); the rest are
+    /// spread over all keys.
+    #[serde(default, rename = "hot-share")]
+    pub hot_share: Option<S<u32>>,
+}
+
+/// `value.bytes`: a size, or `{min: 50, max: 500}` for sizes drawn uniformly.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ValueBytes {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl<'de> Deserialize<'de> for ValueBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ValueBytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size in bytes, or `{min: 50, max: 500}`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ValueBytes, E> {
+                let v = u32::try_from(v).map_err(|_| E::custom("value size too large"))?;
+                Ok(ValueBytes { min: v, max: v })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ValueBytes, E> {
+                if v < 0 {
+                    return Err(E::custom("a value size is zero or more bytes"));
+                }
+                self.visit_u64(v as u64)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValueBytes, A::Error> {
+                let (mut min, mut max) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "min" => min = Some(map.next_value::<u32>()?),
+                        "max" => max = Some(map.next_value::<u32>()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown key `{other}` in `value.bytes`: write `min` and `max`"
+                            )));
+                        }
+                    }
+                }
+                match (min, max) {
+                    (Some(min), Some(max)) if min <= max => Ok(ValueBytes { min, max }),
+                    (Some(_), Some(_)) => Err(de::Error::custom("`value.bytes.min` is larger than `max`")),
+                    _ => Err(de::Error::custom("`value.bytes` as a range needs both `min` and `max`")),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize, Debug)]

@@ -480,7 +480,16 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 }
             }
         };
-        let value_bytes = spec.value_bytes.as_ref().map(|v| v.value).unwrap_or(100);
+        let value_bytes = spec
+            .value_bytes
+            .as_ref()
+            .map(|v| v.value)
+            .unwrap_or(schema::ValueBytes { min: 100, max: 100 });
+        let hot_share = match spec.keys.as_ref().and_then(|k| k.value.hot_share.as_ref()) {
+            Some(h) if h.value > 100 => return ctx.err(h, "`hot-share` is a percentage: 0 to 100"),
+            Some(h) => h.value,
+            None => 0,
+        };
         let pc = config(&ctx, Scope::Producer, &spec.config)?;
         let acks = match pc.text("acks").as_deref() {
             None | Some("all") | Some("-1") => Acks::All,
@@ -595,6 +604,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             workload,
             keys,
             value_bytes,
+            hot_share,
             acks,
             linger,
             batch_size: pc.int("batch.size").unwrap_or(16_384) as u32,

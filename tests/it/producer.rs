@@ -69,3 +69,27 @@ fn idempotence_prevents_the_duplicate_a_retry_would_write() {
     assert!(by_name("idem").retried_batches > 0);
     assert!(r.producers.iter().all(|p| p.reordered == 0));
 }
+
+/// `hot-share: 80`: four records in five carry `key-0`, whatever the other keys do, so
+/// its partition holds at least 80% of the records (plus its share of the rest).
+#[test]
+fn a_hot_key_takes_its_share_and_value_sizes_follow_their_range() {
+    let r = crate::run_yaml(
+        "name: t\nduration: 10s\ndrain: 2s\ncluster: { brokers: 1 }\ntopics: [{ name: t, partitions: 8 }]\n\
+         producers: [{ name: p, topic: t, rate: 500/s, keys: { count: 50, hot-share: 80 }, \
+         value.bytes: { min: 100, max: 300 }, config: { acks: 1 } }]\n",
+    );
+    let hot = kafkasim::kafka::partitioner::partition_for_key(b"key-0", 8) as usize;
+    let counts: Vec<u64> = r
+        .partitions
+        .iter()
+        .map(|p| p.log_end_offsets.values().copied().max().unwrap_or(0))
+        .collect();
+    let total: u64 = counts.iter().sum();
+    assert_eq!(total, 5000);
+    assert!(counts[hot] * 100 >= total * 80, "{counts:?}");
+    // Bytes per record: 7 of framing, 5 or 6 of key, 100..=300 of value, plus batch headers.
+    let p = &r.producers[0];
+    let per_record = p.bytes / p.acked;
+    assert!((180..=280).contains(&per_record), "{per_record}");
+}
