@@ -93,13 +93,16 @@ struct PendingBatch {
     last_at: Time,
     /// Still accepting records.
     open: bool,
+    /// Part of a produce request awaiting its answer.
+    in_flight: bool,
     attempts: u32,
     retry_at: Time,
 }
 
 struct InFlight {
     broker: u32,
-    partitions: Vec<Pidx>,
+    /// Each batch of the request: its partition and first sequence.
+    batches: Vec<(Pidx, u64)>,
 }
 
 pub struct ProducerNode {
@@ -124,7 +127,6 @@ pub struct ProducerNode {
     blocked_until: BTreeMap<u32, Time>,
     bootstrap: u32,
     queues: Vec<VecDeque<PendingBatch>>,
-    busy: Vec<bool>,
     in_flight: BTreeMap<u64, InFlight>,
     next_request: u64,
     wake_at: Option<Time>,
@@ -153,7 +155,6 @@ impl ProducerNode {
             blocked_until: BTreeMap::new(),
             bootstrap: index,
             queues: (0..n).map(|_| VecDeque::new()).collect(),
-            busy: vec![false; n],
             in_flight: BTreeMap::new(),
             next_request: 0,
             wake_at: None,
@@ -177,7 +178,6 @@ impl ProducerNode {
             }
         }
         self.leaders.iter_mut().for_each(|l| *l = None);
-        self.busy.iter_mut().for_each(|b| *b = false);
         self.metadata_request = None;
         self.metadata_at = None;
         self.in_flight.clear();
@@ -253,10 +253,14 @@ impl ProducerNode {
                 let Some(req) = self.in_flight.remove(&id) else { return };
                 for (p, result) in results {
                     let i = (p - self.cfg.first) as usize;
-                    self.busy[i] = false;
+                    let Some(&(_, seq)) = req.batches.iter().find(|(q, _)| *q == p) else {
+                        continue;
+                    };
+                    let Some(k) = self.find_in_flight(i, seq) else { continue };
+                    self.queues[i][k].in_flight = false;
                     match result {
                         Ok(base_offset) => {
-                            let b = self.queues[i].pop_front().expect("an in-flight batch heads its queue");
+                            let b = self.queues[i].remove(k).expect("found");
                             out.observe(Obs::Acked {
                                 partition: p,
                                 producer: self.index,
@@ -269,7 +273,7 @@ impl ProducerNode {
                                 latency_min: now.since(b.last_at),
                             });
                         }
-                        Err(code) => self.batch_failed(now, i, code, out),
+                        Err(code) => self.batch_failed(now, i, k, code, out),
                     }
                 }
             }
@@ -279,18 +283,25 @@ impl ProducerNode {
     }
 
     fn fail_request(&mut self, now: Time, req: InFlight, code: ErrorCode, out: &mut Out) {
-        for p in req.partitions {
+        for (p, seq) in req.batches {
             let i = (p - self.cfg.first) as usize;
-            self.busy[i] = false;
-            self.batch_failed(now, i, code, out);
+            if let Some(k) = self.find_in_flight(i, seq) {
+                self.queues[i][k].in_flight = false;
+                self.batch_failed(now, i, k, code, out);
+            }
         }
     }
 
+    /// The position of partition `i`'s in-flight batch that starts at `seq`.
+    fn find_in_flight(&self, i: usize, seq: u64) -> Option<usize> {
+        self.queues[i].iter().position(|b| b.in_flight && b.first_seq == seq)
+    }
+
     /// A failed attempt: retry after backoff, or give the batch up (`Sender.completeBatch`).
-    fn batch_failed(&mut self, now: Time, i: usize, code: ErrorCode, out: &mut Out) {
+    fn batch_failed(&mut self, now: Time, i: usize, k: usize, code: ErrorCode, out: &mut Out) {
         let spec = &self.cfg.spec;
         let p = self.cfg.first + i as u32;
-        let b = self.queues[i].front_mut().expect("an in-flight batch heads its queue");
+        let b = &mut self.queues[i][k];
         b.attempts += 1;
         let expired = now.since(b.first_at) >= spec.delivery_timeout;
         let retry = code.retriable() && u64::from(b.attempts) <= spec.retries && !expired;
@@ -307,7 +318,7 @@ impl ProducerNode {
                 .min(spec.retry_backoff_max.max(spec.retry_backoff));
             b.retry_at = now + backoff;
         } else {
-            let b = self.queues[i].pop_front().expect("front exists");
+            let b = self.queues[i].remove(k).expect("exists");
             self.sequence_gap();
             let reason = if expired {
                 FailReason::DeliveryTimeout
@@ -391,6 +402,7 @@ impl ProducerNode {
                         first_at: due,
                         last_at: due,
                         open: true,
+                        in_flight: false,
                         attempts: 0,
                         retry_at: Time::ZERO,
                     });
@@ -543,9 +555,12 @@ impl ProducerNode {
     fn expire(&mut self, now: Time, out: &mut Out) {
         let limit = self.cfg.spec.delivery_timeout;
         for i in 0..self.queues.len() {
-            let skip = usize::from(self.busy[i]);
-            while self.queues[i].len() > skip && now.since(self.queues[i][skip].first_at) >= limit {
-                let b = self.queues[i].remove(skip).expect("checked");
+            // Batches in flight expire when their request fails; the others here.
+            while let Some(k) = self.queues[i]
+                .iter()
+                .position(|b| !b.in_flight && now.since(b.first_at) >= limit)
+            {
+                let b = self.queues[i].remove(k).expect("found");
                 self.sequence_gap();
                 out.observe(Obs::Failed {
                     partition: self.cfg.first + i as u32,
@@ -577,17 +592,33 @@ impl ProducerNode {
     }
 
     /// Drains ready batches into one produce request per leader (`Sender.sendProducerData`).
+    /// The batch of partition `i` the sender may send now, if any: the first one not in
+    /// flight, once ready, while fewer than `max.in.flight.requests.per.connection` of the
+    /// partition's batches are out. An idempotent producer sends a retried batch only
+    /// when nothing else of the partition is in flight, so retries keep their order.
+    fn sendable(&self, now: Time, i: usize) -> Option<usize> {
+        let q = &self.queues[i];
+        let k = q.iter().position(|b| !b.in_flight)?;
+        let out = q.iter().filter(|b| b.in_flight).count() as u32;
+        let b = &q[k];
+        let blocked = !self.ready(now, b)
+            || out >= self.cfg.spec.max_in_flight
+            || (self.cfg.spec.idempotence && b.attempts > 0 && out > 0);
+        (!blocked).then_some(k)
+    }
+
+    /// Drains ready batches into produce requests, one batch per partition per request and
+    /// up to `max.in.flight.requests.per.connection` requests per broker
+    /// (`Sender.sendProducerData`, run until nothing more can go).
     fn send_ready(&mut self, now: Time, out: &mut Out) {
+        while self.send_round(now, out) {}
+    }
+
+    fn send_round(&mut self, now: Time, out: &mut Out) -> bool {
         let spec = &self.cfg.spec;
-        let mut per_broker: BTreeMap<u32, (Vec<usize>, u32)> = BTreeMap::new();
+        let mut per_broker: BTreeMap<u32, (Vec<(usize, usize)>, u32)> = BTreeMap::new();
         for i in 0..self.queues.len() {
-            if self.busy[i] {
-                continue;
-            }
-            let Some(b) = self.queues[i].front() else { continue };
-            if !self.ready(now, b) {
-                continue;
-            }
+            let Some(k) = self.sendable(now, i) else { continue };
             let Some(leader) = self.leaders[i] else {
                 self.metadata_at = None;
                 continue;
@@ -595,41 +626,44 @@ impl ProducerNode {
             if self.blocked_until.get(&leader).is_some_and(|&t| t > now) {
                 continue;
             }
+            let bytes = self.queues[i][k].bytes;
             let entry = per_broker.entry(leader).or_default();
-            if !entry.0.is_empty() && entry.1 + b.bytes > spec.max_request_size {
+            if !entry.0.is_empty() && entry.1 + bytes > spec.max_request_size {
                 continue;
             }
-            entry.0.push(i);
-            entry.1 += b.bytes;
+            entry.0.push((i, k));
+            entry.1 += bytes;
         }
         let acks = match spec.acks {
             Acks::Zero => AcksMode::Zero,
             Acks::One => AcksMode::One,
             Acks::All => AcksMode::All,
         };
+        let mut sent_any = false;
         for (broker, (parts, _)) in per_broker {
             let in_flight = self.in_flight.values().filter(|r| r.broker == broker).count() as u32;
             if in_flight >= spec.max_in_flight {
                 continue;
             }
+            sent_any = true;
             let mut batches = Vec::with_capacity(parts.len());
             let mut retried = 0u32;
-            for &i in &parts {
-                let b = self.queues[i].front_mut().expect("ready");
+            for &(i, k) in &parts {
+                let b = &mut self.queues[i][k];
                 b.open = false;
+                b.in_flight = acks != AcksMode::Zero;
                 retried += u32::from(b.attempts > 0);
-                batches.push((
-                    self.cfg.first + i as u32,
-                    Batch {
-                        writer: Writer {
-                            producer: self.index,
-                            session: self.session,
-                        },
-                        first_seq: b.first_seq,
-                        count: b.count,
-                        bytes: b.bytes,
-                    },
-                ));
+                let writer = Writer {
+                    producer: self.index,
+                    session: self.session,
+                };
+                let batch = Batch {
+                    writer,
+                    first_seq: b.first_seq,
+                    count: b.count,
+                    bytes: b.bytes,
+                };
+                batches.push((self.cfg.first + i as u32, batch));
             }
             self.next_request += 1;
             let id = self.next_request;
@@ -638,20 +672,19 @@ impl ProducerNode {
                 batches: batches.len() as u32,
                 retried,
             });
-            out.send(
-                self.info.broker_node(broker),
-                Msg::ProduceRequest {
-                    id,
-                    acks,
-                    idempotent: spec.idempotence,
-                    timeout_ms: spec.request_timeout.as_millis(),
-                    batches,
-                },
-            );
+            let sent: Vec<(Pidx, u64)> = batches.iter().map(|(p, b)| (*p, b.first_seq)).collect();
+            let msg = Msg::ProduceRequest {
+                id,
+                acks,
+                idempotent: spec.idempotence,
+                timeout_ms: spec.request_timeout.as_millis(),
+                batches,
+            };
+            out.send(self.info.broker_node(broker), msg);
             if acks == AcksMode::Zero {
                 // Nothing comes back: the send is complete once it is on the wire.
-                for &i in &parts {
-                    let b = self.queues[i].pop_front().expect("ready");
+                for &(i, k) in &parts {
+                    let b = self.queues[i].remove(k).expect("sent");
                     out.observe(Obs::SentUnacknowledged {
                         partition: self.cfg.first + i as u32,
                         producer: self.index,
@@ -659,19 +692,11 @@ impl ProducerNode {
                     });
                 }
             } else {
-                for &i in &parts {
-                    self.busy[i] = true;
-                }
-                self.in_flight.insert(
-                    id,
-                    InFlight {
-                        broker,
-                        partitions: parts.iter().map(|&i| self.cfg.first + i as u32).collect(),
-                    },
-                );
+                self.in_flight.insert(id, InFlight { broker, batches: sent });
                 out.set_timer(spec.request_timeout, Timer::Producer(ProducerTimer::RequestTimeout(id)));
             }
         }
+        sent_any
     }
 
     /// Sets a wake-up for the earliest future moment something becomes due. Batches that
@@ -686,24 +711,22 @@ impl ProducerNode {
             // with time and batches, not with records.
             next = next.min(self.cfg.due(self.next_record).max(now + SEND_TICK));
         }
-        for (i, q) in self.queues.iter().enumerate() {
-            let Some(b) = q.front() else { continue };
-            if !self.busy[i] {
-                let ready_at = if b.attempts > 0 {
-                    b.retry_at
-                } else if b.open {
-                    b.first_at + spec.linger
-                } else {
-                    now
-                };
-                if ready_at > now {
-                    next = next.min(ready_at);
-                }
+        for q in &self.queues {
+            // The first batch not in flight: when it becomes ready, and when it expires.
+            let Some(b) = q.iter().find(|b| !b.in_flight) else {
+                continue;
+            };
+            let ready_at = if b.attempts > 0 {
+                b.retry_at
+            } else if b.open {
+                b.first_at + spec.linger
+            } else {
+                now
+            };
+            if ready_at > now {
+                next = next.min(ready_at);
             }
-            let oldest = if self.busy[i] { q.get(1) } else { Some(b) };
-            if let Some(o) = oldest {
-                next = next.min(o.first_at + spec.delivery_timeout);
-            }
+            next = next.min(b.first_at + spec.delivery_timeout);
         }
         for &t in self.blocked_until.values() {
             if t > now {
