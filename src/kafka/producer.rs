@@ -1,11 +1,12 @@
-//! A producer instance: the workload that calls `send()`, the record accumulator (one
-//! queue of batches per partition, closed by `batch.size` or `linger.ms`), and the sender
-//! (one produce request per broker, retries with exponential backoff, delivery timeout,
-//! metadata refresh on errors). KAFKA.md §2.
+//! A producer instance: the workload that calls `send()`, the partitioners, the record
+//! accumulator (one queue of batches per partition, closed by `batch.size` or
+//! `linger.ms`), and the sender (produce requests per broker with up to
+//! `max.in.flight.requests.per.connection` in flight, retries with exponential backoff,
+//! the delivery timeout, metadata refresh on errors). KAFKA.md §2–3.
 //!
-//! Simplifications, all documented in README.md: at most one batch per partition is in
-//! flight at a time; the application hands records over at their exact due times, never
-//! blocking on `buffer.memory`.
+//! Simplifications, all documented in README.md: the application hands records over at
+//! their due times in 1 ms ticks, never blocking on `buffer.memory`; backoff has no
+//! jitter.
 
 use crate::kafka::log::{Batch, Writer};
 use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
