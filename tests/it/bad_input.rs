@@ -6,13 +6,7 @@ use std::process::Command;
 
 /// Every file under `tests/bad/`, sorted.
 fn bad_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(crate::root().join("tests/bad"))
-        .expect("tests/bad/ exists")
-        .map(|e| e.expect("readable").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
+    crate::yaml_files("tests/bad")
 }
 
 /// Where the error must point and a piece of its message.

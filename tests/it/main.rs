@@ -17,15 +17,20 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every scenario under `scenarios/`, sorted.
-pub fn scenario_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
-        .expect("scenarios/ exists")
+/// Every `.yaml` file in the crate's folder `dir`, sorted.
+pub fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}/: {e}"))
         .map(|e| e.expect("readable").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
     files
+}
+
+/// Every scenario under `scenarios/`, sorted.
+pub fn scenario_files() -> Vec<PathBuf> {
+    yaml_files("scenarios")
 }
 
 /// Runs a scenario with its own seed, no trace, no progress.
