@@ -80,6 +80,10 @@ struct ProducerStats {
     retried_batches: u64,
     /// Records in one acknowledged batch, the largest.
     batch_records_max: u64,
+    /// Acknowledged batches by records in them: bucket `k` holds 2^k ..= 2^(k+1) - 1.
+    batch_histogram: [u64; 32],
+    blocked_sends: u64,
+    blocked: u64,
 }
 
 struct Collector<'a> {
@@ -231,6 +235,11 @@ impl Collector<'_> {
         self.at_least_once.observe(at, obs);
         match obs {
             Obs::Sent { producer, records } => self.producers[*producer as usize].sent += records,
+            Obs::SendBlocked { producer, waited } => {
+                let s = &mut self.producers[*producer as usize];
+                s.blocked_sends += 1;
+                s.blocked += waited.0;
+            }
             Obs::ProduceSent { producer, retried, .. } => {
                 let s = &mut self.producers[*producer as usize];
                 s.requests += 1;
@@ -251,6 +260,7 @@ impl Collector<'_> {
                 s.acked += u64::from(*count);
                 s.batches += 1;
                 s.batch_records_max = s.batch_records_max.max(u64::from(*count));
+                s.batch_histogram[count.max(&1).ilog2() as usize] += 1;
                 s.bytes += u64::from(*bytes);
                 s.latencies
                     .push(((latency_max.0 + latency_min.0) / 2, u64::from(*count)));
@@ -285,6 +295,9 @@ impl Collector<'_> {
                     FailReason::DeliveryTimeout => "delivery.timeout.ms expired".to_string(),
                     FailReason::Error(e) => e.name().to_string(),
                     FailReason::ProducerCrashed => "the producer crashed before sending them".to_string(),
+                    FailReason::BufferExhausted => {
+                        "BufferExhaustedException: buffer.memory full for max.block.ms".to_string()
+                    }
                 };
                 let s = &mut self.producers[*producer as usize];
                 s.failed += u64::from(*count);
@@ -1014,6 +1027,19 @@ fn assemble(
                 requests: s.requests,
                 retried_batches: s.retried_batches,
                 batch_records_max: s.batch_records_max,
+                batch_sizes: s
+                    .batch_histogram
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| BatchSizes {
+                        records_min: 1 << k,
+                        records_max: (1 << (k + 1)) - 1,
+                        batches: *n,
+                    })
+                    .collect(),
+                blocked_sends: s.blocked_sends,
+                blocked_ms: ms(s.blocked),
                 throughput_per_s: s.acked * 1000 / scenario.duration.as_millis().max(1),
                 duplicates_written: log_figures[i].0,
                 reordered: log_figures[i].1,

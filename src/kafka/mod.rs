@@ -188,6 +188,9 @@ pub enum FailReason {
     Error(ErrorCode),
     /// The producer process died with the records still in its accumulator.
     ProducerCrashed,
+    /// `send()` waited `max.block.ms` for `buffer.memory` and threw
+    /// BufferExhaustedException: the record never entered the accumulator.
+    BufferExhausted,
 }
 
 /// Where a member's position came from.
@@ -218,6 +221,12 @@ pub enum Obs {
         producer: u32,
         batches: u32,
         retried: u32,
+    },
+    /// A `send()` call waited `waited` for `buffer.memory` to free up (then returned, or
+    /// gave the record up).
+    SendBlocked {
+        producer: u32,
+        waited: Duration,
     },
     /// The application handed `records` records to `send()`.
     Sent {
@@ -491,6 +500,10 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
                 })
                 .collect(),
             key_bytes: key_names.iter().map(|k| k.len() as u32).collect(),
+            key_cdf: match p.key_distribution {
+                crate::scenario::KeyDistribution::Uniform => Vec::new(),
+                crate::scenario::KeyDistribution::Zipf { exponent } => producer::zipf_cdf(key_names.len(), exponent),
+            },
             stop: Time(s.duration.0),
         });
         for name in s.producer_instance_names(p) {

@@ -4,9 +4,11 @@
 //! `max.in.flight.requests.per.connection` in flight, retries with exponential backoff,
 //! the delivery timeout, metadata refresh on errors). KAFKA.md §2–3.
 //!
+//! `send()` blocks while `buffer.memory` is full, up to `max.block.ms`; the built-in
+//! partitioner weighs partitions by their queues (KIP-794).
+//!
 //! Simplifications, all documented in README.md: the application hands records over at
-//! their due times in 1 ms ticks, never blocking on `buffer.memory`; backoff has no
-//! jitter.
+//! their due times in 1 ms ticks; backoff has no jitter.
 
 use crate::kafka::log::{Batch, Writer};
 use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
@@ -50,6 +52,9 @@ pub struct ProducerConfig {
     pub key_partition: Vec<u32>,
     /// Serialized length of `key-i`.
     pub key_bytes: Vec<u32>,
+    /// For zipf keys: the cumulative weights of the keys, scaled to integers (see
+    /// [`zipf_cdf`]); empty for uniform keys.
+    pub key_cdf: Vec<u64>,
     /// When the workload stops (the scenario's `duration`).
     pub stop: Time,
 }
@@ -63,6 +68,7 @@ impl ProducerConfig {
                 num.div_ceil(u128::from(per.0.max(1))) as u64
             }
             Workload::Messages(n) => n,
+            Workload::Bursts { .. } => self.first_due_at_or_after(self.stop),
         }
     }
     /// The index of the first record due at or after `t`.
@@ -71,6 +77,13 @@ impl ProducerConfig {
         let (n, span) = match self.spec.workload {
             Workload::Rate { count, per } => (u128::from(count), u128::from(per.0)),
             Workload::Messages(n) => (u128::from(n), u128::from(self.stop.0)),
+            Workload::Bursts { .. } => {
+                // due(i) < t  ⟺  due_by(t - 1) >= i: records 0..=due_by(t - 1) come first.
+                return match t.0 {
+                    0 => 0,
+                    t => (self.due_by(t - 1) / self.burst_denominator()) as u64 + 1,
+                };
+            }
         };
         (u128::from(t.0) * n).div_ceil(span.max(1)) as u64
     }
@@ -80,8 +93,85 @@ impl ProducerConfig {
         match self.spec.workload {
             Workload::Rate { count, per } => Time((u128::from(i) * u128::from(per.0) / u128::from(count)) as u64),
             Workload::Messages(n) => Time((u128::from(i) * u128::from(self.stop.0) / u128::from(n)) as u64),
+            Workload::Bursts { .. } => {
+                // The first microsecond by which `i` records are due: a binary search over
+                // the monotone `due_by` (records from `total_records()` on are never sent).
+                let target = u128::from(i) * self.burst_denominator();
+                let (mut lo, mut hi) = (0u64, self.stop.0);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.due_by(mid) >= target {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                Time(lo)
+            }
         }
     }
+
+    /// With bursts: the records due in `0..t` µs, times [`Self::burst_denominator`].
+    fn due_by(&self, t: u64) -> u128 {
+        let Workload::Bursts {
+            base,
+            base_per,
+            burst,
+            burst_per,
+            every,
+            length,
+        } = self.spec.workload
+        else {
+            unreachable!("bursts only")
+        };
+        // Bursts cover [k·every, k·every + length) for k ≥ 1.
+        let (periods, into) = (t / every.0, t % every.0);
+        let in_burst = match periods {
+            0 => 0,
+            k => (k - 1) * length.0 + into.min(length.0),
+        };
+        let in_base = t - in_burst;
+        u128::from(in_base) * u128::from(base) * u128::from(burst_per.0)
+            + u128::from(in_burst) * u128::from(burst) * u128::from(base_per.0)
+    }
+
+    fn burst_denominator(&self) -> u128 {
+        match self.spec.workload {
+            Workload::Bursts {
+                base_per, burst_per, ..
+            } => u128::from(base_per.0) * u128::from(burst_per.0),
+            _ => 1,
+        }
+    }
+}
+
+/// The cumulative distribution of zipf keys as integers: key `k` (from 0) has weight
+/// `1 / (k + 1)^exponent`, and entry `k` is the weight of keys `0..=k` scaled so that the
+/// last entry is 2^53. A key is drawn by taking `r` uniform in `0..2^53` and the first
+/// entry above it. `libm` computes the powers, so the table is the same on every platform.
+pub fn zipf_cdf(keys: usize, exponent: f64) -> Vec<u64> {
+    const SCALE: f64 = (1u64 << 53) as f64;
+    let mut cumulative = Vec::with_capacity(keys);
+    let mut sum = 0.0;
+    for k in 1..=keys {
+        sum += libm::pow(k as f64, -exponent);
+        cumulative.push(sum);
+    }
+    cumulative.iter().map(|c| libm::round(c / sum * SCALE) as u64).collect()
+}
+
+/// KIP-794's cumulative frequency table: each queue weighs `max + 1 - size`, summed in
+/// order. A draw `r` in `0..last` picks the first entry above `r`.
+pub fn frequency_table(sizes: &[u32]) -> Vec<u32> {
+    let max = sizes.iter().copied().max().unwrap_or(0);
+    let mut sum = 0;
+    sizes
+        .iter()
+        .map(|q| {
+            sum += max + 1 - q;
+            sum
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -98,6 +188,17 @@ struct PendingBatch {
     in_flight: bool,
     attempts: u32,
     retry_at: Time,
+    /// Bytes it holds of `buffer.memory` (`max(batch.size, its first record)`).
+    alloc: u32,
+}
+
+/// A record whose `send()` waits for `buffer.memory`: its partition and size are chosen.
+struct Held {
+    i: usize,
+    record: u32,
+    sticky: bool,
+    /// When `send()` was called.
+    since: Time,
 }
 
 struct InFlight {
@@ -136,6 +237,16 @@ pub struct ProducerNode {
     /// The round-robin counter (`RoundRobinPartitioner` starts at 0; `DefaultPartitioner`
     /// ≤ 2.3 at a random int).
     counter: u32,
+    /// Bytes of `buffer.memory` the batches hold.
+    pool_used: u64,
+    held: Option<Held>,
+    /// When the application last came out of a blocked `send()`.
+    app_at: Time,
+    /// Partitions that have had a batch (Kafka's `batches` map has their entry).
+    batched: Vec<bool>,
+    /// Per broker: when it last had a batch ready, and when batches were last drained to
+    /// it (`NodeLatencyStats`, for `partitioner.availability.timeout.ms`).
+    node_stats: BTreeMap<u32, (Time, Time)>,
 }
 
 impl ProducerNode {
@@ -161,6 +272,11 @@ impl ProducerNode {
             wake_at: None,
             sticky: None,
             counter,
+            pool_used: 0,
+            held: None,
+            app_at: Time::ZERO,
+            batched: vec![false; n],
+            node_stats: BTreeMap::new(),
             cfg,
             info,
         }
@@ -185,6 +301,10 @@ impl ProducerNode {
         self.wake_at = None;
         self.sticky = None;
         self.counter = Self::initial_counter(&self.cfg, &mut self.rng);
+        self.pool_used = 0;
+        self.held = None;
+        self.batched.iter_mut().for_each(|b| *b = false);
+        self.node_stats.clear();
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
@@ -262,6 +382,7 @@ impl ProducerNode {
                     match result {
                         Ok(base_offset) => {
                             let b = self.queues[i].remove(k).expect("found");
+                            self.pool_used -= u64::from(b.alloc);
                             out.observe(Obs::Acked {
                                 partition: p,
                                 producer: self.index,
@@ -320,6 +441,7 @@ impl ProducerNode {
             b.retry_at = now + backoff;
         } else {
             let b = self.queues[i].remove(k).expect("exists");
+            self.pool_used -= u64::from(b.alloc);
             self.sequence_gap();
             let reason = if expired {
                 FailReason::DeliveryTimeout
@@ -355,62 +477,106 @@ impl ProducerNode {
 
     fn generate(&mut self, now: Time, out: &mut Out) {
         let total = self.cfg.total_records();
+        let batch_size = self.cfg.spec.batch_size;
         let mut generated = 0u64;
         while self.next_record < total {
             let due = self.cfg.due(self.next_record);
             if due > now {
                 break;
             }
-            let (mut i, key_bytes, keyed) = self.choose_partition();
-            let sizes = self.cfg.spec.value_bytes;
-            let value = if sizes.min == sizes.max {
-                sizes.min
-            } else {
-                self.rng.random_range(sizes.min..=sizes.max)
+            // `send()` is called at the record's due time, or when the application comes
+            // out of an earlier blocked call.
+            let was_held = self.held.is_some();
+            let Held {
+                i,
+                record,
+                sticky,
+                since,
+            } = match self.held.take() {
+                Some(held) => held,
+                None => self.place(due.max(self.app_at)),
             };
-            let record = RECORD_OVERHEAD + key_bytes + value;
-            let batch_size = self.cfg.spec.batch_size;
-            let opens_batch =
-                |q: &VecDeque<PendingBatch>| q.back().is_none_or(|b| !b.open || b.bytes + record > batch_size);
-            if opens_batch(&self.queues[i]) {
-                // The accumulator would open a new batch here (`abortOnNewBatch`).
-                match self.cfg.spec.partitioner {
-                    // KIP-480: `onNewBatch` moves the sticky partition, and the record
-                    // is partitioned again.
-                    Partitioner::Sticky24 if !keyed => i = self.next_sticky(i),
-                    Partitioner::UniformSticky => i = self.next_sticky(i),
-                    // KAFKA-9965: `partition()` is called a second time, so the counter
-                    // advances twice.
-                    Partitioner::RoundRobin => i = self.round_robin(),
-                    _ => {}
-                }
-            }
-            let q = &mut self.queues[i];
-            match q.back_mut() {
-                Some(b) if b.open && b.bytes + record <= batch_size => {
-                    b.count += 1;
-                    b.bytes += record;
-                    b.last_at = due;
-                }
-                back => {
-                    if let Some(b) = back {
-                        b.open = false;
+            let handed = since.max(self.app_at);
+            let opens_batch = self.queues[i]
+                .back()
+                .is_none_or(|b| !b.open || b.bytes + record > batch_size);
+            let mut appended = record;
+            if opens_batch {
+                // `BufferPool.allocate`: a new batch takes `batch.size` (or the record's
+                // size, when larger) from `buffer.memory`, blocking up to `max.block.ms`.
+                let alloc = batch_size.max(BATCH_OVERHEAD + record);
+                if self.pool_used + u64::from(alloc) > self.cfg.spec.buffer_memory {
+                    if now < since + self.cfg.spec.max_block {
+                        self.held = Some(Held {
+                            i,
+                            record,
+                            sticky,
+                            since,
+                        });
+                        break;
                     }
-                    q.push_back(PendingBatch {
+                    // BufferExhaustedException: the record never enters the accumulator.
+                    self.app_at = now;
+                    out.observe(Obs::SendBlocked {
+                        producer: self.index,
+                        waited: now.since(since),
+                    });
+                    out.observe(Obs::Failed {
+                        partition: self.cfg.first + i as u32,
+                        producer: self.index,
                         first_seq: self.next_seq[i],
                         count: 1,
-                        bytes: BATCH_OVERHEAD + record,
-                        first_at: due,
-                        last_at: due,
-                        open: true,
-                        in_flight: false,
-                        attempts: 0,
-                        retry_at: Time::ZERO,
+                        reason: FailReason::BufferExhausted,
+                    });
+                    self.next_record += 1;
+                    generated += 1;
+                    continue;
+                }
+                if was_held && now > since {
+                    self.app_at = now;
+                    out.observe(Obs::SendBlocked {
+                        producer: self.index,
+                        waited: now.since(since),
                     });
                 }
+                let at = handed.max(self.app_at);
+                let q = &mut self.queues[i];
+                if let Some(b) = q.back_mut() {
+                    b.open = false;
+                }
+                q.push_back(PendingBatch {
+                    first_seq: self.next_seq[i],
+                    count: 1,
+                    bytes: BATCH_OVERHEAD + record,
+                    first_at: at,
+                    last_at: at,
+                    open: true,
+                    in_flight: false,
+                    attempts: 0,
+                    retry_at: Time::ZERO,
+                    alloc,
+                });
+                self.pool_used += u64::from(alloc);
+                self.batched[i] = true;
+                appended += BATCH_OVERHEAD;
+            } else {
+                let b = self.queues[i].back_mut().expect("an open batch");
+                b.count += 1;
+                b.bytes += record;
+                b.last_at = handed;
             }
-            if let Some((_, produced)) = self.sticky.as_mut() {
-                *produced += u64::from(record);
+            if sticky {
+                // `BuiltInPartitioner.updatePartitionInfo`: switch once `batch.size`
+                // bytes went to the partition and its batches are full, or at twice that.
+                let produced = self.sticky.as_mut().map(|(_, p)| {
+                    *p += u64::from(appended);
+                    *p
+                });
+                let limit = u64::from(batch_size);
+                if produced.is_some_and(|p| (p >= limit && self.all_batches_full(i)) || p >= 2 * limit) {
+                    let next = self.next_builtin();
+                    self.sticky = Some((next as u32, 0));
+                }
             }
             self.next_seq[i] += 1;
             self.next_record += 1;
@@ -424,6 +590,50 @@ impl ProducerNode {
         }
     }
 
+    /// Chooses the partition and size of the next record, `send()` being called at `at`.
+    fn place(&mut self, at: Time) -> Held {
+        let (mut i, key_bytes, keyed) = self.choose_partition();
+        let sizes = self.cfg.spec.value_bytes;
+        let value = if sizes.min == sizes.max {
+            sizes.min
+        } else {
+            self.rng.random_range(sizes.min..=sizes.max)
+        };
+        let record = RECORD_OVERHEAD + key_bytes + value;
+        let batch_size = self.cfg.spec.batch_size;
+        let opens_batch =
+            |q: &VecDeque<PendingBatch>| q.back().is_none_or(|b| !b.open || b.bytes + record > batch_size);
+        if opens_batch(&self.queues[i]) {
+            // The accumulator would open a new batch here (`abortOnNewBatch`).
+            match self.cfg.spec.partitioner {
+                // KIP-480: `onNewBatch` moves the sticky partition, and the record is
+                // partitioned again.
+                Partitioner::Sticky24 if !keyed => i = self.next_sticky(i),
+                Partitioner::UniformSticky => i = self.next_sticky(i),
+                // KAFKA-9965: `partition()` is called a second time, so the counter
+                // advances twice.
+                Partitioner::RoundRobin => i = self.round_robin(),
+                _ => {}
+            }
+        }
+        Held {
+            i,
+            record,
+            sticky: self.cfg.spec.partitioner == Partitioner::BuiltIn && !keyed,
+            since: at,
+        }
+    }
+
+    /// `allBatchesFull`: the partition's last queued batch, if any, takes no more records.
+    fn all_batches_full(&self, i: usize) -> bool {
+        let batch_size = self.cfg.spec.batch_size;
+        self.queues[i]
+            .iter()
+            .rev()
+            .find(|b| !b.in_flight)
+            .is_none_or(|b| !b.open || b.bytes >= batch_size)
+    }
+
     /// The partition index (within the topic) of the next record, its key's size, and
     /// whether it has a key the partitioner uses.
     fn choose_partition(&mut self) -> (usize, u32, bool) {
@@ -431,8 +641,12 @@ impl ProducerNode {
         let (key, key_bytes) = match &spec.keys {
             Some(keys) => {
                 let hot = spec.hot_share > 0 && self.rng.random_range(0..100u32) < spec.hot_share;
+                let cdf = &self.cfg.key_cdf;
                 let key = if hot {
                     0
+                } else if let Some(&end) = cdf.last() {
+                    let r = self.rng.random_range(0..end);
+                    cdf.partition_point(|&c| c <= r)
                 } else {
                     self.rng.random_range(0..keys.len() as u32) as usize
                 };
@@ -517,18 +731,65 @@ impl ProducerNode {
         p
     }
 
-    /// The built-in uniform sticky partitioner (KIP-794): stay on one partition until
-    /// `batch.size` bytes went to it, then move to a random one.
+    /// The built-in uniform sticky partitioner (KIP-794): the current sticky partition,
+    /// or the next one when `batch.size` bytes went to it and its batches are full
+    /// (`peekCurrentPartitionInfo`, then `partitionChanged`).
     fn uniform_sticky_partition(&mut self) -> usize {
-        let batch_size = u64::from(self.cfg.spec.batch_size);
+        let limit = u64::from(self.cfg.spec.batch_size);
         match self.sticky {
-            Some((p, produced)) if produced < batch_size => p as usize,
+            Some((p, produced)) if produced < limit || !self.all_batches_full(p as usize) => p as usize,
             _ => {
-                let p = self.rng.random_range(0..self.cfg.count);
-                self.sticky = Some((p, 0));
-                p as usize
+                let p = self.next_builtin();
+                self.sticky = Some((p as u32, 0));
+                p
             }
         }
+    }
+
+    /// `BuiltInPartitioner.nextPartition`: with adaptive partitioning, a pick weighted
+    /// against the partitions' queues (`updatePartitionLoadStats`); otherwise, or when
+    /// every queue is the same length, uniform over the available partitions.
+    fn next_builtin(&mut self) -> usize {
+        let random = (self.rng.random::<u32>() & 0x7fff_ffff) as usize;
+        if let Some((ids, table)) = self.load_stats() {
+            let r = random % *table.last().expect("not empty") as usize;
+            return ids[table.partition_point(|&c| c as usize <= r)];
+        }
+        let available = self.available();
+        available[random % available.len()]
+    }
+
+    /// The cumulative frequency table of KIP-794 (`RecordAccumulator.partitionReady` and
+    /// `BuiltInPartitioner.updatePartitionLoadStats`): over the partitions with a known
+    /// leader, minus those whose leader has had batches ready but none drained for longer
+    /// than `partitioner.availability.timeout.ms`, each weighs `max queue + 1 - queue`,
+    /// a queue being the batches waiting to be sent. `None` while some partition never
+    /// had a batch, with fewer than two partitions, or when every queue is equal and
+    /// nothing is excluded.
+    fn load_stats(&self) -> Option<(Vec<usize>, Vec<u32>)> {
+        let spec = &self.cfg.spec;
+        if !spec.adaptive || self.batched.len() < 2 || !self.batched.iter().all(|&b| b) {
+            return None;
+        }
+        let timeout = spec.availability_timeout;
+        let mut ids = Vec::new();
+        let mut sizes = Vec::new();
+        for (i, leader) in self.leaders.iter().enumerate() {
+            let Some(leader) = leader else { continue };
+            let stalled = self
+                .node_stats
+                .get(leader)
+                .is_some_and(|&(ready, drained)| timeout > Duration::ZERO && ready.since(drained) > timeout);
+            if !stalled {
+                ids.push(i);
+                sizes.push(self.queues[i].iter().filter(|b| !b.in_flight).count() as u32);
+            }
+        }
+        let max = *sizes.iter().max()?;
+        if ids.len() == self.batched.len() && sizes.iter().all(|&q| q == max) {
+            return None;
+        }
+        Some((ids, frequency_table(&sizes)))
     }
 
     fn request_metadata(&mut self, now: Time, out: &mut Out) {
@@ -562,6 +823,7 @@ impl ProducerNode {
                 .position(|b| !b.in_flight && now.since(b.first_at) >= limit)
             {
                 let b = self.queues[i].remove(k).expect("found");
+                self.pool_used -= u64::from(b.alloc);
                 self.sequence_gap();
                 out.observe(Obs::Failed {
                     partition: self.cfg.first + i as u32,
@@ -584,11 +846,14 @@ impl ProducerNode {
         }
     }
 
+    /// Whether the sender may take a batch now (`RecordAccumulator.batchReady`): after its
+    /// retry backoff; otherwise once full or lingered, or at once while `send()` is
+    /// blocked on memory (`exhausted`).
     fn ready(&self, now: Time, b: &PendingBatch) -> bool {
         if b.attempts > 0 {
             now >= b.retry_at
         } else {
-            !b.open || now >= b.first_at + self.cfg.spec.linger
+            !b.open || now >= b.first_at + self.cfg.spec.linger || self.held.is_some()
         }
     }
 
@@ -619,6 +884,16 @@ impl ProducerNode {
         let spec = &self.cfg.spec;
         let mut per_broker: BTreeMap<u32, (Vec<(usize, usize)>, u32)> = BTreeMap::new();
         for i in 0..self.queues.len() {
+            // The leader has a batch ready, whether or not it can take it now
+            // (`RecordAccumulator.ready` lists it; `NodeLatencyStats.readyTimeMs`).
+            if let Some(leader) = self.leaders[i]
+                && self.queues[i]
+                    .iter()
+                    .find(|b| !b.in_flight)
+                    .is_some_and(|b| self.ready(now, b))
+            {
+                self.node_stats.entry(leader).or_insert((now, now)).0 = now;
+            }
             let Some(k) = self.sendable(now, i) else { continue };
             let Some(leader) = self.leaders[i] else {
                 self.metadata_at = None;
@@ -647,6 +922,7 @@ impl ProducerNode {
                 continue;
             }
             sent_any = true;
+            self.node_stats.insert(broker, (now, now));
             let mut batches = Vec::with_capacity(parts.len());
             let mut retried = 0u32;
             for &(i, k) in &parts {
@@ -686,6 +962,7 @@ impl ProducerNode {
                 // Nothing comes back: the send is complete once it is on the wire.
                 for &(i, k) in &parts {
                     let b = self.queues[i].remove(k).expect("sent");
+                    self.pool_used -= u64::from(b.alloc);
                     out.observe(Obs::SentUnacknowledged {
                         partition: self.cfg.first + i as u32,
                         producer: self.index,
@@ -706,7 +983,11 @@ impl ProducerNode {
     fn schedule(&mut self, now: Time, out: &mut Out) {
         let spec = &self.cfg.spec;
         let mut next = Time::MAX;
-        if self.next_record < self.cfg.total_records() {
+        if let Some(held) = &self.held {
+            // Blocked in `send()`: until memory frees up (an answer wakes the producer)
+            // or `max.block.ms` passes.
+            next = next.min(held.since + spec.max_block);
+        } else if self.next_record < self.cfg.total_records() {
             // The application hands records over at their due times, but at most once per
             // millisecond: at high rates records arrive in 1ms ticks, so the work grows
             // with time and batches, not with records.
@@ -757,27 +1038,74 @@ impl ProducerNode {
 mod tests {
     use super::*;
 
+    /// `BuiltInPartitionerTest.adaptivePartitionsTest`: queue sizes 5 0 3 0 1 give the
+    /// frequencies 1 6 3 6 5; and the source's own example, 0 3 1 ⇒ 4 1 3 ⇒ 4 5 8.
     #[test]
-    fn first_due_matches_due() {
-        let spec = crate::scenario::parse(
-            "t.yaml",
-            "name: t\nduration: 10s\ncluster: {brokers: 1}\ntopics: [{name: t}]\nproducers: [{name: p, topic: t, rate: 7/s}]\n",
-        )
-        .unwrap()
-        .producers
-        .remove(0);
-        let cfg = ProducerConfig {
+    fn frequency_table_matches_kafkas_examples() {
+        assert_eq!(frequency_table(&[5, 0, 3, 0, 1]), vec![1, 7, 10, 16, 21]);
+        let table = frequency_table(&[0, 3, 1]);
+        assert_eq!(table, vec![4, 5, 8]);
+        let pick = |r: u32| table.partition_point(|&c| c <= r);
+        let picks: Vec<usize> = (0..8).map(pick).collect();
+        assert_eq!(picks, vec![0, 0, 0, 0, 1, 2, 2, 2]);
+    }
+
+    /// With exponent 1 the weights are 1, 1/2, 1/3, 1/4 (sum 25/12), so the cumulative
+    /// shares are 12/25, 18/25, 22/25 and 1.
+    #[test]
+    fn zipf_cdf_follows_the_harmonic_weights() {
+        let cdf = zipf_cdf(4, 1.0);
+        let scale = (1u64 << 53) as f64;
+        for (got, want) in cdf.iter().zip([12.0 / 25.0, 18.0 / 25.0, 22.0 / 25.0, 1.0]) {
+            assert!((*got as f64 / scale - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        assert_eq!(*cdf.last().unwrap(), 1u64 << 53);
+        // Exponent 2 over two keys: weights 1 and 1/4, so the first key takes 4/5.
+        let cdf = zipf_cdf(2, 2.0);
+        assert_eq!(cdf[0], libm::round(0.8 * scale) as u64);
+    }
+
+    fn config(producer: &str) -> ProducerConfig {
+        let yaml = format!(
+            "name: t\nduration: 10s\ncluster: {{brokers: 1}}\ntopics: [{{name: t}}]\nproducers: [{producer}]\n"
+        );
+        let spec = crate::scenario::parse("t.yaml", &yaml).unwrap().producers.remove(0);
+        ProducerConfig {
             spec,
             first: 0,
             count: 1,
             key_partition: vec![],
             key_bytes: vec![],
+            key_cdf: vec![],
             stop: Time::from_millis(10_000),
-        };
-        for t in [0, 1, 142_857, 142_858, 5_000_000, 9_999_999] {
-            let i = cfg.first_due_at_or_after(Time(t));
-            assert!(cfg.due(i) >= Time(t));
-            assert!(i == 0 || cfg.due(i - 1) < Time(t), "t={t} i={i}");
         }
+    }
+
+    #[test]
+    fn first_due_matches_due() {
+        let bursts = "{name: p, topic: t, rate: 7/s, burst: {rate: 3/ms, every: 3s, for: 250ms}}";
+        for cfg in [config("{name: p, topic: t, rate: 7/s}"), config(bursts)] {
+            for t in [
+                0, 1, 142_857, 142_858, 3_000_000, 3_000_333, 3_250_000, 5_000_000, 9_999_999,
+            ] {
+                let i = cfg.first_due_at_or_after(Time(t));
+                assert!(cfg.due(i) >= Time(t));
+                assert!(i == 0 || cfg.due(i - 1) < Time(t), "t={t} i={i}");
+            }
+        }
+    }
+
+    /// 10 s at 100/s with bursts of 1000/s for 1 s at 4 s and 8 s: 8 s of base rate
+    /// (800 records) and 2 s of bursts (2000 records).
+    #[test]
+    fn bursts_add_up() {
+        let cfg = config("{name: p, topic: t, rate: 100/s, burst: {rate: 1000/s, every: 4s, for: 1s}}");
+        assert_eq!(cfg.total_records(), 2800);
+        // By 4 s, 400 records at 10 ms apart; the burst then sends one per millisecond.
+        assert_eq!(cfg.due(400), Time::from_millis(4000));
+        assert_eq!(cfg.due(401), Time::from_millis(4001));
+        // 1000 burst records end at 5 s; the base rate resumes.
+        assert_eq!(cfg.due(1400), Time::from_millis(5000));
+        assert_eq!(cfg.due(1401), Time::from_millis(5010));
     }
 }

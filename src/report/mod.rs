@@ -101,6 +101,11 @@ pub struct ProducerReport {
     pub retried_batches: u64,
     /// The most records in one acknowledged batch.
     pub batch_records_max: u64,
+    /// Acknowledged batches by the records in them, in power-of-two ranges.
+    pub batch_sizes: Vec<BatchSizes>,
+    /// `send()` calls that waited for `buffer.memory`, and their total wait.
+    pub blocked_sends: u64,
+    pub blocked_ms: f64,
     /// Records acknowledged per second of the workload's `duration`.
     pub throughput_per_s: u64,
     /// Records in the final logs more than once.
@@ -110,6 +115,13 @@ pub struct ProducerReport {
     /// For a producer with at most ten keys placed by their hash: each key and its
     /// partition.
     pub key_partitions: Vec<(String, u32)>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchSizes {
+    pub records_min: u64,
+    pub records_max: u64,
+    pub batches: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]

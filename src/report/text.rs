@@ -301,14 +301,24 @@ pub fn render(r: &Report) -> String {
         if p.batches > 0 {
             let _ = writeln!(
                 out,
-                "    {} ({} resent) · {}, {per_batch} records/batch (max {}), {} bytes · {} records/s",
+                "    {} ({} resent) · {}, {per_batch} records/batch (max {}), {} bytes ({} per record) · {} records/s",
                 count(p.requests, "request"),
                 count(p.retried_batches, "batch"),
                 count(p.batches, "batch"),
                 p.batch_records_max,
                 p.bytes,
+                p.bytes / p.acked.max(1),
                 p.throughput_per_s
             );
+            let sizes: Vec<String> = p
+                .batch_sizes
+                .iter()
+                .map(|b| match b.records_max.min(p.batch_records_max) {
+                    max if max == b.records_min => format!("{max}×{}", b.batches),
+                    max => format!("{}-{max}×{}", b.records_min, b.batches),
+                })
+                .collect();
+            wrap(&format!("records per batch: {}", sizes.join(" · ")), "    ", &mut out);
             let _ = writeln!(
                 out,
                 "    latency p50 {:.1}ms · p99 {:.1}ms · max {:.1}ms",
@@ -330,6 +340,14 @@ pub fn render(r: &Report) -> String {
                     count(p.reordered, "record")
                 );
             }
+        }
+        if p.blocked_sends > 0 {
+            let _ = writeln!(
+                out,
+                "    send() blocked {} on a full buffer.memory, {:.1}ms in all",
+                count(p.blocked_sends, "time"),
+                p.blocked_ms
+            );
         }
         if !p.errors.is_empty() {
             let e: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();

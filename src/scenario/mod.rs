@@ -131,8 +131,9 @@ pub struct Producer {
     pub instances: u32,
     pub topic: usize,
     pub workload: Workload,
-    /// The keys, drawn uniformly for each record; `None` = null keys.
+    /// The keys, drawn for each record by `key_distribution`; `None` = null keys.
     pub keys: Option<Vec<String>>,
+    pub key_distribution: KeyDistribution,
     /// Value sizes, drawn uniformly from `min..=max` for each record.
     pub value_bytes: schema::ValueBytes,
     /// The percentage of records that carry the first key.
@@ -149,6 +150,12 @@ pub struct Producer {
     pub metadata_max_age: Duration,
     pub max_request_size: u32,
     pub max_in_flight: u32,
+    pub buffer_memory: u64,
+    pub max_block: Duration,
+    /// KIP-794's adaptive weights for the built-in partitioner.
+    pub adaptive: bool,
+    /// `partitioner.availability.timeout.ms` (zero: never exclude a partition).
+    pub availability_timeout: Duration,
     pub ignore_keys: bool,
     pub partitioner: Partitioner,
     /// With `Partitioner::Custom`: (key prefix, partition) rules in order, and the
@@ -225,6 +232,17 @@ impl Partitioner {
     }
 }
 
+/// How a keyed producer draws the key of each record.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyDistribution {
+    Uniform,
+    /// Key `k` (counting from 1, in the order of the key list) has weight `1 / k^exponent`.
+    Zipf {
+        exponent: f64,
+    },
+}
+
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
@@ -232,6 +250,16 @@ pub enum Workload {
     Rate { count: u64, per: Duration },
     /// This many records, evenly spread over `duration`.
     Messages(u64),
+    /// `base` records per `base_per`, except from `every`, then every `every`, for
+    /// `length`: `burst` records per `burst_per`.
+    Bursts {
+        base: u64,
+        base_per: Duration,
+        burst: u64,
+        burst_per: Duration,
+        every: Duration,
+        length: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -139,8 +139,8 @@ pub const PROPS: &[Prop] = &[
     p("max.request.size", Producer, POS, "1048576", true),
     p("max.in.flight.requests.per.connection", Producer, POS, "5", true),
     p("client.id", Producer, Text, "", true),
-    p("buffer.memory", Producer, POS, "33554432", false),
-    p("max.block.ms", Producer, MS, "60000", false),
+    p("buffer.memory", Producer, POS, "33554432", true),
+    p("max.block.ms", Producer, MS, "60000", true),
     p(
         "compression.type",
         Producer,
@@ -150,14 +150,8 @@ pub const PROPS: &[Prop] = &[
     ),
     p("partitioner.class", Producer, Text, "null", true),
     p("partitioner.ignore.keys", Producer, Bool, "false", true),
-    p(
-        "partitioner.adaptive.partitioning.enable",
-        Producer,
-        Bool,
-        "true",
-        false,
-    ),
-    p("partitioner.availability.timeout.ms", Producer, MS, "0", false),
+    p("partitioner.adaptive.partitioning.enable", Producer, Bool, "true", true),
+    p("partitioner.availability.timeout.ms", Producer, MS, "0", true),
     p("transactional.id", Producer, Text, "null", false),
     // Consumer (ConsumerConfig).
     p("enable.auto.commit", Consumer, Bool, "true", true),

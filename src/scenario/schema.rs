@@ -87,6 +87,9 @@ pub struct ProducerSpec {
     pub rate: Option<S<String>>,
     #[serde(default)]
     pub messages: Option<S<i64>>,
+    /// Periodic bursts on top of `rate`.
+    #[serde(default)]
+    pub burst: Option<S<BurstSpec>>,
     #[serde(default)]
     pub keys: Option<S<KeysSpec>>,
     #[serde(default, rename = "value.bytes")]
@@ -96,6 +99,17 @@ pub struct ProducerSpec {
     pub partitioner: Option<S<CustomPartitionerSpec>>,
     #[serde(default)]
     pub config: Props,
+}
+
+/// `burst: {rate: 20000/s, every: 10s, for: 1s}`: from `every`, then every `every`, the
+/// producer sends at the burst rate for `for`.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSpec {
+    pub rate: S<String>,
+    pub every: S<DurationValue>,
+    #[serde(rename = "for")]
+    pub length: S<DurationValue>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -124,8 +138,12 @@ pub struct KeysSpec {
     /// These keys, as UTF-8 strings.
     #[serde(default)]
     pub list: Option<S<Vec<String>>>,
+    /// `uniform` (the default) or `zipf`.
     #[serde(default)]
     pub distribution: Option<S<String>>,
+    /// The zipf exponent `s`: key `k` (from 1) is drawn with weight `1 / k^s`. Default 1.
+    #[serde(default)]
+    pub exponent: Option<S<f64>>,
     /// The percentage of records that carry the first key (a hot key); the rest are
     /// spread over all keys.
     #[serde(default, rename = "hot-share")]

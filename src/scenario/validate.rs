@@ -3,8 +3,8 @@
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
-    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, OffsetReset, Partitioner, Producer, Scenario,
-    Topic, Workload, did_you_mean, did_you_mean_sentence,
+    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, OffsetReset, Partitioner,
+    Producer, Scenario, Topic, Workload, did_you_mean, did_you_mean_sentence,
 };
 use crate::check::CHECKS;
 use crate::kafka::TruncationMode;
@@ -418,13 +418,55 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         let topic = topic_index(&ctx, &spec.topic)?;
         let workload = match (&spec.rate, &spec.messages) {
             (Some(_), Some(m)) => return ctx.err(m, "write either `rate` or `messages`, not both"),
+            (None, _) if spec.burst.is_some() => {
+                return ctx.err(spec.burst.as_ref().expect("checked"), "`burst` needs a base `rate`");
+            }
             (None, None) => {
                 return ctx.err(
                     p,
                     "this producer has no workload: add `rate: 1000/s` or `messages: 5000`",
                 );
             }
-            (Some(rate), None) => parse_rate(&ctx, rate)?,
+            (Some(rate), None) => {
+                let base = parse_rate(&ctx, rate)?;
+                match &spec.burst {
+                    None => base,
+                    Some(b) => {
+                        let Workload::Rate {
+                            count: base,
+                            per: base_per,
+                        } = base
+                        else {
+                            unreachable!("parse_rate gives a rate")
+                        };
+                        let Workload::Rate {
+                            count: burst,
+                            per: burst_per,
+                        } = parse_rate(&ctx, &b.value.rate)?
+                        else {
+                            unreachable!("parse_rate gives a rate")
+                        };
+                        let (every, length) = (b.value.every.value.0, b.value.length.value.0);
+                        if every == Duration::ZERO {
+                            return ctx.err(&b.value.every, "`burst.every` must be more than zero");
+                        }
+                        if length == Duration::ZERO || length >= every {
+                            return ctx.err(
+                                &b.value.length,
+                                "`burst.for` must be more than zero and less than `burst.every`",
+                            );
+                        }
+                        Workload::Bursts {
+                            base,
+                            base_per,
+                            burst,
+                            burst_per,
+                            every,
+                            length,
+                        }
+                    }
+                }
+            }
             (None, Some(m)) => {
                 if m.value <= 0 {
                     return ctx.err(m, format!("`messages` must be more than zero, not {}", m.value));
@@ -432,6 +474,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 Workload::Messages(m.value as u64)
             }
         };
+        let mut key_distribution = KeyDistribution::Uniform;
         let keys = match &spec.keys {
             None => None,
             Some(k) => {
@@ -439,7 +482,8 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                     match d.value.as_str() {
                         "uniform" => {}
                         "zipf" => {
-                            return ctx.err(d, "not supported yet: `distribution: zipf` (keys are uniform for now)");
+                            let exponent = k.value.exponent.as_ref().map(|e| e.value).unwrap_or(1.0);
+                            key_distribution = KeyDistribution::Zipf { exponent };
                         }
                         other => {
                             return ctx.err(
@@ -450,6 +494,20 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                                 ),
                             );
                         }
+                    }
+                }
+                if let Some(e) = &k.value.exponent {
+                    if !matches!(key_distribution, KeyDistribution::Zipf { .. }) {
+                        return ctx.err(e, "`exponent` applies to `distribution: zipf` only");
+                    }
+                    if !(e.value > 0.0 && e.value <= 10.0) {
+                        return ctx.err(
+                            e,
+                            format!(
+                                "the zipf `exponent` must be more than 0 and at most 10, not {}",
+                                e.value
+                            ),
+                        );
                     }
                 }
                 match (&k.value.count, &k.value.list) {
@@ -468,6 +526,9 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                                 count,
                                 "`keys.count` must be between 1 and 10000000 (leave `keys` out for null keys)",
                             );
+                        }
+                        if key_distribution != KeyDistribution::Uniform && count.value > 1_000_000 {
+                            return ctx.err(count, "zipf keys: `keys.count` must be at most 1000000");
                         }
                         Some((0..count.value).map(|i| format!("key-{i}")).collect::<Vec<_>>())
                     }
@@ -597,17 +658,30 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             }
             delivery_timeout = linger + request_timeout;
         }
+        let batch_size = pc.int("batch.size").unwrap_or(16_384) as u32;
+        let buffer_memory = pc.int("buffer.memory").unwrap_or(33_554_432) as u64;
+        if buffer_memory < u64::from(batch_size) {
+            let at = pc
+                .spanned("buffer.memory")
+                .or(pc.spanned("batch.size"))
+                .expect("one is set");
+            return ctx.err(
+                at,
+                format!("`buffer.memory` ({buffer_memory}) is below `batch.size` ({batch_size}): Kafka's buffer pool refuses every batch allocation larger than the whole pool"),
+            );
+        }
         producers.push(Producer {
             name: spec.name.value.clone(),
             instances,
             topic,
             workload,
             keys,
+            key_distribution,
             value_bytes,
             hot_share,
             acks,
             linger,
-            batch_size: pc.int("batch.size").unwrap_or(16_384) as u32,
+            batch_size,
             idempotence,
             retries: pc.int("retries").map(|v| v as u64).unwrap_or(2_147_483_647),
             delivery_timeout,
@@ -617,6 +691,10 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             metadata_max_age: pc.ms("metadata.max.age.ms", 300_000),
             max_request_size: pc.int("max.request.size").unwrap_or(1_048_576) as u32,
             max_in_flight,
+            buffer_memory,
+            max_block: pc.ms("max.block.ms", 60_000),
+            adaptive: pc.bool("partitioner.adaptive.partitioning.enable").unwrap_or(true),
+            availability_timeout: pc.ms("partitioner.availability.timeout.ms", 0),
             ignore_keys: pc.bool("partitioner.ignore.keys").unwrap_or(false),
             partitioner,
             custom_rules,
@@ -918,6 +996,9 @@ fn parse_rate(ctx: &Ctx, rate: &S<String>) -> R<Workload> {
     };
     if count <= 0 {
         return ctx.err(rate, format!("rate `{text}` must be more than zero records"));
+    }
+    if count > 1_000_000_000 {
+        return ctx.err(rate, format!("rate `{text}` is more than 1000000000 records per unit"));
     }
     let per = match unit.trim() {
         "s" => Duration::from_millis(1000),

@@ -96,3 +96,78 @@ fn a_hot_key_takes_its_share_and_value_sizes_follow_their_range() {
     let per_record = p.bytes / p.acked;
     assert!((180..=280).contains(&per_record), "{per_record}");
 }
+
+/// One partition, 1000 records of 1 KB a second (1007 bytes with framing: 16 fit a 16 KB
+/// batch), `buffer.memory` of four batches. The broker stalls from 1s to 4s. The batches
+/// in flight and queued hold the four allocations within a few tens of milliseconds, so
+/// from about 1.02s `send()` blocks. With `max.block.ms` 500 each blocked call gives up
+/// after 500ms (1.52, 2.02, 2.52, 3.02, 3.52s), and the call begun at 3.52s gets memory
+/// when the broker answers just after 4s: five records refused. Then the application
+/// hands over the ~3000 records that fell due during the stall, four batches per round
+/// trip, blocking again and again for another ~70ms: about 3.05s blocked in all. With the
+/// default `max.block.ms` (60s) nothing is refused and the wait is about the same.
+#[test]
+fn a_full_buffer_blocks_send_and_max_block_ms_refuses_records() {
+    let run = |max_block: &str| {
+        crate::run_yaml(&format!(
+            "name: t\nduration: 6s\ndrain: 2s\ncluster: {{ brokers: 1 }}\ntopics: [{{ name: t }}]\n\
+             producers: [{{ name: p, topic: t, rate: 1000/s, value.bytes: 1000,\n\
+               config: {{ acks: 1, buffer.memory: 65536{max_block} }} }}]\n\
+             faults: [{{ at: 1s, pause: broker-1, for: 3s }}]\n"
+        ))
+    };
+    let r = run(", max.block.ms: 500");
+    let p = &r.producers[0];
+    assert_eq!(p.failed, 5, "{p:?}");
+    assert_eq!(p.acked + p.failed, 6000);
+    assert!((2950.0..3200.0).contains(&p.blocked_ms), "{}", p.blocked_ms);
+    let r = run("");
+    let p = &r.producers[0];
+    assert_eq!((p.failed, p.acked), (0, 6000));
+    assert!((2950.0..3200.0).contains(&p.blocked_ms), "{}", p.blocked_ms);
+}
+
+/// KIP-794 against KAFKA-10888. Broker 2 leads partition 1 and answers 50ms late each way;
+/// with one request in flight it drains one batch per 100ms, less than 5000 records a
+/// second need, so batches queue for it. Without adaptive weights the sticky partitioner
+/// picks the two partitions alike, and even stays longer on the slow one (its last batch
+/// is never full when the switch is due, so the switch waits for twice `batch.size`):
+/// most records go to the slow broker. With them, a partition weighs `max queue + 1 -
+/// its queue`, and the slow one gets the smaller share.
+#[test]
+fn adaptive_partitioning_sends_less_to_a_slow_leader() {
+    let run = |adaptive: bool| {
+        let r = crate::run_yaml(&format!(
+            "name: t\nduration: 10s\ndrain: 5s\ncluster: {{ brokers: 2 }}\n\
+             topics: [{{ name: t, partitions: 2, replicas: [[1], [2]] }}]\n\
+             producers: [{{ name: p, topic: t, rate: 5000/s, config: {{ acks: 1,\n\
+               max.in.flight.requests.per.connection: 1, partitioner.adaptive.partitioning.enable: {adaptive} }} }}]\n\
+             faults: [{{ at: 0s, slow: {{ nodes: [broker-2], latency: 50ms }} }}]\n"
+        ));
+        let counts = records_per_partition(&r);
+        counts[1] as f64 / (counts[0] + counts[1]) as f64
+    };
+    let (with, without) = (run(true), run(false));
+    assert!(with < 0.4, "adaptive: {with}");
+    assert!(without > 0.6, "uniform: {without}");
+}
+
+/// `partitioner.availability.timeout.ms`: broker 2 (partition 1) stalls for 6s. Without
+/// the timeout, partition 1 still weighs at least 1 in KIP-794's table and keeps being
+/// picked now and then, each time collecting records that wait out the stall. With 500ms
+/// the partition is left out of the table once its leader has had batches ready and
+/// none taken for that long, so it gets clearly fewer records.
+#[test]
+fn availability_timeout_leaves_out_a_stalled_leader() {
+    let run = |timeout: u32| {
+        let r = crate::run_yaml(&format!(
+            "name: t\nduration: 10s\ndrain: 5s\ncluster: {{ brokers: 2 }}\n\
+             topics: [{{ name: t, partitions: 2, replicas: [[1], [2]] }}]\n\
+             producers: [{{ name: p, topic: t, rate: 1000/s, config: {{ acks: 1, partitioner.availability.timeout.ms: {timeout} }} }}]\n\
+             faults: [{{ at: 2s, pause: broker-2, for: 6s }}]\n"
+        ));
+        records_per_partition(&r)[1]
+    };
+    let (with, without) = (run(500), run(0));
+    assert!(with + 500 < without, "with the timeout {with}, without {without}");
+}
