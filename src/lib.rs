@@ -8,12 +8,14 @@
 //! Codemap (see ARCHITECTURE.md):
 //! - [`sim`]: the Kafka-agnostic engine: time, event queue, RNG streams, network, lifecycle.
 //! - [`kafka`]: the Kafka model, one role per file: broker, producer, consumer, log,
-//!   protocol, partitioner, placement.
+//!   protocol, partitioner, placement, assignor.
 //! - [`scenario`]: the YAML format, validation with file/line/column errors, defaults.
 //! - [`check`]: named checks (`lost-write`, `at-least-once`, …).
 //! - [`report`]: the JSON and text reports.
 //! - [`run`]: one run of a scenario, from file to report.
+//! - [`assign`]: the `kafkasim assign` format: a group in JSON, Kafka's assignment out.
 
+pub mod assign;
 pub mod check;
 pub mod kafka;
 pub mod report;

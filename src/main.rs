@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kafkasim::kafka::partitioner::{KeyType, partition_for_key, serialize_key};
 use kafkasim::run::{RunOptions, run};
 use kafkasim::scenario::{self, InputError};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -69,7 +69,12 @@ enum Command {
         /// Keys to place; read from standard input when none are given.
         keys: Vec<String>,
     },
-    /// Run a consumer-group assignor on a described group (not supported yet).
+    /// Print the partitions Kafka's consumer-group assignor gives each member of a group.
+    ///
+    /// The group is JSON: {"strategy": "range", "topics": {"t1": 3}, "members": [{"id": "c1",
+    /// "topics": ["t1"]}]}; members may also have "instance", "owned" (["t1-0"]),
+    /// "generation" and "strategies" (then the coordinator's vote picks the strategy).
+    /// Strategies: range, roundrobin, sticky, cooperative-sticky, or Kafka's class names.
     Assign {
         /// A JSON file describing the group, or `-` for standard input.
         file: String,
@@ -164,7 +169,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             stats,
             keys,
         } => partition(partitions, key_type, stats, keys),
-        Command::Assign { .. } => Err("not supported yet: `kafkasim assign` (consumer-group assignors)".to_string()),
+        Command::Assign { file } => assign(&file),
         Command::Sweep { .. } => Err("not supported yet: `kafkasim sweep` (multi-seed runs)".to_string()),
     }
 }
@@ -237,6 +242,22 @@ fn run_scenario(
     } else {
         ExitCode::from(1)
     })
+}
+
+fn assign(file: &str) -> Result<ExitCode, String> {
+    let (name, text) = if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("<stdin>: cannot read the group: {e}"))?;
+        ("<stdin>".to_string(), text)
+    } else {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read the group: {e}"))?;
+        (file.to_string(), text)
+    };
+    let out = kafkasim::assign::run(&name, &text).map_err(input_error)?;
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn partition(partitions: u32, key_type: KeyKind, stats: bool, keys: Vec<String>) -> Result<ExitCode, String> {

@@ -5,6 +5,7 @@
 //! Architecture invariant: nothing in `kafka/` reads the clock, the OS, threads or global
 //! state.
 
+pub mod assignor;
 pub mod broker;
 pub mod consumer;
 pub mod controller;

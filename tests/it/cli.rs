@@ -192,3 +192,99 @@ fn partition_stats_count_keys_per_partition() {
         "kafka\t1\nkafka\t1\n\t0\n# partition\tkeys\n# 0\t1\n# 1\t2\n# 2\t0\n# skew (largest / mean): 2.00\n"
     );
 }
+
+/// `kafkasim assign` with `input` on standard input.
+fn assign_stdin(input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+        .args(["assign", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("writes");
+    child.wait_with_output().expect("finishes")
+}
+
+/// Writes `text` to a fresh file named `name` (in a folder of its own) and returns its path.
+fn group_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kafkasim-assign-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const DESIGN_EXAMPLE: &str = r#"{"strategy": "range", "topics": {"t1": 3}, "members": [{"id": "c1", "topics": ["t1"], "instance": null, "owned": [], "generation": -1}]}"#;
+
+#[test]
+fn assign_prints_the_design_example() {
+    let path = group_file("design.json", DESIGN_EXAMPLE);
+    let o = kafkasim(&["assign", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        stdout(&o),
+        "{\"assignment\": {\"c1\": [\"t1-0\", \"t1-1\", \"t1-2\"]}}\n"
+    );
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[test]
+fn assign_reads_standard_input() {
+    let o = assign_stdin(DESIGN_EXAMPLE);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        "{\"assignment\": {\"c1\": [\"t1-0\", \"t1-1\", \"t1-2\"]}}\n"
+    );
+    // Kafka's testMaxQuotaConsumerMoreThanNumExpectedMaxCapacityMembers, cooperatively:
+    // consumer2 keeps two partitions (Java's HashMap visits it before consumer1), and
+    // topic2-0 waits for consumer1 to revoke it.
+    let o = assign_stdin(
+        r#"{"strategy": "cooperative-sticky", "topics": {"topic1": 2, "topic2": 2}, "members": [
+            {"id": "consumer1", "topics": ["topic1", "topic2"], "owned": ["topic1-0", "topic2-0"], "generation": 1},
+            {"id": "consumer2", "topics": ["topic1", "topic2"], "owned": ["topic1-1", "topic2-1"], "generation": 1},
+            {"id": "consumer3", "topics": ["topic1", "topic2"], "generation": 1}]}"#,
+    );
+    assert_eq!(
+        stdout(&o),
+        "{\"assignment\": {\"consumer1\": [\"topic1-0\"], \"consumer2\": [\"topic1-1\", \"topic2-1\"], \
+         \"consumer3\": []}, \"transferring\": {\"topic2-0\": \"consumer3\"}, \"revoked\": {\"consumer1\": [\"topic2-0\"]}}\n"
+    );
+}
+
+#[test]
+fn assign_bad_input_exits_2_with_the_place() {
+    let path = group_file(
+        "broken.json",
+        "{\"strategy\": \"range\",\n  \"topics\": {\"t1\": 3,}}\n",
+    );
+    let o = kafkasim(&["assign", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("error: {}:2:22: trailing comma\n", path.display())
+    );
+    let o = assign_stdin(&DESIGN_EXAMPLE.replace("\"range\"", "\"rnage\""));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: <stdin>:1:20: unknown strategy `rnage`; did you mean `range`?"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+    let o = assign_stdin(&DESIGN_EXAMPLE.replace("[\"t1\"]", "[\"t2\"]"));
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "error: <stdin>: member `c1` subscribes to unknown topic `t2`; did you mean `t1`?\n"
+    );
+    assert_eq!(kafkasim(&["assign", "no-such-group.json"]).status.code(), Some(2));
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
