@@ -8,6 +8,7 @@ use crate::check::{CHECKS, CheckResult, cap};
 use crate::kafka::log::RecordRange;
 use crate::kafka::{
     self, ClusterInfo, ElectionReason, FailReason, MetadataImage, Node, Obs, PartitionState, Pidx, PositionCause,
+    RebalanceCause,
 };
 use crate::report::*;
 use crate::scenario::{Acks, FaultKind, Scenario};
@@ -105,6 +106,24 @@ struct Collector<'a> {
     last_hw: LastHw,
     /// Records processed per (group, member).
     processed: BTreeMap<(u32, u32), u64>,
+    groups: Vec<GroupStats>,
+}
+
+/// What the group coordinator did for one group.
+#[derive(Default)]
+struct GroupStats {
+    generation: i32,
+    protocol: String,
+    rebalances: u64,
+    /// When the current rebalance began, and the total time spent rebalancing.
+    began: Option<Time>,
+    rebalancing: u64,
+    /// The last stable assignment, by member, and how many partitions changed owner.
+    last: BTreeMap<Pidx, u32>,
+    moved: u64,
+    commit_failures: u64,
+    poll_timeouts: u64,
+    max_poll: crate::sim::Duration,
 }
 
 /// The last high watermark each broker announced for each partition it led.
@@ -335,7 +354,86 @@ impl Collector<'_> {
                 };
                 self.burst(at, kind, 0, Some(*partition), Some(*offset));
             }
+            Obs::RebalanceBegan {
+                group,
+                generation,
+                cause,
+            } => {
+                let g = &mut self.groups[*group as usize];
+                g.began.get_or_insert(at);
+                let (who, why) = match cause {
+                    RebalanceCause::Joined(m) => (*m, "joined"),
+                    RebalanceCause::Rejoined(m) => (*m, "joined again"),
+                    RebalanceCause::Left(m) => (*m, "left the group"),
+                    RebalanceCause::SessionTimeout(m) => (*m, "sent no heartbeat for session.timeout.ms"),
+                };
+                let text = format!(
+                    "{} rebalances (generation {generation}): {} {why}",
+                    self.info.groups[*group as usize],
+                    self.names[self.member_node(*group, who).index()]
+                );
+                self.push(at, 2, text);
+            }
+            Obs::GroupStable {
+                group,
+                generation,
+                protocol,
+                assignment,
+            } => {
+                let names = self.names;
+                let node = |m: u32| names[self.member_node(*group, m).index()].clone();
+                let mut sorted = assignment.clone();
+                sorted.sort_by_key(|(m, _)| *m);
+                let parts: Vec<String> = sorted
+                    .iter()
+                    .map(|(m, ps)| {
+                        let list: Vec<String> = ps.iter().map(|&p| self.info.partition_name(p)).collect();
+                        format!(
+                            "{}: {}",
+                            node(*m),
+                            if list.is_empty() {
+                                "nothing".to_string()
+                            } else {
+                                list.join(", ")
+                            }
+                        )
+                    })
+                    .collect();
+                let g = &mut self.groups[*group as usize];
+                g.generation = *generation;
+                g.protocol = protocol.clone();
+                g.rebalances += 1;
+                let took = g.began.take().map(|b| at.since(b).0).unwrap_or(0);
+                g.rebalancing += took;
+                let now: BTreeMap<Pidx, u32> = assignment
+                    .iter()
+                    .flat_map(|(m, ps)| ps.iter().map(move |&p| (p, *m)))
+                    .collect();
+                g.moved += now
+                    .iter()
+                    .filter(|(p, m)| g.last.get(p).is_some_and(|old| old != *m))
+                    .count() as u64;
+                g.last = now;
+                let text = format!(
+                    "{} is stable in generation {generation} ({protocol}, {}ms after the rebalance began): {}",
+                    self.info.groups[*group as usize],
+                    took / 1000,
+                    parts.join(" · ")
+                );
+                self.push(at, 2, text);
+            }
+            Obs::PollTimeout { group, member } => {
+                self.groups[*group as usize].poll_timeouts += 1;
+                let text = format!(
+                    "{}'s poll took longer than max.poll.interval.ms ({}): it leaves the group, and its next commit will fail",
+                    self.names[self.member_node(*group, *member).index()],
+                    self.groups[*group as usize].max_poll
+                );
+                self.push(at, 2, text);
+            }
+            Obs::Revoked { .. } => {}
             Obs::CommitFailed { group, member, error } => {
+                self.groups[*group as usize].commit_failures += 1;
                 let kind = BurstKind::CommitFailed {
                     group: *group,
                     member: *member,
@@ -667,6 +765,14 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
         under_replicated: vec![(None, 0); info.partitions.len()],
         last_hw: BTreeMap::new(),
         processed: BTreeMap::new(),
+        groups: scenario
+            .groups
+            .iter()
+            .map(|g| GroupStats {
+                max_poll: g.max_poll_interval,
+                ..GroupStats::default()
+            })
+            .collect(),
     };
     c.replication.set_initial(&c.states);
 
@@ -1095,7 +1201,13 @@ fn assemble(
                 lost: lost_per_group[g],
                 committed,
                 lag,
-                generation: 0,
+                generation: c.groups[g].generation.max(0) as u32,
+                protocol: c.groups[g].protocol.clone(),
+                rebalances: c.groups[g].rebalances,
+                rebalance_ms: ms(c.groups[g].rebalancing),
+                partitions_moved: c.groups[g].moved,
+                commit_failures: c.groups[g].commit_failures,
+                poll_timeouts: c.groups[g].poll_timeouts,
                 assignment,
                 processed_by_member,
             }

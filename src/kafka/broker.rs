@@ -10,6 +10,7 @@
 //! offsets) survives a process crash; a power loss drops each log's unflushed tail.
 
 use crate::kafka::epoch::{EpochCache, truncation_offset};
+use crate::kafka::group::Coordinator;
 use crate::kafka::log::{Batch, Log, RecordRange};
 use crate::kafka::protocol::{
     AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
@@ -236,12 +237,14 @@ pub struct Broker {
     producers: BTreeMap<(Pidx, u32), ProducerEntry>,
     fetchers: BTreeMap<u32, Fetcher>,
     next_id: u64,
+    /// The classic group coordinator, for the groups this broker coordinates.
+    pub coordinator: Coordinator,
 }
 
 impl Broker {
     /// A broker at first boot: registered with the controller at time zero (epoch = its id)
     /// and holding the initial metadata.
-    pub fn new(id: u32, info: Arc<ClusterInfo>, disk_rng: SimRng) -> Broker {
+    pub fn new(id: u32, info: Arc<ClusterInfo>, disk_rng: SimRng, group_rng: SimRng) -> Broker {
         let n = info.partitions.len();
         let logs = info
             .partitions
@@ -266,6 +269,7 @@ impl Broker {
             fetchers: BTreeMap::new(),
             next_id: 0,
             disk_rng,
+            coordinator: Coordinator::new(group_rng, info.config.group_initial_rebalance_delay),
             info,
         }
     }
@@ -304,6 +308,7 @@ impl Broker {
     }
 
     pub fn crash(&mut self, kind: CrashKind, out: &mut Out) {
+        self.coordinator.crash();
         self.parked.clear();
         self.purgatory.clear();
         self.producers.clear();
@@ -667,9 +672,17 @@ impl Broker {
                     },
                 );
             }
-            Msg::OffsetCommitRequest { id, group, offsets } => {
+            Msg::OffsetCommitRequest {
+                id,
+                group,
+                generation,
+                member_id,
+                offsets,
+            } => {
                 let result = if self.info.coordinators[group as usize] != self.id {
                     Err(ErrorCode::NotCoordinator)
+                } else if let Some(error) = self.coordinator.check_commit(group, generation, &member_id) {
+                    Err(error)
                 } else {
                     for (p, offset) in &offsets {
                         let c = self.disk.offsets.entry((group, *p)).or_default();
@@ -686,6 +699,49 @@ impl Broker {
                     Ok(offsets)
                 };
                 out.send(from, Msg::OffsetCommitResponse { id, result });
+            }
+            Msg::JoinGroupRequest { id, group, .. } if self.info.coordinators[group as usize] != self.id => {
+                out.send(
+                    from,
+                    Msg::JoinGroupResponse {
+                        id,
+                        result: Err((ErrorCode::NotCoordinator, String::new())),
+                    },
+                );
+            }
+            msg @ Msg::JoinGroupRequest { .. } => {
+                let Msg::JoinGroupRequest { group, member, .. } = &msg else {
+                    unreachable!()
+                };
+                let client = format!("{}-{member}", self.info.groups[*group as usize]);
+                self.coordinator.join(now, from, &client, msg, out);
+            }
+            Msg::SyncGroupRequest { id, group, .. } if self.info.coordinators[group as usize] != self.id => {
+                out.send(
+                    from,
+                    Msg::SyncGroupResponse {
+                        id,
+                        result: Err(ErrorCode::NotCoordinator),
+                    },
+                );
+            }
+            msg @ Msg::SyncGroupRequest { .. } => self.coordinator.sync(now, from, msg, out),
+            Msg::HeartbeatRequest {
+                id,
+                group,
+                generation,
+                member_id,
+            } => {
+                let error = if self.info.coordinators[group as usize] != self.id {
+                    Some(ErrorCode::NotCoordinator)
+                } else {
+                    self.coordinator.heartbeat(now, group, generation, &member_id)
+                };
+                out.send(from, Msg::HeartbeatResponse { id, error });
+            }
+            Msg::LeaveGroupRequest { id, group, member_id } => {
+                self.coordinator.leave(now, group, &member_id, out);
+                out.send(from, Msg::LeaveGroupResponse { id });
             }
             Msg::OffsetFetchRequest { id, group, partitions } => {
                 let result = if self.info.coordinators[group as usize] != self.id {

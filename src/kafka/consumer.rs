@@ -1,13 +1,14 @@
-//! A consumer-group member: finds its coordinator, loads committed offsets (or applies
+//! A consumer-group member: finds its coordinator, joins the group (JoinGroup, SyncGroup,
+//! heartbeats; the leader runs the assignor), loads committed offsets (or applies
 //! `auto.offset.reset`), fetches below the high watermark with long polls, hands out at
 //! most `max.poll.records` per poll, spends `processing` per record, and commits as its
-//! commit mode says. KAFKA.md §4.3 and §5.
-//!
-//! The group protocol is not modelled yet: each member owns a fixed range assignment
-//! computed when the run starts, and keeps it through crashes and restarts.
+//! commit mode says. Eager assignors revoke everything before rejoining; the cooperative
+//! one revokes only what moves and rejoins at once. A poll that outlasts
+//! `max.poll.interval.ms` makes the member leave. KAFKA.md §4.2, §4.3 and §5.
 
+use crate::kafka::assignor::{self, Assignor, Strategy, TopicPartition};
 use crate::kafka::log::RecordRange;
-use crate::kafka::protocol::{ErrorCode, FetchPartition, Msg, OffsetSpec};
+use crate::kafka::protocol::{ErrorCode, FetchPartition, JoinResult, Msg, OffsetSpec, Subscription};
 use crate::kafka::{ClusterInfo, Obs, Out, Pidx, PositionCause, Timer};
 use crate::scenario::schema::CommitMode;
 use crate::scenario::{Group, OffsetReset};
@@ -24,6 +25,12 @@ pub enum MemberTimer {
     RequestTimeout(u64),
     /// Try again after `retry.backoff.ms`.
     Retry,
+    /// The member's start time (`start-at`).
+    Begin,
+    /// `heartbeat.interval.ms`.
+    Heartbeat,
+    /// The poll `token` began `max.poll.interval.ms` ago.
+    PollTimeout(u64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +41,20 @@ enum Pending {
     ListOffsets(Vec<Pidx>),
     Fetch,
     Commit,
+    Join,
+    Sync,
+    Heartbeat,
+    Leave,
+}
+
+/// Where the member stands in the group protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Membership {
+    /// Not in the group: it must (re)join.
+    Unjoined,
+    /// A JoinGroup is out, or its answer came and the SyncGroup is out.
+    Joining,
+    Stable,
 }
 
 /// The poll being processed: its token, when processing began, and its records.
@@ -47,7 +68,23 @@ pub struct Member {
     pub assignment: Vec<Pidx>,
     leaders: Option<Vec<Option<u32>>>,
     coordinator: Option<u32>,
-    offsets_loaded: bool,
+    membership: Membership,
+    member_id: String,
+    generation: i32,
+    protocol: Option<Strategy>,
+    /// The leader's assignor, kept across rebalances as the Java client keeps it.
+    assignor: Option<Assignor>,
+    /// A rebalance is due: join again at the next poll.
+    rejoin: bool,
+    /// The member left after a poll timeout; it rejoins as a new member at its next poll.
+    left: bool,
+    /// An assignment from SyncGroup, applied at the next poll (revocations included).
+    incoming: Option<Vec<Pidx>>,
+    heartbeat_scheduled: bool,
+    /// Assigned partitions whose committed offset is being fetched, or known to be none.
+    offset_fetch: Vec<Pidx>,
+    no_committed: Vec<Pidx>,
+    started: bool,
     /// The next offset to fetch, per partition.
     fetch_position: BTreeMap<Pidx, u64>,
     /// The position after the last record handed out by `poll()` (`allConsumed`).
@@ -64,16 +101,27 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(group: u32, index: u32, cfg: Arc<Group>, info: Arc<ClusterInfo>, assignment: Vec<Pidx>) -> Member {
+    pub fn new(group: u32, index: u32, cfg: Arc<Group>, info: Arc<ClusterInfo>) -> Member {
         Member {
             group,
             index,
             cfg,
             info,
-            assignment,
+            assignment: Vec::new(),
             leaders: None,
             coordinator: None,
-            offsets_loaded: false,
+            membership: Membership::Unjoined,
+            member_id: String::new(),
+            generation: -1,
+            protocol: None,
+            assignor: None,
+            rejoin: false,
+            left: false,
+            incoming: None,
+            heartbeat_scheduled: false,
+            offset_fetch: Vec::new(),
+            no_committed: Vec::new(),
+            started: false,
             fetch_position: BTreeMap::new(),
             consumed: BTreeMap::new(),
             out_of_range: Vec::new(),
@@ -114,21 +162,30 @@ impl Member {
                 });
             }
         }
-        let (group, index, cfg, info, assignment) = (
-            self.group,
-            self.index,
-            self.cfg.clone(),
-            self.info.clone(),
-            std::mem::take(&mut self.assignment),
-        );
+        let (group, index, cfg, info) = (self.group, self.index, self.cfg.clone(), self.info.clone());
         let next_request = self.next_request;
-        *self = Member::new(group, index, cfg, info, assignment);
+        *self = Member::new(group, index, cfg, info);
         self.next_request = next_request;
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
+        let at = Time(self.cfg.start_at[self.index as usize].0);
+        if now < at {
+            out.set_timer(at.since(now), Timer::Member(MemberTimer::Begin));
+            return;
+        }
+        self.started = true;
         self.last_auto_commit = now;
         self.drive(now, out);
+    }
+
+    /// `group.instance.id` of a static member.
+    fn instance(&self) -> Option<String> {
+        self.cfg.instance_prefix.as_ref().map(|p| format!("{p}-{}", self.index))
+    }
+
+    fn cooperative(&self) -> bool {
+        self.protocol == Some(Strategy::CooperativeSticky)
     }
 
     pub fn on_timer(&mut self, now: Time, timer: MemberTimer, out: &mut Out) {
@@ -145,8 +202,107 @@ impl Member {
                 }
             }
             MemberTimer::Retry => self.retry_scheduled = false,
+            MemberTimer::Begin => return self.start(now, out),
+            MemberTimer::Heartbeat => {
+                self.heartbeat_scheduled = false;
+                self.heartbeat(out);
+            }
+            MemberTimer::PollTimeout(token) => {
+                if self.processing.as_ref().is_some_and(|(t, _, _)| *t == token) {
+                    self.poll_timeout(out);
+                }
+            }
         }
-        self.drive(now, out);
+        if self.started {
+            self.drive(now, out);
+        }
+    }
+
+    /// The background heartbeat, while the member has a generation.
+    fn heartbeat(&mut self, out: &mut Out) {
+        if self.generation < 0 || self.left {
+            return;
+        }
+        if let Some(coordinator) = self.coordinator
+            && !self.is_pending(&Pending::Heartbeat)
+        {
+            let (group, generation, member_id) = (self.group, self.generation, self.member_id.clone());
+            let timeout = self.cfg.request_timeout;
+            self.request(
+                coordinator,
+                Pending::Heartbeat,
+                |id| Msg::HeartbeatRequest {
+                    id,
+                    group,
+                    generation,
+                    member_id,
+                },
+                timeout,
+                out,
+            );
+        }
+        self.schedule_heartbeat(out);
+    }
+
+    fn schedule_heartbeat(&mut self, out: &mut Out) {
+        if !self.heartbeat_scheduled {
+            self.heartbeat_scheduled = true;
+            out.set_timer(self.cfg.heartbeat_interval, Timer::Member(MemberTimer::Heartbeat));
+        }
+    }
+
+    /// `max.poll.interval.ms` passed during a poll: the heartbeat thread makes a dynamic
+    /// member leave (a static one just stops heartbeating). Its commits will fail.
+    fn poll_timeout(&mut self, out: &mut Out) {
+        out.observe(Obs::PollTimeout {
+            group: self.group,
+            member: self.index,
+        });
+        self.left = true;
+        if self.instance().is_none()
+            && let Some(coordinator) = self.coordinator
+        {
+            let (group, member_id) = (self.group, self.member_id.clone());
+            let timeout = self.cfg.request_timeout;
+            self.request(
+                coordinator,
+                Pending::Leave,
+                |id| Msg::LeaveGroupRequest { id, group, member_id },
+                timeout,
+                out,
+            );
+        }
+    }
+
+    /// Forgets the group: the next poll joins as a new member (`resetStateAndRejoin`).
+    fn reset_membership(&mut self) {
+        self.member_id.clear();
+        self.generation = -1;
+        self.membership = Membership::Unjoined;
+    }
+
+    /// Gives partitions up: positions, buffered records and pending lookups go.
+    fn revoke(&mut self, partitions: &[Pidx], commit: bool, out: &mut Out) {
+        if partitions.is_empty() {
+            return;
+        }
+        if commit && self.cfg.commit == CommitMode::Auto {
+            self.commit(out);
+        }
+        for p in partitions {
+            self.fetch_position.remove(p);
+            self.consumed.remove(p);
+        }
+        self.buffer.retain(|(p, _)| !partitions.contains(p));
+        self.assignment.retain(|p| !partitions.contains(p));
+        self.offset_fetch.retain(|p| !partitions.contains(p));
+        self.no_committed.retain(|p| !partitions.contains(p));
+        self.out_of_range.retain(|p| !partitions.contains(p));
+        out.observe(Obs::Revoked {
+            group: self.group,
+            member: self.index,
+            partitions: partitions.to_vec(),
+        });
     }
 
     pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
@@ -171,8 +327,17 @@ impl Member {
                 error,
             }),
             Pending::Fetch | Pending::ListOffsets(_) => self.leaders = None,
-            Pending::FindCoordinator | Pending::OffsetFetch => self.coordinator = None,
-            Pending::Metadata => {}
+            Pending::FindCoordinator => self.coordinator = None,
+            Pending::OffsetFetch => {
+                self.coordinator = None;
+                self.offset_fetch.clear();
+            }
+            Pending::Join | Pending::Sync => {
+                self.coordinator = None;
+                self.membership = Membership::Unjoined;
+            }
+            Pending::Heartbeat => self.coordinator = None,
+            Pending::Metadata | Pending::Leave => {}
         }
         self.schedule_retry(out);
     }
@@ -211,7 +376,11 @@ impl Member {
             | Msg::OffsetFetchResponse { id, .. }
             | Msg::ListOffsetsResponse { id, .. }
             | Msg::FetchResponse { id, .. }
-            | Msg::OffsetCommitResponse { id, .. } => *id,
+            | Msg::OffsetCommitResponse { id, .. }
+            | Msg::JoinGroupResponse { id, .. }
+            | Msg::SyncGroupResponse { id, .. }
+            | Msg::HeartbeatResponse { id, .. }
+            | Msg::LeaveGroupResponse { id } => *id,
             _ => return,
         };
         let Some((_, what)) = self.pending.remove(&id) else {
@@ -226,8 +395,14 @@ impl Member {
             }
             (Pending::OffsetFetch, Msg::OffsetFetchResponse { result, .. }) => match result {
                 Ok(offsets) => {
-                    self.offsets_loaded = true;
                     for (p, committed) in offsets {
+                        if !self.offset_fetch.contains(&p) {
+                            continue; // Revoked since.
+                        }
+                        self.offset_fetch.retain(|q| *q != p);
+                        if committed.is_none() {
+                            self.no_committed.push(p);
+                        }
                         if let Some(offset) = committed {
                             self.fetch_position.insert(p, offset);
                             self.consumed.insert(p, offset);
@@ -243,13 +418,26 @@ impl Member {
                 }
                 Err(_) => {
                     self.coordinator = None;
+                    self.offset_fetch.clear();
                     self.schedule_retry(out);
                 }
             },
+            (Pending::Join, Msg::JoinGroupResponse { result, .. }) => self.joined(result, out),
+            (Pending::Sync, Msg::SyncGroupResponse { result, .. }) => match result {
+                Ok(assignment) => {
+                    self.membership = Membership::Stable;
+                    self.incoming = Some(assignment);
+                    self.schedule_heartbeat(out);
+                }
+                Err(e) => self.group_error(e, out),
+            },
+            (Pending::Heartbeat, Msg::HeartbeatResponse { error: Some(e), .. }) => self.group_error(e, out),
+            (Pending::Leave, _) => {}
             (Pending::ListOffsets(_), Msg::ListOffsetsResponse { offsets, .. }) => {
                 for (p, r) in offsets {
                     match r {
-                        Ok(offset) if !self.fetch_position.contains_key(&p) => {
+                        Ok(offset) if !self.fetch_position.contains_key(&p) && self.assignment.contains(&p) => {
+                            self.no_committed.retain(|q| *q != p);
                             self.fetch_position.insert(p, offset);
                             self.consumed.insert(p, offset);
                             let policy = self.cfg.auto_offset_reset;
@@ -277,7 +465,9 @@ impl Member {
             }
             (Pending::Fetch, Msg::FetchResponse { partitions, .. }) => {
                 for f in partitions {
-                    if self.fetch_position.get(&f.partition) != Some(&f.fetch_offset) {
+                    if !self.assignment.contains(&f.partition)
+                        || self.fetch_position.get(&f.partition) != Some(&f.fetch_offset)
+                    {
                         continue; // The position moved since: a stale response.
                     }
                     match f.result {
@@ -313,7 +503,9 @@ impl Member {
                     }
                 }
                 Err(error) => {
-                    self.coordinator = None;
+                    if matches!(error, ErrorCode::NotCoordinator) {
+                        self.coordinator = None;
+                    }
                     out.observe(Obs::CommitFailed {
                         group: self.group,
                         member: self.index,
@@ -324,6 +516,186 @@ impl Member {
             _ => {}
         }
         self.drive(now, out);
+    }
+
+    /// The group protocol's part of `poll()`: apply an assignment that arrived, leave
+    /// for good after a poll timeout, and join when needed (`ConsumerCoordinator.poll`).
+    fn maybe_rejoin(&mut self, coordinator: u32, out: &mut Out) {
+        if let Some(mut new) = self.incoming.take() {
+            new.sort_unstable();
+            let revoked: Vec<Pidx> = self.assignment.iter().copied().filter(|p| !new.contains(p)).collect();
+            self.revoke(&revoked, true, out);
+            self.assignment = new;
+            if self.cooperative() && !revoked.is_empty() {
+                // KIP-429: what was revoked is handed out in a second rebalance.
+                self.rejoin = true;
+            }
+        }
+        if self.left {
+            // `onPartitionsLost`: no commit, everything goes; then a new member joins.
+            let all = self.assignment.clone();
+            self.revoke(&all, false, out);
+            self.left = false;
+            self.reset_membership();
+        }
+        let needed = self.membership == Membership::Unjoined || self.rejoin;
+        if !needed || self.is_pending(&Pending::Join) || self.is_pending(&Pending::Sync) {
+            return;
+        }
+        if !self.cooperative() {
+            // Eager (`onJoinPrepare`): commit, then give everything up before joining.
+            let all = self.assignment.clone();
+            self.revoke(&all, true, out);
+        }
+        self.rejoin = false;
+        self.membership = Membership::Joining;
+        let subscription = Subscription {
+            topics: self.cfg.topics.clone(),
+            owned: self.assignment.clone(),
+            generation: self.generation,
+        };
+        let (group, member, member_id, instance) = (self.group, self.index, self.member_id.clone(), self.instance());
+        let protocols = self.cfg.strategies.clone();
+        let (session, rebalance) = (self.cfg.session_timeout, self.cfg.max_poll_interval);
+        // JoinGroup waits as long as the rebalance may take.
+        let timeout = self.cfg.request_timeout.max(rebalance) + Duration::from_millis(5000);
+        self.request(
+            coordinator,
+            Pending::Join,
+            |id| Msg::JoinGroupRequest {
+                id,
+                group,
+                member,
+                member_id,
+                instance,
+                protocols,
+                subscription,
+                session_timeout_ms: session.as_millis(),
+                rebalance_timeout_ms: rebalance.as_millis(),
+            },
+            timeout,
+            out,
+        );
+    }
+
+    /// The JoinGroup answer: the leader runs the assignor; everyone sends SyncGroup.
+    fn joined(&mut self, result: Result<JoinResult, (ErrorCode, String)>, out: &mut Out) {
+        let r = match result {
+            Ok(r) => r,
+            Err((ErrorCode::MemberIdRequired, id)) => {
+                // KIP-394: join again at once with the id the coordinator gave.
+                self.member_id = id;
+                self.membership = Membership::Unjoined;
+                return;
+            }
+            Err((e, _)) => {
+                self.membership = Membership::Unjoined;
+                return self.group_error(e, out);
+            }
+        };
+        self.member_id = r.member_id.clone();
+        self.generation = r.generation;
+        self.protocol = Strategy::parse(&r.protocol);
+        let assignments = if r.leader == self.member_id && !r.members.is_empty() {
+            self.assign(&r)
+        } else {
+            Vec::new()
+        };
+        let Some(coordinator) = self.coordinator else {
+            self.membership = Membership::Unjoined;
+            return;
+        };
+        let (group, generation, member_id) = (self.group, self.generation, self.member_id.clone());
+        let timeout = self.cfg.request_timeout;
+        self.request(
+            coordinator,
+            Pending::Sync,
+            |id| Msg::SyncGroupRequest {
+                id,
+                group,
+                generation,
+                member_id,
+                assignments,
+            },
+            timeout,
+            out,
+        );
+    }
+
+    /// The leader's assignment, computed by the chosen assignor over the members'
+    /// subscriptions exactly as the Java client would.
+    fn assign(&mut self, r: &JoinResult) -> Vec<(String, Vec<Pidx>)> {
+        let strategy = Strategy::parse(&r.protocol).unwrap_or(Strategy::Range);
+        let info = &self.info;
+        let tp = |p: Pidx| {
+            let part = &info.partitions[p as usize];
+            TopicPartition::new(&info.topics[part.topic].name, part.partition)
+        };
+        let mut topics = BTreeMap::new();
+        let members: Vec<assignor::Member> = r
+            .members
+            .iter()
+            .map(|(id, instance, sub)| {
+                for &t in &sub.topics {
+                    topics.insert(info.topics[t].name.clone(), info.topics[t].partitions);
+                }
+                assignor::Member {
+                    id: id.clone(),
+                    instance: instance.clone(),
+                    topics: sub.topics.iter().map(|&t| info.topics[t].name.clone()).collect(),
+                    owned: sub.owned.iter().map(|&p| tp(p)).collect(),
+                    generation: sub.generation,
+                }
+            })
+            .collect();
+        let assignor = match &mut self.assignor {
+            Some(a) if a.strategy == strategy => a,
+            slot => slot.insert(Assignor::new(strategy)),
+        };
+        let outcome = assignor.assign(&topics, &members).unwrap_or_default();
+        let pidx = |t: &TopicPartition| {
+            let topic = info
+                .topics
+                .iter()
+                .find(|x| x.name == t.topic)
+                .expect("a subscribed topic");
+            topic.first + t.partition
+        };
+        r.members
+            .iter()
+            .map(|(id, _, _)| {
+                let parts = outcome
+                    .assignment
+                    .get(id)
+                    .map(|v| v.iter().map(pidx).collect())
+                    .unwrap_or_default();
+                (id.clone(), parts)
+            })
+            .collect()
+    }
+
+    /// An error from the coordinator on JoinGroup, SyncGroup or Heartbeat.
+    fn group_error(&mut self, error: ErrorCode, out: &mut Out) {
+        match error {
+            ErrorCode::RebalanceInProgress => {
+                self.rejoin = true;
+                if self.membership == Membership::Joining {
+                    self.membership = Membership::Unjoined;
+                }
+            }
+            ErrorCode::IllegalGeneration => {
+                self.generation = -1;
+                self.membership = Membership::Unjoined;
+            }
+            ErrorCode::UnknownMemberId | ErrorCode::FencedInstanceId => self.reset_membership(),
+            _ => {
+                self.coordinator = None;
+                if self.membership == Membership::Joining {
+                    self.membership = Membership::Unjoined;
+                }
+                self.schedule_retry(out);
+            }
+        }
     }
 
     /// The member's main loop, run after every input: bootstrap, then poll.
@@ -353,27 +725,48 @@ impl Member {
             }
             return;
         };
-        if !self.offsets_loaded {
-            if !self.is_pending(&Pending::OffsetFetch) {
-                let (group, partitions) = (self.group, self.assignment.clone());
-                self.request(
-                    coordinator,
-                    Pending::OffsetFetch,
-                    |id| Msg::OffsetFetchRequest { id, group, partitions },
-                    timeout,
-                    out,
-                );
-            }
+        // The group protocol runs inside `poll()`, between polls.
+        if self.processing.is_none() {
+            self.maybe_rejoin(coordinator, out);
+        }
+        // A cooperative member keeps reading what it owns during a rebalance.
+        let keeps_reading = self.cooperative() && !self.assignment.is_empty();
+        if self.membership != Membership::Stable && !keeps_reading {
             return;
         }
-        // Partitions with no position: ask their leaders (`auto.offset.reset`).
+        // Assigned partitions with no position: their committed offsets first.
+        let unknown: Vec<Pidx> = self
+            .assignment
+            .iter()
+            .copied()
+            .filter(|p| {
+                !self.fetch_position.contains_key(p)
+                    && !self.offset_fetch.contains(p)
+                    && !self.no_committed.contains(p)
+                    && !self.out_of_range.contains(p)
+            })
+            .collect();
+        if !unknown.is_empty() {
+            self.offset_fetch.extend(&unknown);
+            let (group, partitions) = (self.group, unknown);
+            self.request(
+                coordinator,
+                Pending::OffsetFetch,
+                |id| Msg::OffsetFetchRequest { id, group, partitions },
+                timeout,
+                out,
+            );
+        }
+        // Partitions with no committed offset: ask their leaders (`auto.offset.reset`).
         let mut resets: BTreeMap<u32, Vec<Pidx>> = BTreeMap::new();
         for &p in &self.assignment {
             let looking = self
                 .pending
                 .values()
                 .any(|(_, w)| matches!(w, Pending::ListOffsets(ps) if ps.contains(&p)));
+            let reset = self.no_committed.contains(&p) || self.out_of_range.contains(&p);
             if !self.fetch_position.contains_key(&p)
+                && reset
                 && !looking
                 && let Some(leader) = leaders[p as usize]
             {
@@ -440,6 +833,12 @@ impl Member {
             let token = self.next_request;
             self.processing = Some((token, now, records));
             out.set_timer(time, Timer::Member(MemberTimer::ProcessingDone(token)));
+            if time > self.cfg.max_poll_interval {
+                out.set_timer(
+                    self.cfg.max_poll_interval,
+                    Timer::Member(MemberTimer::PollTimeout(token)),
+                );
+            }
             return false;
         }
         // A partition with no known leader: look again after the backoff
@@ -509,12 +908,18 @@ impl Member {
             return;
         }
         let offsets: Vec<(Pidx, u64)> = self.consumed.iter().map(|(p, o)| (*p, *o)).collect();
-        let group = self.group;
+        let (group, generation, member_id) = (self.group, self.generation, self.member_id.clone());
         let timeout = self.cfg.request_timeout;
         self.request(
             coordinator,
             Pending::Commit,
-            |id| Msg::OffsetCommitRequest { id, group, offsets },
+            |id| Msg::OffsetCommitRequest {
+                id,
+                group,
+                generation,
+                member_id,
+                offsets,
+            },
             timeout,
             out,
         );

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod consumer;
 pub mod controller;
 pub mod epoch;
+pub mod group;
 pub mod log;
 pub mod partitioner;
 pub mod placement;
@@ -177,6 +178,8 @@ pub enum Timer {
     Controller(ControllerTimer),
     Producer(ProducerTimer),
     Member(MemberTimer),
+    /// The group coordinator's timers, on the coordinating broker.
+    Group(group::GroupTimer),
 }
 
 /// Why a producer gave records up for good.
@@ -192,6 +195,21 @@ pub enum FailReason {
     /// `send()` waited `max.block.ms` for `buffer.memory` and threw
     /// BufferExhaustedException: the record never entered the accumulator.
     BufferExhausted,
+}
+
+/// Why a group rebalances: the member (by index) that caused it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebalanceCause {
+    /// A new member joined.
+    Joined(u32),
+    /// A known member joined again (after REBALANCE_IN_PROGRESS, with a changed
+    /// subscription, or the leader).
+    Rejoined(u32),
+    /// A member sent LeaveGroup (a clean close, or `max.poll.interval.ms` passed).
+    Left(u32),
+    /// The coordinator heard nothing from a member for `session.timeout.ms`.
+    SessionTimeout(u32),
 }
 
 /// Where a member's position came from.
@@ -228,6 +246,32 @@ pub enum Obs {
     SendBlocked {
         producer: u32,
         waited: Duration,
+    },
+    /// The coordinator began a rebalance of `group` (still in `generation`).
+    RebalanceBegan {
+        group: u32,
+        generation: i32,
+        cause: RebalanceCause,
+    },
+    /// The leader's assignment reached the coordinator: `group` is stable in
+    /// `generation`, with each member's partitions.
+    GroupStable {
+        group: u32,
+        generation: i32,
+        protocol: String,
+        assignment: Vec<(u32, Vec<Pidx>)>,
+    },
+    /// A member's poll took longer than `max.poll.interval.ms`: it leaves the group.
+    PollTimeout {
+        group: u32,
+        member: u32,
+    },
+    /// A member gave up partitions it owned (eager: all, before rejoining; cooperative:
+    /// those the new assignment moves).
+    Revoked {
+        group: u32,
+        member: u32,
+        partitions: Vec<Pidx>,
     },
     /// The application handed `records` records to `send()`.
     Sent {
@@ -362,6 +406,7 @@ impl Actor for Node {
             (Node::Broker(b), Input::Start) => b.start(now, out),
             (Node::Broker(b), Input::Message { from, msg }) => b.on_message(now, from, msg, out),
             (Node::Broker(b), Input::Timer(Timer::Broker(t))) => b.on_timer(now, t, out),
+            (Node::Broker(b), Input::Timer(Timer::Group(t))) => b.coordinator.on_timer(now, t, out),
             (Node::Broker(b), Input::PeerDown(node)) => b.on_peer_down(node, out),
             (Node::Controller(c), Input::Start) => c.start(out),
             (Node::Controller(c), Input::Message { from, msg }) => c.on_message(now, from, msg, out),
@@ -478,6 +523,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
                 b,
                 info.clone(),
                 rng::stream(seed, &format!("broker-{b}/disk")),
+                rng::stream(seed, &format!("broker-{b}/groups")),
             ))),
         ));
     }
@@ -523,15 +569,9 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
     }
     for (gi, g) in s.groups.iter().enumerate() {
         let names = Scenario::member_names(g);
-        let topic_ranges: Vec<(Pidx, u32)> = g
-            .topics
-            .iter()
-            .map(|&t| (info.topics[t].first, info.topics[t].partitions))
-            .collect();
-        let assignment = range_assignment(&names, &topic_ranges);
         let cfg = Arc::new(g.clone());
-        for (i, (name, parts)) in names.into_iter().zip(assignment).enumerate() {
-            let member = Member::new(gi as u32, i as u32, cfg.clone(), info.clone(), parts);
+        for (i, name) in names.into_iter().enumerate() {
+            let member = Member::new(gi as u32, i as u32, cfg.clone(), info.clone());
             nodes.push((name, Node::Member(Box::new(member))));
         }
     }

@@ -22,6 +22,12 @@ pub enum ErrorCode {
     UnknownLeaderEpoch,
     InvalidUpdateVersion,
     IneligibleReplica,
+    MemberIdRequired,
+    UnknownMemberId,
+    IllegalGeneration,
+    RebalanceInProgress,
+    FencedInstanceId,
+    InconsistentGroupProtocol,
 }
 
 impl ErrorCode {
@@ -39,6 +45,12 @@ impl ErrorCode {
             ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
             ErrorCode::IneligibleReplica => "INELIGIBLE_REPLICA",
+            ErrorCode::MemberIdRequired => "MEMBER_ID_REQUIRED",
+            ErrorCode::UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            ErrorCode::IllegalGeneration => "ILLEGAL_GENERATION",
+            ErrorCode::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+            ErrorCode::FencedInstanceId => "FENCED_INSTANCE_ID",
+            ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
         }
     }
 
@@ -103,10 +115,32 @@ pub enum Msg {
     ListOffsetsResponse { id: u64, offsets: Vec<(Pidx, Result<u64, ErrorCode>)> },
     FindCoordinatorRequest { id: u64, group: u32 },
     FindCoordinatorResponse { id: u64, coordinator: u32 },
-    OffsetCommitRequest { id: u64, group: u32, offsets: Vec<(Pidx, u64)> },
+    /// `generation` -1 and an empty `member_id` commit outside the group protocol.
+    OffsetCommitRequest { id: u64, group: u32, generation: i32, member_id: String, offsets: Vec<(Pidx, u64)> },
     OffsetCommitResponse { id: u64, result: Result<Vec<(Pidx, u64)>, ErrorCode> },
     OffsetFetchRequest { id: u64, group: u32, partitions: Vec<Pidx> },
     OffsetFetchResponse { id: u64, result: Result<Vec<(Pidx, Option<u64>)>, ErrorCode> },
+    /// `member` is the member's index in its group (its client id); `protocols` are the
+    /// assignors it supports, in preference order.
+    JoinGroupRequest {
+        id: u64,
+        group: u32,
+        member: u32,
+        member_id: String,
+        instance: Option<String>,
+        protocols: Vec<String>,
+        subscription: Subscription,
+        session_timeout_ms: u64,
+        rebalance_timeout_ms: u64,
+    },
+    /// On MEMBER_ID_REQUIRED the error carries the member id to join with.
+    JoinGroupResponse { id: u64, result: Result<JoinResult, (ErrorCode, String)> },
+    SyncGroupRequest { id: u64, group: u32, generation: i32, member_id: String, assignments: Vec<(String, Vec<Pidx>)> },
+    SyncGroupResponse { id: u64, result: Result<Vec<Pidx>, ErrorCode> },
+    HeartbeatRequest { id: u64, group: u32, generation: i32, member_id: String },
+    HeartbeatResponse { id: u64, error: Option<ErrorCode> },
+    LeaveGroupRequest { id: u64, group: u32, member_id: String },
+    LeaveGroupResponse { id: u64 },
     /// `broker_epoch` is `None` when the broker (re)registers.
     BrokerHeartbeat { broker_epoch: Option<u64>, metadata_version: u64 },
     /// `image` comes when the broker's metadata is older than the controller's.
@@ -118,6 +152,26 @@ pub enum Msg {
     /// A follower's latest epoch per partition (KIP-101 mode).
     OffsetsForLeaderEpochRequest { id: u64, partitions: Vec<(Pidx, Option<u32>)> },
     OffsetsForLeaderEpochResponse { id: u64, partitions: Vec<(Pidx, Result<EpochEnd, ErrorCode>)> },
+}
+
+/// What a member sends with its JoinGroup (`ConsumerProtocolSubscription`): its topics,
+/// the partitions it owns and the generation it owned them in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    pub topics: Vec<usize>,
+    pub owned: Vec<Pidx>,
+    pub generation: i32,
+}
+
+/// A completed join: the generation, the chosen assignor, the leader and, for the leader
+/// only, every member with its subscription, in the order they joined.
+#[derive(Clone, Debug, Serialize)]
+pub struct JoinResult {
+    pub generation: i32,
+    pub protocol: String,
+    pub leader: String,
+    pub member_id: String,
+    pub members: Vec<(String, Option<String>, Subscription)>,
 }
 
 /// One partition of a fetch.

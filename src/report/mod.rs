@@ -138,6 +138,16 @@ pub struct GroupReport {
     /// Per partition: the final high watermark minus the committed offset.
     pub lag: BTreeMap<String, u64>,
     pub generation: u32,
+    /// The assignor the group voted for, the rebalances that completed, their total
+    /// time (from the coordinator's first reason to the leader's assignment), and how
+    /// many times a partition changed owner.
+    pub protocol: String,
+    pub rebalances: u64,
+    pub rebalance_ms: f64,
+    pub partitions_moved: u64,
+    pub commit_failures: u64,
+    /// Polls that outlasted `max.poll.interval.ms`.
+    pub poll_timeouts: u64,
     pub assignment: BTreeMap<String, Vec<String>>,
     /// Records each member processed, duplicates included.
     pub processed_by_member: BTreeMap<String, u64>,

@@ -101,6 +101,9 @@ pub struct BrokerConfig {
     pub high_watermark_checkpoint_interval: Duration,
     /// `log.flush.interval.messages`; `None` = never (Kafka's default, `Long.MAX_VALUE`).
     pub log_flush_interval_messages: Option<u64>,
+    pub group_initial_rebalance_delay: Duration,
+    pub group_min_session_timeout: Duration,
+    pub group_max_session_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +298,15 @@ pub struct Group {
     pub max_partition_fetch_bytes: u32,
     pub request_timeout: Duration,
     pub retry_backoff: Duration,
+    /// `partition.assignment.strategy`, by protocol name, in preference order.
+    pub strategies: Vec<String>,
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub max_poll_interval: Duration,
+    /// `group.instance.id`: member `i` is the static member `{this}-{i}`.
+    pub instance_prefix: Option<String>,
+    /// When each member starts (most at zero).
+    pub start_at: Vec<Duration>,
 }
 
 /// A fault with node names checked to exist.

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
 use std::fmt;
 
 pub type S<T> = Spanned<T>;
@@ -210,6 +211,9 @@ pub struct ConsumerSpec {
     pub processing: Option<S<DurationValue>>,
     #[serde(default)]
     pub commit: Option<S<CommitMode>>,
+    /// Members that start late: `{billing-2: 20s}`.
+    #[serde(default, rename = "start-at")]
+    pub start_at: Option<S<BTreeMap<String, S<DurationValue>>>>,
     #[serde(default)]
     pub config: Props,
 }

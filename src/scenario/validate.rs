@@ -258,6 +258,9 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         offsets_topic_replication_factor: bc.int("offsets.topic.replication.factor").unwrap_or(3) as u32,
         high_watermark_checkpoint_interval: bc.ms("replica.high.watermark.checkpoint.interval.ms", 5000),
         log_flush_interval_messages: broker_flush_messages,
+        group_initial_rebalance_delay: bc.ms("group.initial.rebalance.delay.ms", 3000),
+        group_min_session_timeout: bc.ms("group.min.session.timeout.ms", 6000),
+        group_max_session_timeout: bc.ms("group.max.session.timeout.ms", 1_800_000),
     };
 
     // Topics.
@@ -765,7 +768,68 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             }
             _ => OffsetReset::Latest,
         };
+        let mut strategies = Vec::new();
+        match cc.spanned("partition.assignment.strategy") {
+            None => strategies.extend(["range".to_string(), "cooperative-sticky".to_string()]),
+            Some(at) => {
+                for name in at.value.to_string().split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match crate::kafka::assignor::Strategy::parse(name) {
+                        Some(s) => strategies.push(s.name().to_string()),
+                        None => {
+                            let known: Vec<&str> = crate::kafka::assignor::Strategy::spellings().collect();
+                            return ctx.err(
+                                at,
+                                format!(
+                                    "unknown assignor `{name}`{}; one of range, roundrobin, sticky, cooperative-sticky (or Kafka's class names)",
+                                    did_you_mean(name, known)
+                                ),
+                            );
+                        }
+                    }
+                }
+                if strategies.is_empty() {
+                    return ctx.err(at, "`partition.assignment.strategy` needs at least one assignor");
+                }
+            }
+        }
+        let session_timeout = cc.ms("session.timeout.ms", 45_000);
+        let (min, max) = (broker.group_min_session_timeout, broker.group_max_session_timeout);
+        if session_timeout < min || session_timeout > max {
+            let at = cc
+                .spanned("session.timeout.ms")
+                .expect("only a set value can be out of range");
+            return ctx.err(
+                at,
+                format!("the coordinator refuses `session.timeout.ms` {session_timeout} (INVALID_SESSION_TIMEOUT): it must be between group.min.session.timeout.ms ({min}) and group.max.session.timeout.ms ({max})"),
+            );
+        }
+        let mut start_at = vec![Duration::ZERO; members as usize];
+        if let Some(starts) = &spec.start_at {
+            for (name, at) in &starts.value {
+                let index = name
+                    .strip_prefix(&format!("{}-", spec.group.value))
+                    .and_then(|i| i.parse::<u32>().ok())
+                    .filter(|&i| i < members && *name == format!("{}-{i}", spec.group.value));
+                let Some(i) = index else {
+                    let names: Vec<String> = (0..members).map(|i| format!("{}-{i}", spec.group.value)).collect();
+                    return ctx.err(
+                        at,
+                        format!(
+                            "`start-at` names `{name}`, which is not a member of this group{}",
+                            did_you_mean(name, names.iter().map(String::as_str))
+                        ),
+                    );
+                };
+                start_at[i as usize] = at.value.0;
+            }
+        }
         groups.push(Group {
+            strategies,
+            session_timeout,
+            heartbeat_interval: cc.ms("heartbeat.interval.ms", 3000),
+            max_poll_interval: cc.ms("max.poll.interval.ms", 300_000),
+            instance_prefix: cc.text("group.instance.id").filter(|t| t != "null"),
+            start_at,
             group: spec.group.value.clone(),
             members,
             topics: group_topics,

@@ -34,6 +34,17 @@ fn scenario_reports_match_their_snapshots() {
                 path.display(),
                 kafkasim::report::text::render(&report)
             );
+            // Idempotence (KAFKA.md §2.2): whatever the faults and retries, an idempotent
+            // producer's records are in the logs once each and in order.
+            for p in report.producers.iter().filter(|p| p.idempotence) {
+                assert_eq!(
+                    (p.duplicates_written, p.reordered),
+                    (0, 0),
+                    "{}: idempotent producer {}",
+                    path.display(),
+                    p.name
+                );
+            }
             insta::assert_snapshot!("report", kafkasim::report::text::render(&report));
         });
     });
