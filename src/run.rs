@@ -94,6 +94,7 @@ struct Collector<'a> {
     group_first_member: Vec<u32>,
     lost_write: LostWrite,
     at_least_once: AtLeastOnce,
+    nonmonotonic: crate::check::nonmonotonic::NonmonotonicPoll,
     replication: Replication,
     producers: Vec<ProducerStats>,
     timeline: Vec<TimelineEntry>,
@@ -124,6 +125,11 @@ struct GroupStats {
     commit_failures: u64,
     poll_timeouts: u64,
     max_poll: crate::sim::Duration,
+    fetches: u64,
+    fetched: u64,
+    /// Revoked partitions and since when; the total time partitions spent revoked.
+    unowned: BTreeMap<Pidx, Time>,
+    paused: u64,
 }
 
 /// The last high watermark each broker announced for each partition it led.
@@ -252,6 +258,7 @@ impl Collector<'_> {
         self.lost_write.observe(at, self.info.broker_of(node), obs);
         self.replication.observe(at, self.info.broker_of(node), obs);
         self.at_least_once.observe(at, obs);
+        self.nonmonotonic.observe(at, obs);
         match obs {
             Obs::Sent { producer, records } => self.producers[*producer as usize].sent += records,
             Obs::SendBlocked { producer, waited } => {
@@ -413,7 +420,14 @@ impl Collector<'_> {
                     .iter()
                     .filter(|(p, m)| g.last.get(p).is_some_and(|old| old != *m))
                     .count() as u64;
-                g.last = now;
+                for (p, m) in now {
+                    if let Some(since) = g.unowned.remove(&p) {
+                        g.paused += at.since(since).0;
+                    }
+                    // A partition withheld for a round keeps its last owner here, so a
+                    // cooperative move counts once, when it arrives.
+                    g.last.insert(p, m);
+                }
                 let text = format!(
                     "{} is stable in generation {generation} ({protocol}, {}ms after the rebalance began): {}",
                     self.info.groups[*group as usize],
@@ -431,7 +445,18 @@ impl Collector<'_> {
                 );
                 self.push(at, 2, text);
             }
-            Obs::Revoked { .. } => {}
+            Obs::Revoked { group, partitions, .. } => {
+                let g = &mut self.groups[*group as usize];
+                for &p in partitions {
+                    g.unowned.entry(p).or_insert(at);
+                }
+            }
+            Obs::MemberStarted { .. } => {}
+            Obs::Fetched { group, records, .. } => {
+                let g = &mut self.groups[*group as usize];
+                g.fetches += 1;
+                g.fetched += records;
+            }
             Obs::CommitFailed { group, member, error } => {
                 self.groups[*group as usize].commit_failures += 1;
                 let kind = BurstKind::CommitFailed {
@@ -757,6 +782,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
                 .collect(),
         ),
         at_least_once: AtLeastOnce::new(scenario.groups.len()),
+        nonmonotonic: Default::default(),
         producers: (0..total_producers).map(|_| ProducerStats::default()).collect(),
         timeline: Vec::new(),
         bursts: BTreeMap::new(),
@@ -952,6 +978,14 @@ fn group_partitions(scenario: &Scenario, info: &ClusterInfo) -> Vec<Vec<Pidx>> {
 }
 
 /// Each group's committed offset and lag on each of its partitions, as they stand now.
+/// The node id of group `g`'s first member: after the brokers, the controller and every
+/// producer instance, and the members of earlier groups.
+fn member_first(info: &ClusterInfo, scenario: &Scenario, g: usize) -> u32 {
+    let producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
+    let earlier: u32 = scenario.groups[..g].iter().map(|g| g.members).sum();
+    info.brokers + 1 + producers + earlier
+}
+
 fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, last_hw: &LastHw) -> Vec<GroupMarks> {
     group_partitions(scenario, info)
         .iter()
@@ -960,6 +994,7 @@ fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, l
             let coordinator = broker(engine, info, info.coordinators[g]);
             let mut committed = BTreeMap::new();
             let mut lag = BTreeMap::new();
+            let mut positions = BTreeMap::new();
             for &p in parts {
                 let offset = coordinator.disk.committed(g as u32, p);
                 if let Some(o) = offset {
@@ -967,11 +1002,21 @@ fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, l
                 }
                 let hw = final_high_watermark(engine, info, last_hw, p);
                 lag.insert(info.partition_name(p), hw.saturating_sub(offset.unwrap_or(0)));
+                for m in 0..scenario.groups[g].members {
+                    let node = NodeId(member_first(info, scenario, g) + m);
+                    if engine.is_up(node)
+                        && let Node::Member(member) = engine.node(node)
+                        && let Some(at) = member.position(p)
+                    {
+                        positions.insert(info.partition_name(p), (engine.name(node).to_string(), at));
+                    }
+                }
             }
             GroupMarks {
                 group: scenario.groups[g].group.clone(),
                 committed,
                 lag,
+                positions,
             }
         })
         .collect()
@@ -1052,6 +1097,10 @@ fn assemble(
     let mut results: BTreeMap<&str, Vec<crate::check::Violation>> = std::mem::take(&mut replication.found);
     results.insert("lost-write", lost_write);
     results.insert("at-least-once", alo);
+    results.insert(
+        "nonmonotonic-poll",
+        c.nonmonotonic.violations(&partition_name, &member_name),
+    );
     // The consumer half of liveness: after the drain, every group has committed up to the
     // high watermark of every partition it reads.
     for (g, parts) in group_partitions.iter().enumerate() {
@@ -1154,6 +1203,7 @@ fn assemble(
         })
         .collect();
 
+    let end_marks = group_marks(engine, info, scenario, &c.last_hw);
     let consumer_groups = scenario
         .groups
         .iter()
@@ -1208,6 +1258,22 @@ fn assemble(
                 partitions_moved: c.groups[g].moved,
                 commit_failures: c.groups[g].commit_failures,
                 poll_timeouts: c.groups[g].poll_timeouts,
+                positions: end_marks[g].positions.clone(),
+                duplicates_by_reason: tally
+                    .duplicates_by_reason
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+                delivery: match (tally.consumed - unique > 0, lost_per_group[g] > 0) {
+                    (false, false) => "exactly-once (as observed)",
+                    (true, false) => "at-least-once",
+                    (false, true) => "at-most-once",
+                    (true, true) => "neither (records missed and records duplicated)",
+                }
+                .to_string(),
+                revoked_ms: ms(c.groups[g].paused),
+                fetches: c.groups[g].fetches,
+                fetched: c.groups[g].fetched,
                 assignment,
                 processed_by_member,
             }
@@ -1269,7 +1335,7 @@ fn assemble(
         vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
     if !scenario.groups.is_empty() {
         notes.push(
-            "the group protocol: each member keeps a fixed range assignment, through crashes (no rebalance)"
+            "group coordinators stay on one broker and forget their groups when it restarts (Kafka moves them with the leadership of __consumer_offsets and reloads them)"
                 .to_string(),
         );
     }

@@ -4,7 +4,7 @@
 
 use crate::check::Violation;
 use crate::kafka::log::RecordRange;
-use crate::kafka::{Obs, Pidx, PositionCause};
+use crate::kafka::{Obs, Pidx, PositionCause, RebalanceCause};
 use crate::sim::Time;
 use rangemap::RangeSet;
 use std::collections::BTreeMap;
@@ -20,6 +20,15 @@ pub struct GroupTally {
     reached: BTreeMap<Pidx, u64>,
     /// Position events per partition: (time, member, offset, cause).
     positions: BTreeMap<Pidx, Vec<(Time, u32, u64, PositionCause)>>,
+    /// Records processed again, by why the member was reading them again.
+    pub duplicates_by_reason: BTreeMap<&'static str, u64>,
+    /// Why each (member, partition) position was set, for the duplicates read from it.
+    reason: BTreeMap<(u32, Pidx), &'static str>,
+    /// The group's latest disruption: when, and what it was.
+    disruption: Option<(Time, &'static str)>,
+    /// Per member: when its process last started, and when it last got a position.
+    started: BTreeMap<u32, Time>,
+    positioned: BTreeMap<u32, Time>,
 }
 
 impl GroupTally {
@@ -60,18 +69,46 @@ impl AtLeastOnce {
 
     pub fn observe(&mut self, at: Time, obs: &Obs) {
         match obs {
-            Obs::Processed { group, records, .. } => {
+            Obs::Processed { group, member, records } => {
                 let tally = &mut self.groups[*group as usize];
                 for (p, r) in records {
                     tally.consumed += u64::from(r.count);
                     let reached = tally.reached.entry(*p).or_insert(0);
                     *reached = (*reached).max(r.end_offset());
-                    tally
-                        .processed
-                        .entry((*p, r.producer))
-                        .or_default()
-                        .insert(r.first_seq..r.first_seq + u64::from(r.count));
+                    let seqs = r.first_seq..r.first_seq + u64::from(r.count);
+                    let set = tally.processed.entry((*p, r.producer)).or_default();
+                    let fresh: u64 = set.gaps(&seqs).map(|g| g.end - g.start).sum();
+                    set.insert(seqs);
+                    let again = u64::from(r.count) - fresh;
+                    if again > 0 {
+                        let why = tally.reason.get(&(*member, *p)).copied().unwrap_or("rebalance");
+                        *tally.duplicates_by_reason.entry(why).or_default() += again;
+                    }
                 }
+            }
+            Obs::MemberStarted { group, member } => {
+                self.groups[*group as usize].started.insert(*member, at);
+            }
+            Obs::RebalanceBegan { group, cause, .. } => {
+                let why = match cause {
+                    RebalanceCause::SessionTimeout(_) => "rebalance after a consumer crash",
+                    _ => "rebalance",
+                };
+                self.groups[*group as usize].disruption = Some((at, why));
+            }
+            Obs::PollTimeout { group, member } => {
+                let tally = &mut self.groups[*group as usize];
+                let why = "slow consumer (max.poll.interval.ms)";
+                tally.disruption = Some((at, why));
+                // The records it is still processing will be read by another member too.
+                for (key, reason) in tally.reason.iter_mut() {
+                    if key.0 == *member {
+                        *reason = why;
+                    }
+                }
+            }
+            Obs::CommitFailed { group, .. } => {
+                self.groups[*group as usize].disruption = Some((at, "failed commit"));
             }
             Obs::PositionSet {
                 group,
@@ -80,6 +117,19 @@ impl AtLeastOnce {
                 offset,
                 cause,
             } => {
+                let tally = &mut self.groups[*group as usize];
+                let restarted = match (tally.started.get(member), tally.positioned.get(member)) {
+                    (Some(s), Some(p)) => s > p,
+                    _ => false,
+                };
+                let why = match cause {
+                    PositionCause::OutOfRange(_) => "offset reset (auto.offset.reset)",
+                    PositionCause::NoCommittedOffset(_) => "no committed offset (auto.offset.reset)",
+                    PositionCause::Committed if restarted => "consumer restart: rollback to the committed offset",
+                    PositionCause::Committed => tally.disruption.map(|d| d.1).unwrap_or("rebalance"),
+                };
+                tally.reason.insert((*member, *partition), why);
+                tally.positioned.insert(*member, at);
                 self.groups[*group as usize]
                     .positions
                     .entry(*partition)

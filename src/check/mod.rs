@@ -5,6 +5,7 @@
 
 pub mod at_least_once;
 pub mod lost_write;
+pub mod nonmonotonic;
 pub mod replication;
 
 use crate::sim::Time;
@@ -61,7 +62,7 @@ pub const CHECKS: &[CheckInfo] = &[
     },
     CheckInfo {
         name: "nonmonotonic-poll",
-        implemented: false,
+        implemented: true,
         fails_when: "a member receives offsets of one partition out of order within one assignment",
     },
     CheckInfo {

@@ -135,6 +135,12 @@ impl Member {
         }
     }
 
+    /// `position()`: the offset of the next record `poll()` hands out from `p`, if the
+    /// member owns `p` and has a position on it.
+    pub fn position(&self, p: Pidx) -> Option<u64> {
+        self.consumed.get(&p).copied().filter(|_| self.assignment.contains(&p))
+    }
+
     pub fn brokers(&self) -> u32 {
         self.info.brokers
     }
@@ -175,6 +181,10 @@ impl Member {
             return;
         }
         self.started = true;
+        out.observe(Obs::MemberStarted {
+            group: self.group,
+            member: self.index,
+        });
         self.last_auto_commit = now;
         self.drive(now, out);
     }
@@ -431,7 +441,13 @@ impl Member {
                 }
                 Err(e) => self.group_error(e, out),
             },
-            (Pending::Heartbeat, Msg::HeartbeatResponse { error: Some(e), .. }) => self.group_error(e, out),
+            // A heartbeat's news of a rebalance matters only to a member that is not
+            // already joining.
+            (Pending::Heartbeat, Msg::HeartbeatResponse { error: Some(e), .. })
+                if e != ErrorCode::RebalanceInProgress || self.membership == Membership::Stable =>
+            {
+                self.group_error(e, out)
+            }
             (Pending::Leave, _) => {}
             (Pending::ListOffsets(_), Msg::ListOffsetsResponse { offsets, .. }) => {
                 for (p, r) in offsets {
@@ -464,6 +480,17 @@ impl Member {
                 }
             }
             (Pending::Fetch, Msg::FetchResponse { partitions, .. }) => {
+                let records: u64 = partitions
+                    .iter()
+                    .filter_map(|f| f.result.as_ref().ok())
+                    .flatten()
+                    .map(|r| u64::from(r.count))
+                    .sum();
+                out.observe(Obs::Fetched {
+                    group: self.group,
+                    member: self.index,
+                    records,
+                });
                 for f in partitions {
                     if !self.assignment.contains(&f.partition)
                         || self.fetch_position.get(&f.partition) != Some(&f.fetch_offset)
@@ -542,16 +569,18 @@ impl Member {
         if !needed || self.is_pending(&Pending::Join) || self.is_pending(&Pending::Sync) {
             return;
         }
+        // What the member owned: `ownedPartitions` for cooperative-sticky, and the
+        // previous assignment `StickyAssignor` sends in its user data.
+        let owned = self.assignment.clone();
         if !self.cooperative() {
             // Eager (`onJoinPrepare`): commit, then give everything up before joining.
-            let all = self.assignment.clone();
-            self.revoke(&all, true, out);
+            self.revoke(&owned, true, out);
         }
         self.rejoin = false;
         self.membership = Membership::Joining;
         let subscription = Subscription {
             topics: self.cfg.topics.clone(),
-            owned: self.assignment.clone(),
+            owned,
             generation: self.generation,
         };
         let (group, member, member_id, instance) = (self.group, self.index, self.member_id.clone(), self.instance());
@@ -824,7 +853,17 @@ impl Member {
                 self.commit(out);
             }
             let n: u64 = records.iter().map(|(_, r)| u64::from(r.count)).sum();
-            let time = self.cfg.processing.times(n);
+            let mut time = self.cfg.processing.times(n);
+            if let Some((member, at, length)) = self.cfg.stall
+                && member == self.index
+            {
+                // The stall holds up the poll that is processed when it begins, or
+                // that begins during it.
+                let (from, to) = (Time(at.0), Time(at.0) + length);
+                if now < to && now + time > from {
+                    time = time + to.since(now.max(from)).min(length);
+                }
+            }
             if time == Duration::ZERO {
                 self.finish_processing(records, out);
                 return true;

@@ -261,6 +261,17 @@ pub enum Obs {
         protocol: String,
         assignment: Vec<(u32, Vec<Pidx>)>,
     },
+    /// A member process starts (at its start time, or after a restart).
+    MemberStarted {
+        group: u32,
+        member: u32,
+    },
+    /// A fetch response brought a member `records` records.
+    Fetched {
+        group: u32,
+        member: u32,
+        records: u64,
+    },
     /// A member's poll took longer than `max.poll.interval.ms`: it leaves the group.
     PollTimeout {
         group: u32,

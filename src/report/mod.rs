@@ -148,6 +148,20 @@ pub struct GroupReport {
     pub commit_failures: u64,
     /// Polls that outlasted `max.poll.interval.ms`.
     pub poll_timeouts: u64,
+    /// The time partitions spent revoked, waiting for the rebalance to give them out
+    /// again, summed over partitions (eager assignors revoke everything).
+    pub revoked_ms: f64,
+    /// Duplicates by why the member read the records again.
+    pub duplicates_by_reason: BTreeMap<String, u64>,
+    /// The delivery the group showed: `exactly-once (as observed)` with neither
+    /// duplicates nor records never processed, `at-least-once` with duplicates only,
+    /// `at-most-once` with missed records only, `neither` with both.
+    pub delivery: String,
+    /// Fetch requests answered, and the records they brought.
+    pub fetches: u64,
+    pub fetched: u64,
+    /// Per partition: the member that owns it at the end and its position.
+    pub positions: BTreeMap<String, (String, u64)>,
     pub assignment: BTreeMap<String, Vec<String>>,
     /// Records each member processed, duplicates included.
     pub processed_by_member: BTreeMap<String, u64>,
@@ -185,6 +199,9 @@ pub struct GroupMarks {
     pub group: String,
     pub committed: BTreeMap<String, u64>,
     pub lag: BTreeMap<String, u64>,
+    /// Per partition: the member that owns it and its position (the next offset its
+    /// `poll()` hands out).
+    pub positions: BTreeMap<String, (String, u64)>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -81,7 +81,8 @@ fn draw_partition(groups: &[GroupMarks], p: &PartitionReport, scale: u64, out: &
         replicas.join(", "),
         isr.join(", ")
     );
-    let label_width = 12;
+    // Wide enough for `broker-N` and every group's name, so the bars line up.
+    let label_width = groups.iter().map(|g| g.group.len() + 1).max().unwrap_or(0).max(12);
     for b in &p.replicas {
         let leo = p.log_end_offsets.get(&b.to_string()).copied().unwrap_or(0);
         let hw = p.high_watermarks.get(&b.to_string()).copied().unwrap_or(0);
@@ -103,10 +104,14 @@ fn draw_partition(groups: &[GroupMarks], p: &PartitionReport, scale: u64, out: &
         let Some(lag) = g.lag.get(&name) else { continue };
         let committed = g.committed.get(&name).copied();
         let pos = committed.map_or(0, |c| if c == 0 { 0 } else { cells(c, scale) });
-        let text = match committed {
-            Some(c) => format!("committed {c} · lag {lag}"),
-            None => format!("nothing committed · lag {lag}"),
+        let mut text = match committed {
+            Some(c) => format!("committed {c}"),
+            None => "nothing committed".to_string(),
         };
+        if let Some((member, at)) = g.positions.get(&name) {
+            text.push_str(&format!(" · {member} at {at}"));
+        }
+        text.push_str(&format!(" · lag {lag}"));
         let _ = writeln!(
             out,
             "    {:<label_width$} {}^ {text}",
@@ -125,7 +130,7 @@ fn draw_partitions(
 ) {
     let _ = writeln!(
         out,
-        "\n{title}  (# below the high watermark, + written above it, ^ a group's committed offset)"
+        "\n{title}  (# below the high watermark, + written above it, ^ a group's committed offset, then the position of the member that reads it)"
     );
     for t in topics {
         let parts: Vec<&PartitionReport> = partitions.iter().filter(|p| p.topic == t.name).collect();
@@ -211,6 +216,7 @@ pub fn render(r: &Report) -> String {
             group: g.group.clone(),
             committed: g.committed.clone(),
             lag: g.lag.clone(),
+            positions: g.positions.clone(),
         })
         .collect();
     for picture in &r.pictures {
@@ -368,6 +374,44 @@ pub fn render(r: &Report) -> String {
             "  {} (commit {}): processed {} · unique {} · duplicates {} · never processed {}",
             g.group, g.commit, g.consumed, g.unique, g.duplicates, g.lost
         );
+        let _ = writeln!(out, "    delivery as observed: {}", g.delivery);
+        if !g.duplicates_by_reason.is_empty() {
+            let why: Vec<String> = g
+                .duplicates_by_reason
+                .iter()
+                .map(|(k, v)| format!("{v} after {k}"))
+                .collect();
+            wrap(&format!("duplicates: {}", why.join(" · ")), "    ", &mut out);
+        }
+        if g.rebalances > 0 {
+            let mut line = format!(
+                "generation {} ({}) · {} · {:.0}ms rebalancing · {}",
+                g.generation,
+                g.protocol,
+                count(g.rebalances, "rebalance"),
+                g.rebalance_ms,
+                count(g.partitions_moved, "partition move")
+            );
+            if g.revoked_ms > 0.0 {
+                line.push_str(&format!(" · partitions revoked {:.1}s in all", g.revoked_ms / 1000.0));
+            }
+            if g.commit_failures > 0 {
+                line.push_str(&format!(" · {}", count(g.commit_failures, "failed commit")));
+            }
+            if g.poll_timeouts > 0 {
+                line.push_str(&format!(" · {}", count(g.poll_timeouts, "poll timeout")));
+            }
+            wrap(&line, "    ", &mut out);
+        }
+        if let Some(per) = (g.fetched * 10).checked_div(g.fetches) {
+            let _ = writeln!(
+                out,
+                "    {} answered, {}.{} records each on average",
+                count(g.fetches, "fetch"),
+                per / 10,
+                per % 10
+            );
+        }
         let members: Vec<String> = g
             .assignment
             .iter()

@@ -307,6 +307,8 @@ pub struct Group {
     pub instance_prefix: Option<String>,
     /// When each member starts (most at zero).
     pub start_at: Vec<Duration>,
+    /// A member whose processing stalls: (member, from, for).
+    pub stall: Option<(u32, Duration, Duration)>,
 }
 
 /// A fault with node names checked to exist.

@@ -102,6 +102,17 @@ pub struct ProducerSpec {
     pub config: Props,
 }
 
+/// A member whose processing hangs (a slow database call): the poll it is processing at
+/// `at`, or begins before `at + for`, takes until `at + for` longer.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StallSpec {
+    pub member: S<String>,
+    pub at: S<DurationValue>,
+    #[serde(rename = "for")]
+    pub length: S<DurationValue>,
+}
+
 /// `burst: {rate: 20000/s, every: 10s, for: 1s}`: from `every`, then every `every`, the
 /// producer sends at the burst rate for `for`.
 #[derive(Deserialize, Debug)]
@@ -211,6 +222,9 @@ pub struct ConsumerSpec {
     pub processing: Option<S<DurationValue>>,
     #[serde(default)]
     pub commit: Option<S<CommitMode>>,
+    /// One member's processing stalls: `{member: reports-1, at: 10s, for: 30s}`.
+    #[serde(default)]
+    pub stall: Option<S<StallSpec>>,
     /// Members that start late: `{billing-2: 20s}`.
     #[serde(default, rename = "start-at")]
     pub start_at: Option<S<BTreeMap<String, S<DurationValue>>>>,

@@ -823,7 +823,32 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 start_at[i as usize] = at.value.0;
             }
         }
+        let stall = match &spec.stall {
+            None => None,
+            Some(st) => {
+                let name = &st.value.member.value;
+                let index = name
+                    .strip_prefix(&format!("{}-", spec.group.value))
+                    .and_then(|i| i.parse::<u32>().ok())
+                    .filter(|&i| i < members && *name == format!("{}-{i}", spec.group.value));
+                let Some(i) = index else {
+                    let names: Vec<String> = (0..members).map(|i| format!("{}-{i}", spec.group.value)).collect();
+                    return ctx.err(
+                        &st.value.member,
+                        format!(
+                            "`stall` names `{name}`, which is not a member of this group{}",
+                            did_you_mean(name, names.iter().map(String::as_str))
+                        ),
+                    );
+                };
+                if st.value.length.value.0 == Duration::ZERO {
+                    return ctx.err(&st.value.length, "`stall.for` must be more than zero");
+                }
+                Some((i, st.value.at.value.0, st.value.length.value.0))
+            }
+        };
         groups.push(Group {
+            stall,
             strategies,
             session_timeout,
             heartbeat_interval: cc.ms("heartbeat.interval.ms", 3000),

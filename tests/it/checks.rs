@@ -104,3 +104,27 @@ fn liveness_fails_when_a_broker_stays_down_after_the_drain_and_passes_otherwise(
     let r = run_yaml(yaml("[{ at: 2s, crash: broker-2 }]"));
     assert_eq!(violations(&r, "liveness"), 0);
 }
+
+/// power-loss-acks-1: the consumer had been handed offsets up to 7999 when the log came
+/// back shorter (3432 records); its position is out of range and `earliest` puts it at 0,
+/// within the same assignment.
+#[test]
+fn nonmonotonic_poll_fails_when_a_position_is_reset_backwards() {
+    let r = report(&load("power-loss-acks-1"));
+    assert_eq!(violations(&r, "nonmonotonic-poll"), 1);
+    let c = r.checks.iter().find(|c| c.name == "nonmonotonic-poll").unwrap();
+    assert!(
+        c.violations[0].message.contains("got offset 0"),
+        "{}",
+        c.violations[0].message
+    );
+}
+
+/// A member that gives a partition up and gets it back starts a new assignment: no
+/// violation in assignors-compared, where partitions come and go, nor in the rollback of
+/// a restarted member.
+#[test]
+fn nonmonotonic_poll_passes_across_rebalances_and_restarts() {
+    assert_eq!(violations(&report(&load("assignors-compared")), "nonmonotonic-poll"), 0);
+    assert_eq!(violations(&report(&load("consumer-rollback")), "nonmonotonic-poll"), 0);
+}

@@ -5,6 +5,7 @@ mod checks;
 mod cli;
 mod determinism;
 mod docs;
+mod groups;
 mod producer;
 mod replication;
 mod scenarios;

@@ -1,0 +1,80 @@
+//! The classic group protocol through whole runs (KAFKA.md §4.2–4.3): generations, the
+//! initial delay, session timeouts, static members and poll timeouts.
+
+use kafkasim::report::Report;
+
+fn run(name: &str) -> Report {
+    let path = crate::root().join("scenarios").join(format!("{name}.yaml"));
+    crate::run(&kafkasim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// When the timeline says `text` first, in milliseconds.
+fn first(r: &Report, text: &str) -> u64 {
+    r.timeline
+        .iter()
+        .find(|e| e.text.contains(text))
+        .unwrap_or_else(|| panic!("no timeline entry with {text:?}"))
+        .at_ms
+}
+
+/// consumer-group-basics: the empty group waits group.initial.rebalance.delay.ms (3s)
+/// from the first JoinGroup, so generation 1 is stable just after 3s. billing-2 joins at
+/// 20s: generation 2. Range over 4 partitions gives 2 members two each, then 3 members
+/// 2, 1 and 1 in member-id order (billing-0, billing-1, billing-2): orders-0 and orders-1
+/// stay with billing-0, orders-2 with billing-1, and only orders-3 changes owner.
+#[test]
+fn a_new_member_makes_a_new_generation() {
+    let r = run("consumer-group-basics");
+    let stable = first(&r, "is stable in generation 1");
+    assert!((3000..3100).contains(&stable), "{stable}");
+    let g = &r.consumer_groups[0];
+    assert_eq!((g.generation, g.rebalances, g.partitions_moved), (2, 2, 1));
+    assert_eq!(g.protocol, "range");
+    assert_eq!(g.assignment["billing-0"], vec!["orders-0", "orders-1"]);
+    assert_eq!(g.assignment["billing-1"], vec!["orders-2"]);
+    assert_eq!(g.assignment["billing-2"], vec!["orders-3"]);
+}
+
+/// consumer-rollback: a static member restarted within session.timeout.ms takes its
+/// partition back with no rebalance (one rebalance in all: the first), and reads 6..8
+/// again from the committed offset 6, after processing 6 and 7 before its crash: two
+/// duplicates, both from the restart.
+#[test]
+fn a_static_member_comes_back_without_a_rebalance() {
+    let g = &run("consumer-rollback").consumer_groups[0];
+    assert_eq!(g.rebalances, 1);
+    assert_eq!((g.unique, g.duplicates, g.lost), (9, 2, 0));
+    assert_eq!(
+        g.duplicates_by_reason
+            .get("consumer restart: rollback to the committed offset"),
+        Some(&2)
+    );
+    assert_eq!(g.delivery, "at-least-once");
+}
+
+/// commit-before-processing: the member heartbeats every 2s from its join at about 5s, so
+/// its last heartbeat before the crash at 7.25s is at about 7s. Restarted at 10s it joins
+/// as a new member; the coordinator waits for the old member to miss session.timeout.ms
+/// (6s), so generation 2 is stable at about 13s, not at once.
+#[test]
+fn a_restarted_dynamic_member_waits_for_the_old_session_to_expire() {
+    let r = run("commit-before-processing");
+    let stable = first(&r, "is stable in generation 2");
+    assert!((12_900..13_300).contains(&stable), "{stable}");
+    assert_eq!(r.consumer_groups[0].delivery, "at-most-once");
+}
+
+/// slow-consumer: reports-1's poll from just before 10s hangs until 40s; after
+/// max.poll.interval.ms (10s) it leaves, its commit at 40s is refused with
+/// UNKNOWN_MEMBER_ID, and the records it was stuck on were also processed by reports-0.
+#[test]
+fn a_poll_longer_than_max_poll_interval_costs_the_membership() {
+    let r = run("slow-consumer");
+    let timeout = first(&r, "took longer than max.poll.interval.ms");
+    assert!((19_000..20_100).contains(&timeout), "{timeout}");
+    assert!(first(&r, "UNKNOWN_MEMBER_ID") >= 40_000);
+    let g = &r.consumer_groups[0];
+    assert_eq!((g.poll_timeouts, g.commit_failures, g.lost), (1, 1, 0));
+    assert!(g.duplicates_by_reason["slow consumer (max.poll.interval.ms)"] > 0);
+    assert_eq!(g.generation, 3);
+}
