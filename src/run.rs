@@ -839,6 +839,16 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
     Ok(report)
 }
 
+/// The broker that coordinates group `g` now: the leader of its `__consumer_offsets`
+/// partition as the controller last published it, or, while it has none, its first
+/// replica (whose disk holds the offsets it had).
+fn coordinator_of(engine: &Engine<Node>, info: &ClusterInfo, g: usize) -> u32 {
+    let p = info.offsets_pidx[g];
+    controller(engine, info).image.partitions[p as usize]
+        .leader
+        .unwrap_or_else(|| info.preferred_leader(p))
+}
+
 fn broker<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, b: u32) -> &'e kafka::broker::Broker {
     match engine.node(info.broker_node(b)) {
         Node::Broker(broker) => broker,
@@ -934,7 +944,7 @@ fn partition_reports(
     under_replicated: &[(Option<Time>, u64)],
     now: Time,
 ) -> Vec<PartitionReport> {
-    (0..info.partitions.len() as Pidx)
+    info.user_partitions()
         .map(|p| {
             let pi = &info.partitions[p as usize];
             let state = &controller(engine, info).image.partitions[p as usize];
@@ -991,7 +1001,7 @@ fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, l
         .iter()
         .enumerate()
         .map(|(g, parts)| {
-            let coordinator = broker(engine, info, info.coordinators[g]);
+            let coordinator = broker(engine, info, coordinator_of(engine, info, g));
             let mut committed = BTreeMap::new();
             let mut lag = BTreeMap::new();
             let mut positions = BTreeMap::new();
@@ -1104,7 +1114,7 @@ fn assemble(
     // The consumer half of liveness: after the drain, every group has committed up to the
     // high watermark of every partition it reads.
     for (g, parts) in group_partitions.iter().enumerate() {
-        let coordinator = broker(engine, info, info.coordinators[g]);
+        let coordinator = broker(engine, info, coordinator_of(engine, info, g));
         for &p in parts {
             let hw = final_high_watermark(engine, info, &c.last_hw, p);
             let committed = coordinator.disk.committed(g as u32, p).unwrap_or(0);
@@ -1211,7 +1221,7 @@ fn assemble(
         .map(|(g, spec)| {
             let tally = &c.at_least_once.groups[g];
             let unique = tally.unique();
-            let coordinator = broker(engine, info, info.coordinators[g]);
+            let coordinator = broker(engine, info, coordinator_of(engine, info, g));
             let mut committed = BTreeMap::new();
             let mut lag = BTreeMap::new();
             for &p in &group_partitions[g] {
@@ -1296,6 +1306,9 @@ fn assemble(
             };
             let image = &controller(engine, info).image;
             for (p, pi) in info.partitions.iter().enumerate() {
+                if info.is_internal(p as Pidx) {
+                    continue;
+                }
                 if image.partitions[p].leader == Some(b) {
                     report.leads.push(info.partition_name(p as Pidx));
                     let log = final_log(engine, info, p as Pidx);
@@ -1306,8 +1319,8 @@ fn assemble(
                     report.follower_records += broker(engine, info, b).log(p as Pidx).map_or(0, |l| l.end_offset());
                 }
             }
-            for (g, &coord) in info.coordinators.iter().enumerate() {
-                if coord == b {
+            for g in 0..info.groups.len() {
+                if coordinator_of(engine, info, g) == b {
                     report.coordinates.push(info.groups[g].clone());
                 }
             }
@@ -1335,7 +1348,7 @@ fn assemble(
         vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
     if !scenario.groups.is_empty() {
         notes.push(
-            "group coordinators stay on one broker and forget their groups when it restarts (Kafka moves them with the leadership of __consumer_offsets and reloads them)"
+            "a new or restarted group coordinator has forgotten its groups, whose members join again (Kafka reloads them from __consumer_offsets)"
                 .to_string(),
         );
     }

@@ -286,6 +286,27 @@ impl Broker {
         matches!(self.roles[p as usize], Role::Leader(_))
     }
 
+    /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets`
+    /// partition.
+    pub fn coordinates(&self, group: u32) -> bool {
+        self.is_leader(self.info.offsets_pidx[group as usize])
+    }
+
+    /// Keeps a committed offset. `__consumer_offsets` is a log like any other: the commit
+    /// reaches the disk when the log is flushed.
+    fn store_commit(&mut self, now: Time, group: u32, p: Pidx, offset: u64) {
+        let c = self.disk.offsets.entry((group, p)).or_default();
+        c.cached.push_back((now, offset));
+        if self
+            .info
+            .config
+            .log_flush_interval_messages
+            .is_some_and(|n| c.cached.len() as u64 >= n)
+        {
+            c.flush_older_than(now);
+        }
+    }
+
     /// This broker's view of a partition's leader epoch, when it leads it.
     pub fn leader_epoch(&self, p: Pidx) -> Option<u32> {
         match &self.roles[p as usize] {
@@ -664,13 +685,20 @@ impl Broker {
                 out.send(from, Msg::ListOffsetsResponse { id, offsets });
             }
             Msg::FindCoordinatorRequest { id, group } => {
-                out.send(
-                    from,
-                    Msg::FindCoordinatorResponse {
-                        id,
-                        coordinator: self.info.coordinators[group as usize],
-                    },
-                );
+                // The coordinator is the leader of the group's `__consumer_offsets`
+                // partition, as this broker's metadata says.
+                let p = self.info.offsets_pidx[group as usize];
+                let coordinator = self
+                    .image
+                    .as_ref()
+                    .and_then(|i| i.partitions[p as usize].leader)
+                    .ok_or(ErrorCode::CoordinatorNotAvailable);
+                out.send(from, Msg::FindCoordinatorResponse { id, coordinator });
+            }
+            Msg::OffsetCommitReplica { group, offsets } => {
+                for (p, offset) in offsets {
+                    self.store_commit(now, group, p, offset);
+                }
             }
             Msg::OffsetCommitRequest {
                 id,
@@ -679,28 +707,29 @@ impl Broker {
                 member_id,
                 offsets,
             } => {
-                let result = if self.info.coordinators[group as usize] != self.id {
+                let result = if !self.coordinates(group) {
                     Err(ErrorCode::NotCoordinator)
                 } else if let Some(error) = self.coordinator.check_commit(group, generation, &member_id) {
                     Err(error)
                 } else {
-                    for (p, offset) in &offsets {
-                        let c = self.disk.offsets.entry((group, *p)).or_default();
-                        c.cached.push_back((now, *offset));
-                        if self
-                            .info
-                            .config
-                            .log_flush_interval_messages
-                            .is_some_and(|n| c.cached.len() as u64 >= n)
-                        {
-                            c.flush_older_than(now);
+                    for &(p, offset) in &offsets {
+                        self.store_commit(now, group, p, offset);
+                    }
+                    let offsets_partition = self.info.offsets_pidx[group as usize];
+                    for &b in &self.info.partitions[offsets_partition as usize].replicas {
+                        if b != self.id {
+                            let copy = Msg::OffsetCommitReplica {
+                                group,
+                                offsets: offsets.clone(),
+                            };
+                            out.send(self.info.broker_node(b), copy);
                         }
                     }
                     Ok(offsets)
                 };
                 out.send(from, Msg::OffsetCommitResponse { id, result });
             }
-            Msg::JoinGroupRequest { id, group, .. } if self.info.coordinators[group as usize] != self.id => {
+            Msg::JoinGroupRequest { id, group, .. } if !self.coordinates(group) => {
                 out.send(
                     from,
                     Msg::JoinGroupResponse {
@@ -716,7 +745,7 @@ impl Broker {
                 let client = format!("{}-{member}", self.info.groups[*group as usize]);
                 self.coordinator.join(now, from, &client, msg, out);
             }
-            Msg::SyncGroupRequest { id, group, .. } if self.info.coordinators[group as usize] != self.id => {
+            Msg::SyncGroupRequest { id, group, .. } if !self.coordinates(group) => {
                 out.send(
                     from,
                     Msg::SyncGroupResponse {
@@ -732,7 +761,7 @@ impl Broker {
                 generation,
                 member_id,
             } => {
-                let error = if self.info.coordinators[group as usize] != self.id {
+                let error = if !self.coordinates(group) {
                     Some(ErrorCode::NotCoordinator)
                 } else {
                     self.coordinator.heartbeat(now, group, generation, &member_id)
@@ -744,7 +773,7 @@ impl Broker {
                 out.send(from, Msg::LeaveGroupResponse { id });
             }
             Msg::OffsetFetchRequest { id, group, partitions } => {
-                let result = if self.info.coordinators[group as usize] != self.id {
+                let result = if !self.coordinates(group) {
                     Err(ErrorCode::NotCoordinator)
                 } else {
                     Ok(partitions
@@ -784,6 +813,13 @@ impl Broker {
             }
         }
         self.image = Some(image);
+        // A broker that no longer leads a group's `__consumer_offsets` partition unloads
+        // the group.
+        for g in 0..self.info.groups.len() as u32 {
+            if !self.coordinates(g) {
+                self.coordinator.forget(g);
+            }
+        }
         let leaders: Vec<u32> = self.fetchers.keys().copied().collect();
         for leader in leaders {
             self.fetch_from(leader, out);

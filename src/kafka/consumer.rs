@@ -400,9 +400,10 @@ impl Member {
             (Pending::Metadata, Msg::MetadataResponse { partitions, .. }) => {
                 self.leaders = Some(partitions.iter().map(|p| p.leader).collect());
             }
-            (Pending::FindCoordinator, Msg::FindCoordinatorResponse { coordinator, .. }) => {
-                self.coordinator = Some(coordinator);
-            }
+            (Pending::FindCoordinator, Msg::FindCoordinatorResponse { coordinator, .. }) => match coordinator {
+                Ok(b) => self.coordinator = Some(b),
+                Err(_) => self.schedule_retry(out),
+            },
             (Pending::OffsetFetch, Msg::OffsetFetchResponse { result, .. }) => match result {
                 Ok(offsets) => {
                     for (p, committed) in offsets {

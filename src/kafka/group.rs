@@ -3,9 +3,9 @@
 //! protocol vote, `group.initial.rebalance.delay.ms`, session timeouts and static
 //! membership. Follows `GroupCoordinator` / `ClassicGroup` of the Java coordinator.
 //!
-//! Group membership lives in the coordinator's memory: a coordinator that restarts has
-//! forgotten its groups (Kafka reloads them from `__consumer_offsets`), so their members
-//! rejoin as new ones.
+//! Group membership lives in the coordinator's memory: a coordinator that restarts, or a
+//! broker that takes the group's `__consumer_offsets` partition over, has no record of the
+//! group (Kafka reloads it from the partition's log), so its members rejoin as new ones.
 
 use crate::kafka::assignor::{Strategy, select_protocol};
 use crate::kafka::protocol::{ErrorCode, JoinResult, Msg, Subscription};
@@ -107,6 +107,12 @@ impl Coordinator {
     /// The process died: group membership is gone.
     pub fn crash(&mut self) {
         self.groups.clear();
+    }
+
+    /// This broker no longer coordinates `group` (it lost the leadership of the group's
+    /// `__consumer_offsets` partition): its state goes.
+    pub fn forget(&mut self, group: u32) {
+        self.groups.remove(&group);
     }
 
     fn token(&mut self) -> u64 {

@@ -124,6 +124,8 @@ pub struct TopicInfo {
     pub min_insync_replicas: u32,
     pub flush_messages: Option<u64>,
     pub unclean_leader_election: bool,
+    /// `__consumer_offsets`: replicated like any topic, left out of the reports.
+    pub internal: bool,
 }
 
 pub struct PartitionInfo {
@@ -139,10 +141,10 @@ pub struct ClusterInfo {
     pub topics: Vec<TopicInfo>,
     pub partitions: Vec<PartitionInfo>,
     pub groups: Vec<String>,
-    /// Per group: the broker that leads its `__consumer_offsets` partition.
-    pub coordinators: Vec<u32>,
-    /// Per group: its `__consumer_offsets` partition.
+    /// Per group: its `__consumer_offsets` partition number, and that partition in the
+    /// flat numbering. Its leader is the group's coordinator.
     pub offsets_partitions: Vec<u32>,
+    pub offsets_pidx: Vec<Pidx>,
     /// Broker and controller settings every node needs.
     pub config: BrokerConfig,
 }
@@ -154,6 +156,14 @@ impl ClusterInfo {
     }
     pub fn topic_of(&self, p: Pidx) -> &TopicInfo {
         &self.topics[self.partitions[p as usize].topic]
+    }
+    /// Whether `p` belongs to `__consumer_offsets`.
+    pub fn is_internal(&self, p: Pidx) -> bool {
+        self.topic_of(p).internal
+    }
+    /// The partitions of the scenario's own topics.
+    pub fn user_partitions(&self) -> impl Iterator<Item = Pidx> + '_ {
+        (0..self.partitions.len() as Pidx).filter(|&p| !self.is_internal(p))
     }
     pub fn partition_name(&self, p: Pidx) -> String {
         let info = &self.partitions[p as usize];
@@ -493,6 +503,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
             min_insync_replicas: t.min_insync_replicas,
             flush_messages: t.flush_messages,
             unclean_leader_election: t.unclean_leader_election,
+            internal: false,
         });
         for (p, r) in replicas.into_iter().enumerate() {
             partitions.push(PartitionInfo {
@@ -512,17 +523,42 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         .iter()
         .map(|g| partitioner::offsets_partition_for(g, n_offsets))
         .collect();
-    let coordinators = offsets_partitions
+    // The partitions of `__consumer_offsets` that groups use are simulated like any other
+    // (the rest would stay empty).
+    let mut used: Vec<u32> = offsets_partitions.clone();
+    used.sort_unstable();
+    used.dedup();
+    let first = partitions.len() as Pidx;
+    if !used.is_empty() {
+        topics.push(TopicInfo {
+            name: "__consumer_offsets".to_string(),
+            first,
+            partitions: used.len() as u32,
+            replication_factor: offsets_rf,
+            min_insync_replicas: 1,
+            flush_messages: s.broker.log_flush_interval_messages,
+            unclean_leader_election: false,
+            internal: true,
+        });
+        for &n in &used {
+            partitions.push(PartitionInfo {
+                topic: topics.len() - 1,
+                partition: n,
+                replicas: offsets_replicas[n as usize].clone(),
+            });
+        }
+    }
+    let offsets_pidx = offsets_partitions
         .iter()
-        .map(|&p| offsets_replicas[p as usize][0])
+        .map(|n| first + used.iter().position(|u| u == n).expect("listed") as Pidx)
         .collect();
     let info = Arc::new(ClusterInfo {
         brokers: s.brokers,
         topics,
         partitions,
         groups,
-        coordinators,
         offsets_partitions,
+        offsets_pidx,
         config: s.broker.clone(),
     });
 

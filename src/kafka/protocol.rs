@@ -28,6 +28,7 @@ pub enum ErrorCode {
     RebalanceInProgress,
     FencedInstanceId,
     InconsistentGroupProtocol,
+    CoordinatorNotAvailable,
 }
 
 impl ErrorCode {
@@ -51,6 +52,7 @@ impl ErrorCode {
             ErrorCode::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
             ErrorCode::FencedInstanceId => "FENCED_INSTANCE_ID",
             ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
         }
     }
 
@@ -114,7 +116,10 @@ pub enum Msg {
     ListOffsetsRequest { id: u64, spec: OffsetSpec, partitions: Vec<Pidx> },
     ListOffsetsResponse { id: u64, offsets: Vec<(Pidx, Result<u64, ErrorCode>)> },
     FindCoordinatorRequest { id: u64, group: u32 },
-    FindCoordinatorResponse { id: u64, coordinator: u32 },
+    FindCoordinatorResponse { id: u64, coordinator: Result<u32, ErrorCode> },
+    /// The coordinator copies each commit to the other replicas of the group's
+    /// `__consumer_offsets` partition.
+    OffsetCommitReplica { group: u32, offsets: Vec<(Pidx, u64)> },
     /// `generation` -1 and an empty `member_id` commit outside the group protocol.
     OffsetCommitRequest { id: u64, group: u32, generation: i32, member_id: String, offsets: Vec<(Pidx, u64)> },
     OffsetCommitResponse { id: u64, result: Result<Vec<(Pidx, u64)>, ErrorCode> },

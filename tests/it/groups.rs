@@ -78,3 +78,50 @@ fn a_poll_longer_than_max_poll_interval_costs_the_membership() {
     assert!(g.duplicates_by_reason["slow consumer (max.poll.interval.ms)"] > 0);
     assert_eq!(g.generation, 3);
 }
+
+/// The coordinator is the leader of the group's `__consumer_offsets` partition, so it
+/// moves when that broker dies: the group finds the new leader, joins again there, and
+/// its commits (copied to the partition's other replicas) carry on. Nothing is missed
+/// and the committed offsets reach the high watermark.
+#[test]
+fn the_coordinator_moves_with_the_offsets_partition() {
+    let yaml = |faults: &str| {
+        format!(
+            "name: t\nduration: 30s\ndrain: 20s\ncluster: {{ brokers: 3 }}\n\
+             topics: [{{ name: t, partitions: 3, replication.factor: 3 }}]\n\
+             producers: [{{ name: p, topic: t, rate: 100/s }}]\n\
+             consumers: [{{ group: g, members: 2, topics: [t], commit: after-processing,\n\
+               config: {{ auto.offset.reset: earliest, session.timeout.ms: 6000 }} }}]\n{faults}"
+        )
+    };
+    let before = crate::run_yaml(&yaml(""));
+    let first = before
+        .brokers
+        .iter()
+        .find(|b| b.coordinates.contains(&"g".to_string()))
+        .unwrap()
+        .broker;
+    let r = crate::run_yaml(&yaml(&format!(
+        "faults: [{{ at: 10s, crash: broker-{first} }}, {{ at: 30s, restart: broker-{first} }}]\n"
+    )));
+    let now = r
+        .brokers
+        .iter()
+        .find(|b| b.coordinates.contains(&"g".to_string()))
+        .unwrap()
+        .broker;
+    assert_ne!(now, first, "the coordinator moved");
+    assert!(
+        r.timeline
+            .iter()
+            .any(|e| e.text.contains("__consumer_offsets-") && e.text.contains("leader broker-"))
+    );
+    let g = &r.consumer_groups[0];
+    assert_eq!(g.lost, 0);
+    assert!(
+        r.checks.iter().all(|c| c.passed),
+        "{:?}",
+        r.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
+    );
+    assert!(g.rebalances >= 2, "the group joined again at the new coordinator");
+}
