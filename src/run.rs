@@ -127,6 +127,8 @@ struct GroupStats {
     max_poll: crate::sim::Duration,
     fetches: u64,
     fetched: u64,
+    /// Each stable generation: when, the assignor, and each member's partitions.
+    history: Vec<GenerationReport>,
     /// Revoked partitions and since when; the total time partitions spent revoked.
     unowned: BTreeMap<Pidx, Time>,
     paused: u64,
@@ -241,6 +243,10 @@ impl Collector<'_> {
                         at.join(", ")
                     ),
                     PositionCause::Committed => format!("{who} resumes from committed offsets {}", at.join(", ")),
+                    PositionCause::Truncated => format!(
+                        "{who} finds the log truncated below its position after a leader change (KIP-320) and moves back to {}",
+                        at.join(", ")
+                    ),
                 }
             }
             BurstKind::CommitFailed { group, member, error } => {
@@ -391,6 +397,10 @@ impl Collector<'_> {
                 let node = |m: u32| names[self.member_node(*group, m).index()].clone();
                 let mut sorted = assignment.clone();
                 sorted.sort_by_key(|(m, _)| *m);
+                let by_member: BTreeMap<String, Vec<String>> = sorted
+                    .iter()
+                    .map(|(m, ps)| (node(*m), ps.iter().map(|&p| self.info.partition_name(p)).collect()))
+                    .collect();
                 let parts: Vec<String> = sorted
                     .iter()
                     .map(|(m, ps)| {
@@ -407,6 +417,12 @@ impl Collector<'_> {
                     })
                     .collect();
                 let g = &mut self.groups[*group as usize];
+                g.history.push(GenerationReport {
+                    generation: *generation,
+                    at_ms: at.as_millis(),
+                    protocol: protocol.clone(),
+                    assignment: by_member,
+                });
                 g.generation = *generation;
                 g.protocol = protocol.clone();
                 g.rebalances += 1;
@@ -812,7 +828,8 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
     stops.sort_unstable();
     stops.dedup();
     let mut drawn = Vec::new();
-    for until in stops {
+    let mut lag_samples: Vec<Vec<(u64, u64)>> = vec![Vec::new(); scenario.groups.len()];
+    for (i, until) in stops.into_iter().enumerate() {
         engine.run_until(until, &mut |h| match h {
             Happening::Observed { at, node, obs } => c.observe(at, node, obs),
             Happening::Fault(record) => c.fault(record),
@@ -823,6 +840,16 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
                 partitions: partition_reports(&engine, &info, &c.last_hw, &c.under_replicated, until),
                 groups: group_marks(&engine, &info, scenario, &c.last_hw),
             });
+        }
+        // The groups' lag, 40 times a run: the high watermark minus the committed offset,
+        // summed over the group's partitions.
+        if i % 5 == 4 || until == end {
+            for (g, marks) in group_marks(&engine, &info, scenario, &c.last_hw)
+                .into_iter()
+                .enumerate()
+            {
+                lag_samples[g].push((until.as_millis(), marks.lag.values().sum()));
+            }
         }
         if let Some(progress) = opts.progress.as_mut() {
             progress(until.0, end.0);
@@ -836,6 +863,12 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
 
     let mut report = assemble(scenario, seed, &opts.source, &engine, &info, c);
     report.pictures = drawn;
+    for (g, samples) in lag_samples.into_iter().enumerate() {
+        report.consumer_groups[g].lag_over_time = samples
+            .into_iter()
+            .map(|(at_ms, lag)| LagSample { at_ms, lag })
+            .collect();
+    }
     Ok(report)
 }
 
@@ -1282,6 +1315,8 @@ fn assemble(
                 }
                 .to_string(),
                 revoked_ms: ms(c.groups[g].paused),
+                generations: c.groups[g].history.clone(),
+                lag_over_time: Vec::new(),
                 fetches: c.groups[g].fetches,
                 fetched: c.groups[g].fetched,
                 assignment,

@@ -124,6 +124,7 @@ impl AtLeastOnce {
                 };
                 let why = match cause {
                     PositionCause::OutOfRange(_) => "offset reset (auto.offset.reset)",
+                    PositionCause::Truncated => "log truncation (KIP-320)",
                     PositionCause::NoCommittedOffset(_) => "no committed offset (auto.offset.reset)",
                     PositionCause::Committed if restarted => "consumer restart: rollback to the committed offset",
                     PositionCause::Committed => tally.disruption.map(|d| d.1).unwrap_or("rebalance"),
@@ -208,6 +209,9 @@ impl AtLeastOnce {
                         policy.word()
                     ),
                     PositionCause::Committed => format!("{who} resumed from committed offset {offset} at {at}"),
+                    PositionCause::Truncated => {
+                        format!("{who} found the log truncated at {at} and moved back to offset {offset}")
+                    }
                 },
             ));
         }

@@ -84,6 +84,9 @@ impl NonmonotonicPoll {
                         ": at {t} its position was out of range and auto.offset.reset={} moved it to offset {o}",
                         policy.word()
                     ),
+                    Some((t, o, PositionCause::Truncated)) => format!(
+                        ": at {t} the new leader's log ended below its position (truncation detected, KIP-320) and it moved back to offset {o}"
+                    ),
                     Some((t, o, _)) => format!(": its position was set to {o} at {t}"),
                     None => String::new(),
                 };

@@ -39,6 +39,8 @@ enum Pending {
     FindCoordinator,
     OffsetFetch,
     ListOffsets(Vec<Pidx>),
+    /// KIP-320: OffsetsForLeaderEpoch for positions to validate after a leader change.
+    Validate(Vec<Pidx>),
     Fetch,
     Commit,
     Join,
@@ -67,6 +69,12 @@ pub struct Member {
     info: Arc<ClusterInfo>,
     pub assignment: Vec<Pidx>,
     leaders: Option<Vec<Option<u32>>>,
+    /// Per partition: the leader epoch of the metadata last seen, and the epoch of the
+    /// record before each position (`FetchPosition.offsetEpoch`).
+    leader_epochs: BTreeMap<Pidx, u32>,
+    position_epoch: BTreeMap<Pidx, u32>,
+    /// Positions to validate with the new leader before fetching (KIP-320).
+    validate: Vec<Pidx>,
     coordinator: Option<u32>,
     membership: Membership,
     member_id: String,
@@ -109,6 +117,9 @@ impl Member {
             info,
             assignment: Vec::new(),
             leaders: None,
+            leader_epochs: BTreeMap::new(),
+            position_epoch: BTreeMap::new(),
+            validate: Vec::new(),
             coordinator: None,
             membership: Membership::Unjoined,
             member_id: String::new(),
@@ -308,6 +319,11 @@ impl Member {
         self.offset_fetch.retain(|p| !partitions.contains(p));
         self.no_committed.retain(|p| !partitions.contains(p));
         self.out_of_range.retain(|p| !partitions.contains(p));
+        self.validate.retain(|p| !partitions.contains(p));
+        for p in partitions {
+            self.position_epoch.remove(p);
+            self.leader_epochs.remove(p);
+        }
         out.observe(Obs::Revoked {
             group: self.group,
             member: self.index,
@@ -336,7 +352,7 @@ impl Member {
                 member: self.index,
                 error,
             }),
-            Pending::Fetch | Pending::ListOffsets(_) => self.leaders = None,
+            Pending::Fetch | Pending::ListOffsets(_) | Pending::Validate(_) => self.leaders = None,
             Pending::FindCoordinator => self.coordinator = None,
             Pending::OffsetFetch => {
                 self.coordinator = None;
@@ -386,6 +402,7 @@ impl Member {
             | Msg::OffsetFetchResponse { id, .. }
             | Msg::ListOffsetsResponse { id, .. }
             | Msg::FetchResponse { id, .. }
+            | Msg::OffsetsForLeaderEpochResponse { id, .. }
             | Msg::OffsetCommitResponse { id, .. }
             | Msg::JoinGroupResponse { id, .. }
             | Msg::SyncGroupResponse { id, .. }
@@ -399,6 +416,54 @@ impl Member {
         match (what, msg) {
             (Pending::Metadata, Msg::MetadataResponse { partitions, .. }) => {
                 self.leaders = Some(partitions.iter().map(|p| p.leader).collect());
+                // A new leader epoch: positions are validated before the next fetch
+                // (`SubscriptionState.maybeValidatePositionForCurrentLeader`), in today's
+                // protocol only.
+                let kip320 = self.info.config.truncation == crate::kafka::TruncationMode::LeaderEpoch;
+                for &p in &self.assignment {
+                    let epoch = partitions[p as usize].leader_epoch;
+                    let known = self.leader_epochs.insert(p, epoch);
+                    if kip320
+                        && known.is_some_and(|k| k < epoch)
+                        && self.position_epoch.contains_key(&p)
+                        && !self.validate.contains(&p)
+                    {
+                        self.validate.push(p);
+                    }
+                }
+            }
+            (Pending::Validate(_), Msg::OffsetsForLeaderEpochResponse { partitions, .. }) => {
+                for (p, result) in partitions {
+                    match result {
+                        Ok(end) => {
+                            self.validate.retain(|q| *q != p);
+                            let (Some(end_offset), Some(&position)) = (end.end_offset, self.consumed.get(&p)) else {
+                                continue;
+                            };
+                            if end_offset < position {
+                                // `maybeCompleteValidation`: truncation; with a reset policy
+                                // the position moves back to where the epoch ends.
+                                self.fetch_position.insert(p, end_offset);
+                                self.consumed.insert(p, end_offset);
+                                self.buffer.retain(|(q, _)| *q != p);
+                                if let Some(epoch) = end.epoch {
+                                    self.position_epoch.insert(p, epoch);
+                                }
+                                out.observe(Obs::PositionSet {
+                                    group: self.group,
+                                    member: self.index,
+                                    partition: p,
+                                    offset: end_offset,
+                                    cause: PositionCause::Truncated,
+                                });
+                            }
+                        }
+                        Err(_) => {
+                            self.leaders = None;
+                            self.schedule_retry(out);
+                        }
+                    }
+                }
             }
             (Pending::FindCoordinator, Msg::FindCoordinatorResponse { coordinator, .. }) => match coordinator {
                 Ok(b) => self.coordinator = Some(b),
@@ -848,6 +913,7 @@ impl Member {
                 }
                 take -= head.count;
                 self.consumed.insert(p, head.end_offset());
+                self.position_epoch.insert(p, head.leader_epoch);
                 records.push((p, head));
             }
             if self.cfg.commit == CommitMode::BeforeProcessing {
@@ -887,9 +953,37 @@ impl Member {
             self.leaders = None;
             self.schedule_retry(out);
         }
+        // Positions to validate after a leader change go first (KIP-320).
+        let mut checks: BTreeMap<u32, Vec<(Pidx, Option<u32>)>> = BTreeMap::new();
+        for &p in &self.validate {
+            let asked = self
+                .pending
+                .values()
+                .any(|(_, w)| matches!(w, Pending::Validate(ps) if ps.contains(&p)));
+            if let (false, Some(leader)) = (asked, leaders[p as usize]) {
+                checks
+                    .entry(leader)
+                    .or_default()
+                    .push((p, self.position_epoch.get(&p).copied()));
+            }
+        }
+        for (broker, partitions) in checks {
+            let ps = partitions.iter().map(|(p, _)| *p).collect();
+            let timeout = self.cfg.request_timeout;
+            self.request(
+                broker,
+                Pending::Validate(ps),
+                |id| Msg::OffsetsForLeaderEpochRequest { id, partitions },
+                timeout,
+                out,
+            );
+        }
         // Nothing buffered: fetch from every leader with no fetch of ours in flight.
         let mut per_broker: BTreeMap<u32, Vec<FetchPartition>> = BTreeMap::new();
         for &p in &self.assignment {
+            if self.validate.contains(&p) {
+                continue;
+            }
             let (Some(&offset), Some(leader)) = (self.fetch_position.get(&p), leaders[p as usize]) else {
                 continue;
             };

@@ -232,6 +232,9 @@ pub enum PositionCause {
     NoCommittedOffset(OffsetReset),
     /// `auto.offset.reset`, because the position was out of the log's range.
     OutOfRange(OffsetReset),
+    /// KIP-320: after a leader change the new leader's log ends below the position in
+    /// the position's epoch; the member moves back to where that epoch ends.
+    Truncated,
 }
 
 /// What nodes report to checkers and reports. Observing never changes the run.
@@ -464,25 +467,6 @@ impl Actor for Node {
     }
 }
 
-/// Kafka's `RangeAssignor`, per topic: members sorted by id; the first `P % C` members get
-/// one partition more. Returns each member's partitions (flat numbering).
-pub fn range_assignment(member_ids: &[String], topics: &[(Pidx, u32)]) -> Vec<Vec<Pidx>> {
-    let mut order: Vec<usize> = (0..member_ids.len()).collect();
-    order.sort_by(|a, b| member_ids[*a].cmp(&member_ids[*b]));
-    let mut out = vec![Vec::new(); member_ids.len()];
-    let c = member_ids.len() as u32;
-    for &(first, partitions) in topics {
-        let (q, r) = (partitions / c, partitions % c);
-        let mut next = 0;
-        for (rank, &m) in order.iter().enumerate() {
-            let n = q + u32::from((rank as u32) < r);
-            out[m].extend((next..next + n).map(|p| first + p));
-            next += n;
-        }
-    }
-    out
-}
-
 /// Builds the cluster's shape and every node, in node-id order: brokers, the controller,
 /// producer instances, group members (the order of [`Scenario::node_names`]).
 pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>) {
@@ -623,25 +607,4 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         }
     }
     (nodes, info)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// RangeAssignorTest: one topic with 3 partitions and one member gets all three; with
-    /// two members the first (by id) gets two.
-    #[test]
-    fn range_assignor() {
-        assert_eq!(range_assignment(&["c1".into()], &[(0, 3)]), vec![vec![0, 1, 2]]);
-        assert_eq!(
-            range_assignment(&["c2".into(), "c1".into()], &[(0, 3)]),
-            vec![vec![2], vec![0, 1]]
-        );
-        // Two topics: each is split on its own, so c1 gets the extra partition of both.
-        assert_eq!(
-            range_assignment(&["c1".into(), "c2".into()], &[(0, 3), (3, 3)]),
-            vec![vec![0, 1, 3, 4], vec![2, 5]]
-        );
-    }
 }

@@ -118,6 +118,20 @@ pub struct ProducerReport {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct GenerationReport {
+    pub generation: i32,
+    pub at_ms: u64,
+    pub protocol: String,
+    pub assignment: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LagSample {
+    pub at_ms: u64,
+    pub lag: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct BatchSizes {
     pub records_min: u64,
     pub records_max: u64,
@@ -148,6 +162,11 @@ pub struct GroupReport {
     pub commit_failures: u64,
     /// Polls that outlasted `max.poll.interval.ms`.
     pub poll_timeouts: u64,
+    /// Every generation that became stable, with its assignment.
+    pub generations: Vec<GenerationReport>,
+    /// The group's lag (high watermark minus committed offset, summed over its
+    /// partitions), sampled 40 times over the run.
+    pub lag_over_time: Vec<LagSample>,
     /// The time partitions spent revoked, waiting for the rebalance to give them out
     /// again, summed over partitions (eager assignors revoke everything).
     pub revoked_ms: f64,

@@ -403,6 +403,20 @@ pub fn render(r: &Report) -> String {
             }
             wrap(&line, "    ", &mut out);
         }
+        if let Some(max) = g
+            .lag_over_time
+            .iter()
+            .max_by_key(|s| (s.lag, std::cmp::Reverse(s.at_ms)))
+            && max.lag > 0
+        {
+            let _ = writeln!(
+                out,
+                "    lag (high watermark minus committed offset): at most {} (at {}), {} at the end",
+                max.lag,
+                secs(max.at_ms),
+                g.lag_over_time.last().map_or(0, |s| s.lag)
+            );
+        }
         if let Some(per) = (g.fetched * 10).checked_div(g.fetches) {
             let _ = writeln!(
                 out,
