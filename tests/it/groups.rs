@@ -125,3 +125,33 @@ fn the_coordinator_moves_with_the_offsets_partition() {
     );
     assert!(g.rebalances >= 2, "the group joined again at the new coordinator");
 }
+
+/// A member cut off from every broker for 20s stops heartbeating: after
+/// session.timeout.ms (10s) the coordinator removes it and gives its partitions to the
+/// other member (a rebalance caused by the session timeout). When the network heals, its
+/// next heartbeat gets UNKNOWN_MEMBER_ID and it joins again: a third generation. Its
+/// partitions were read meanwhile, from the committed offsets: nothing is missed.
+#[test]
+fn a_member_cut_off_from_the_coordinator_is_replaced_and_comes_back() {
+    let r = crate::run_yaml(
+        "name: t\nduration: 60s\ndrain: 20s\ncluster: { brokers: 3 }\n\
+         topics: [{ name: t, partitions: 4, replication.factor: 3 }]\n\
+         producers: [{ name: p, topic: t, rate: 100/s }]\n\
+         consumers: [{ group: g, members: 2, topics: [t], commit: after-processing,\n\
+           config: { auto.offset.reset: earliest, session.timeout.ms: 10000 } }]\n\
+         faults:\n\
+           - { at: 20s, partition: [[g-0], [broker-1, broker-2, broker-3, p, g-1]] }\n\
+           - { at: 40s, heal: all }\n",
+    );
+    let timeout = r
+        .timeline
+        .iter()
+        .find(|e| e.text.contains("g-0 sent no heartbeat for session.timeout.ms"))
+        .expect("the coordinator expired g-0")
+        .at_ms;
+    assert!((27_000..31_000).contains(&timeout), "{timeout}");
+    let g = &r.consumer_groups[0];
+    assert!(g.generation >= 3, "{}", g.generation);
+    assert_eq!(g.lost, 0);
+    assert!(g.assignment["g-0"].len() == 2 && g.assignment["g-1"].len() == 2, "{:?}", g.assignment);
+}
