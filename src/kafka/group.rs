@@ -164,14 +164,7 @@ impl Coordinator {
                 .iter()
                 .all(|m| m.protocols.iter().any(|p| protocols.contains(p)));
             if !shared {
-                out.send(
-                    from,
-                    Msg::JoinGroupResponse {
-                        id,
-                        result: Err((ErrorCode::InconsistentGroupProtocol, String::new())),
-                    },
-                );
-                return;
+                return join_error(out, from, id, ErrorCode::InconsistentGroupProtocol);
             }
         }
         if member_id.is_empty() {
@@ -211,16 +204,7 @@ impl Coordinator {
                 }
                 let mut m = new_member(self, fresh);
                 m.awaiting_join = Some(id);
-                let serial = m.serial;
-                let timeout = m.session_timeout;
-                let g = self.groups.get_mut(&group).expect("exists");
-                g.members.push(m);
-                if g.leader.is_none() {
-                    g.leader = Some(g.members[0].id.clone());
-                }
-                out.set_timer(timeout, Timer::Group(GroupTimer::Session { group, serial }));
-                self.after_new_member(now, group, member, out);
-                return;
+                return self.add_member(now, group, m, out);
             }
             // KIP-394: a new dynamic member first gets its id, and joins again with it.
             let fresh = self.member_id(client);
@@ -239,26 +223,10 @@ impl Coordinator {
             g.pending.remove(k);
             let mut m = new_member(self, member_id);
             m.awaiting_join = Some(id);
-            let serial = m.serial;
-            let timeout = m.session_timeout;
-            let g = self.groups.get_mut(&group).expect("exists");
-            g.members.push(m);
-            if g.leader.is_none() {
-                g.leader = Some(g.members[0].id.clone());
-            }
-            out.set_timer(timeout, Timer::Group(GroupTimer::Session { group, serial }));
-            self.after_new_member(now, group, member, out);
-            return;
+            return self.add_member(now, group, m, out);
         }
         let Some(k) = g.find(&member_id) else {
-            out.send(
-                from,
-                Msg::JoinGroupResponse {
-                    id,
-                    result: Err((ErrorCode::UnknownMemberId, String::new())),
-                },
-            );
-            return;
+            return join_error(out, from, id, ErrorCode::UnknownMemberId);
         };
         let is_leader = g.leader.as_ref() == Some(&member_id);
         let m = &mut g.members[k];
@@ -284,8 +252,16 @@ impl Coordinator {
         }
     }
 
-    fn after_new_member(&mut self, now: Time, group: u32, member: u32, out: &mut Out) {
+    /// A new member joins: the first one leads; its session timer starts; the group
+    /// rebalances, or waits longer in its initial delay.
+    fn add_member(&mut self, now: Time, group: u32, m: GroupMember, out: &mut Out) {
+        let (member, serial, timeout) = (m.member, m.serial, m.session_timeout);
         let g = self.groups.get_mut(&group).expect("exists");
+        g.members.push(m);
+        if g.leader.is_none() {
+            g.leader = Some(g.members[0].id.clone());
+        }
+        out.set_timer(timeout, Timer::Group(GroupTimer::Session { group, serial }));
         match g.state {
             GroupState::PreparingRebalance => {
                 if g.initial_delay
@@ -526,13 +502,7 @@ impl Coordinator {
             g.leader = g.members.first().map(|m| m.id.clone());
         }
         if let Some(req) = m.awaiting_join {
-            out.send(
-                m.node,
-                Msg::JoinGroupResponse {
-                    id: req,
-                    result: Err((ErrorCode::UnknownMemberId, String::new())),
-                },
-            );
+            join_error(out, m.node, req, ErrorCode::UnknownMemberId);
         }
         match g.state {
             GroupState::Stable | GroupState::CompletingRebalance => self.prepare_rebalance(now, group, cause, out),
@@ -590,6 +560,12 @@ impl Coordinator {
             }
         }
     }
+}
+
+/// Answers JoinGroup request `id` of `to` with `error`.
+fn join_error(out: &mut Out, to: NodeId, id: u64, error: ErrorCode) {
+    let result = Err((error, String::new()));
+    out.send(to, Msg::JoinGroupResponse { id, result });
 }
 
 fn max_rebalance_timeout(g: &ClassicGroup) -> Duration {

@@ -806,41 +806,15 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         let mut start_at = vec![Duration::ZERO; members as usize];
         if let Some(starts) = &spec.start_at {
             for (name, at) in &starts.value {
-                let index = name
-                    .strip_prefix(&format!("{}-", spec.group.value))
-                    .and_then(|i| i.parse::<u32>().ok())
-                    .filter(|&i| i < members && *name == format!("{}-{i}", spec.group.value));
-                let Some(i) = index else {
-                    let names: Vec<String> = (0..members).map(|i| format!("{}-{i}", spec.group.value)).collect();
-                    return ctx.err(
-                        at,
-                        format!(
-                            "`start-at` names `{name}`, which is not a member of this group{}",
-                            did_you_mean(name, names.iter().map(String::as_str))
-                        ),
-                    );
-                };
+                let i = member_index(&ctx, &spec.group.value, members, name, at, "start-at")?;
                 start_at[i as usize] = at.value.0;
             }
         }
         let stall = match &spec.stall {
             None => None,
             Some(st) => {
-                let name = &st.value.member.value;
-                let index = name
-                    .strip_prefix(&format!("{}-", spec.group.value))
-                    .and_then(|i| i.parse::<u32>().ok())
-                    .filter(|&i| i < members && *name == format!("{}-{i}", spec.group.value));
-                let Some(i) = index else {
-                    let names: Vec<String> = (0..members).map(|i| format!("{}-{i}", spec.group.value)).collect();
-                    return ctx.err(
-                        &st.value.member,
-                        format!(
-                            "`stall` names `{name}`, which is not a member of this group{}",
-                            did_you_mean(name, names.iter().map(String::as_str))
-                        ),
-                    );
-                };
+                let member = &st.value.member;
+                let i = member_index(&ctx, &spec.group.value, members, &member.value, member, "stall")?;
                 if st.value.length.value.0 == Duration::ZERO {
                     return ctx.err(&st.value.length, "`stall.for` must be more than zero");
                 }
@@ -1069,6 +1043,21 @@ fn commit_word(mode: CommitMode) -> &'static str {
         CommitMode::AfterProcessing => "after-processing",
         CommitMode::BeforeProcessing => "before-processing",
         CommitMode::Auto => "auto",
+    }
+}
+
+/// The index of member `name` of `group` (which has `members`), named at `at` by `key`.
+fn member_index<T>(ctx: &Ctx, group: &str, members: u32, name: &str, at: &S<T>, key: &str) -> R<u32> {
+    let names: Vec<String> = (0..members).map(|i| format!("{group}-{i}")).collect();
+    match names.iter().position(|n| n == name) {
+        Some(i) => Ok(i as u32),
+        None => ctx.err(
+            at,
+            format!(
+                "`{key}` names `{name}`, which is not a member of this group{}",
+                did_you_mean(name, names.iter().map(String::as_str))
+            ),
+        ),
     }
 }
 

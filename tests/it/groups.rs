@@ -153,5 +153,9 @@ fn a_member_cut_off_from_the_coordinator_is_replaced_and_comes_back() {
     let g = &r.consumer_groups[0];
     assert!(g.generation >= 3, "{}", g.generation);
     assert_eq!(g.lost, 0);
-    assert!(g.assignment["g-0"].len() == 2 && g.assignment["g-1"].len() == 2, "{:?}", g.assignment);
+    assert!(
+        g.assignment["g-0"].len() == 2 && g.assignment["g-1"].len() == 2,
+        "{:?}",
+        g.assignment
+    );
 }
