@@ -695,9 +695,17 @@ impl Broker {
                     .ok_or(ErrorCode::CoordinatorNotAvailable);
                 out.send(from, Msg::FindCoordinatorResponse { id, coordinator });
             }
-            Msg::OffsetCommitReplica { group, offsets } => {
-                for (p, offset) in offsets {
-                    self.store_commit(now, group, p, offset);
+            Msg::OffsetCommitReplica {
+                group,
+                leader_epoch,
+                offsets,
+            } => {
+                let p = self.info.offsets_pidx[group as usize];
+                let current = self.image.as_ref().map_or(0, |i| i.partitions[p as usize].leader_epoch);
+                if !self.is_leader(p) && leader_epoch >= current {
+                    for (p, offset) in offsets {
+                        self.store_commit(now, group, p, offset);
+                    }
                 }
             }
             Msg::OffsetCommitRequest {
@@ -720,6 +728,7 @@ impl Broker {
                         if b != self.id {
                             let copy = Msg::OffsetCommitReplica {
                                 group,
+                                leader_epoch: self.leader_epoch(offsets_partition).unwrap_or(0),
                                 offsets: offsets.clone(),
                             };
                             out.send(self.info.broker_node(b), copy);
@@ -769,7 +778,9 @@ impl Broker {
                 out.send(from, Msg::HeartbeatResponse { id, error });
             }
             Msg::LeaveGroupRequest { id, group, member_id } => {
-                self.coordinator.leave(now, group, &member_id, out);
+                if self.coordinates(group) {
+                    self.coordinator.leave(now, group, &member_id, out);
+                }
                 out.send(from, Msg::LeaveGroupResponse { id });
             }
             Msg::OffsetFetchRequest { id, group, partitions } => {
@@ -817,7 +828,7 @@ impl Broker {
         // the group.
         for g in 0..self.info.groups.len() as u32 {
             if !self.coordinates(g) {
-                self.coordinator.forget(g);
+                self.coordinator.forget(g, out);
             }
         }
         let leaders: Vec<u32> = self.fetchers.keys().copied().collect();

@@ -84,8 +84,11 @@ pub struct Member {
     assignor: Option<Assignor>,
     /// A rebalance is due: join again at the next poll.
     rejoin: bool,
-    /// The member left after a poll timeout; it rejoins as a new member at its next poll.
-    left: bool,
+    /// The member's partitions are lost (it left after a poll timeout, or the coordinator
+    /// no longer knows it): at its next poll it gives them up without committing.
+    lost: bool,
+    /// The generation and member id of the heartbeat in flight.
+    heartbeat_sent: (i32, String),
     /// An assignment from SyncGroup, applied at the next poll (revocations included).
     incoming: Option<Vec<Pidx>>,
     heartbeat_scheduled: bool,
@@ -127,7 +130,8 @@ impl Member {
             protocol: None,
             assignor: None,
             rejoin: false,
-            left: false,
+            lost: false,
+            heartbeat_sent: (-1, String::new()),
             incoming: None,
             heartbeat_scheduled: false,
             offset_fetch: Vec::new(),
@@ -241,13 +245,16 @@ impl Member {
 
     /// The background heartbeat, while the member has a generation.
     fn heartbeat(&mut self, out: &mut Out) {
-        if self.generation < 0 || self.left {
+        if self.generation < 0 {
             return;
         }
+        // The heartbeat thread is idle while a JoinGroup is out.
         if let Some(coordinator) = self.coordinator
             && !self.is_pending(&Pending::Heartbeat)
+            && !self.is_pending(&Pending::Join)
         {
             let (group, generation, member_id) = (self.group, self.generation, self.member_id.clone());
+            self.heartbeat_sent = (generation, member_id.clone());
             let timeout = self.cfg.request_timeout;
             self.request(
                 coordinator,
@@ -279,7 +286,6 @@ impl Member {
             group: self.group,
             member: self.index,
         });
-        self.left = true;
         if self.instance().is_none()
             && let Some(coordinator) = self.coordinator
         {
@@ -293,10 +299,13 @@ impl Member {
                 out,
             );
         }
+        // `resetGenerationOnLeaveGroup`: the commit after this poll fails.
+        self.reset_membership();
     }
 
     /// Forgets the group: the next poll joins as a new member (`resetStateAndRejoin`).
     fn reset_membership(&mut self) {
+        self.lost = true;
         self.member_id.clear();
         self.generation = -1;
         self.membership = Membership::Unjoined;
@@ -509,8 +518,17 @@ impl Member {
             },
             // A heartbeat's news of a rebalance matters only to a member that is not
             // already joining.
+            // News of a rebalance matters only to a member not already joining, and an
+            // error about a generation or member id the member has left behind is
+            // ignored (`HeartbeatResponseHandler`, `generationUnchanged`).
             (Pending::Heartbeat, Msg::HeartbeatResponse { error: Some(e), .. })
-                if e != ErrorCode::RebalanceInProgress || self.membership == Membership::Stable =>
+                if match e {
+                    ErrorCode::RebalanceInProgress => self.membership == Membership::Stable,
+                    ErrorCode::IllegalGeneration | ErrorCode::UnknownMemberId | ErrorCode::FencedInstanceId => {
+                        self.heartbeat_sent == (self.generation, self.member_id.clone())
+                    }
+                    _ => true,
+                } =>
             {
                 self.group_error(e, out)
             }
@@ -596,8 +614,13 @@ impl Member {
                     }
                 }
                 Err(error) => {
-                    if matches!(error, ErrorCode::NotCoordinator) {
-                        self.coordinator = None;
+                    // `OffsetCommitResponseHandler`: a member the coordinator no longer
+                    // knows in this generation starts over; a rebalance means rejoin.
+                    match error {
+                        ErrorCode::NotCoordinator => self.coordinator = None,
+                        ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => self.reset_membership(),
+                        ErrorCode::RebalanceInProgress => self.rejoin = true,
+                        _ => {}
                     }
                     out.observe(Obs::CommitFailed {
                         group: self.group,
@@ -624,12 +647,11 @@ impl Member {
                 self.rejoin = true;
             }
         }
-        if self.left {
+        if self.lost {
             // `onPartitionsLost`: no commit, everything goes; then a new member joins.
             let all = self.assignment.clone();
             self.revoke(&all, false, out);
-            self.left = false;
-            self.reset_membership();
+            self.lost = false;
         }
         let needed = self.membership == Membership::Unjoined || self.rejoin;
         if !needed || self.is_pending(&Pending::Join) || self.is_pending(&Pending::Sync) {
@@ -781,6 +803,7 @@ impl Member {
             ErrorCode::IllegalGeneration => {
                 self.generation = -1;
                 self.membership = Membership::Unjoined;
+                self.lost = true;
             }
             ErrorCode::UnknownMemberId | ErrorCode::FencedInstanceId => self.reset_membership(),
             _ => {
@@ -1039,6 +1062,21 @@ impl Member {
     fn commit(&mut self, out: &mut Out) {
         let Some(coordinator) = self.coordinator else { return };
         if self.consumed.is_empty() {
+            return;
+        }
+        // `generationIfStable`: only a stable member commits; otherwise the client fails
+        // the commit itself.
+        if self.membership != Membership::Stable || self.generation < 0 {
+            let error = if self.generation < 0 {
+                ErrorCode::CommitFailed
+            } else {
+                ErrorCode::RebalanceInProgress
+            };
+            out.observe(Obs::CommitFailed {
+                group: self.group,
+                member: self.index,
+                error,
+            });
             return;
         }
         let offsets: Vec<(Pidx, u64)> = self.consumed.iter().map(|(p, o)| (*p, *o)).collect();

@@ -52,11 +52,14 @@ struct ClassicGroup {
     /// In the order they joined (`ClassicGroup.members`).
     members: Vec<GroupMember>,
     /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
-    pending: Vec<String>,
+    /// With the serial of the timer that expires each after the session timeout.
+    pending: Vec<(String, u64)>,
     /// The current join phase: its token, when it began, and its deadline.
     join: Option<(u64, Time, Time)>,
-    /// Whether the join phase is the initial delayed one of an empty group.
-    initial_delay: bool,
+    /// The initial delayed join of an empty group (`InitialDelayedJoin`): whether a
+    /// member joined during the current delay, and how much of the rebalance timeout is
+    /// left for further delays.
+    initial: Option<(bool, Duration)>,
 }
 
 impl ClassicGroup {
@@ -69,7 +72,7 @@ impl ClassicGroup {
             members: Vec::new(),
             pending: Vec::new(),
             join: None,
-            initial_delay: false,
+            initial: None,
         }
     }
     fn find(&self, id: &str) -> Option<usize> {
@@ -85,6 +88,8 @@ pub enum GroupTimer {
     Join { group: u32, token: u64 },
     /// Member `serial` of `group` may have missed its session timeout.
     Session { group: u32, serial: u64 },
+    /// A member id handed out with MEMBER_ID_REQUIRED was never used.
+    Pending { group: u32, serial: u64 },
 }
 
 pub struct Coordinator {
@@ -111,8 +116,18 @@ impl Coordinator {
 
     /// This broker no longer coordinates `group` (it lost the leadership of the group's
     /// `__consumer_offsets` partition): its state goes.
-    pub fn forget(&mut self, group: u32) {
-        self.groups.remove(&group);
+    pub fn forget(&mut self, group: u32, out: &mut Out) {
+        let Some(g) = self.groups.remove(&group) else { return };
+        // `onGroupUnloaded`: parked joins and syncs are told to find the new coordinator.
+        for m in g.members {
+            if let Some(req) = m.awaiting_join {
+                join_error(out, m.node, req, ErrorCode::NotCoordinator);
+            }
+            if let Some(req) = m.awaiting_sync {
+                let result = Err(ErrorCode::NotCoordinator);
+                out.send(m.node, Msg::SyncGroupResponse { id: req, result });
+            }
+        }
     }
 
     fn token(&mut self) -> u64 {
@@ -208,8 +223,12 @@ impl Coordinator {
             }
             // KIP-394: a new dynamic member first gets its id, and joins again with it.
             let fresh = self.member_id(client);
+            let serial = self.token();
             let g = self.groups.get_mut(&group).expect("exists");
-            g.pending.push(fresh.clone());
+            g.pending.push((fresh.clone(), serial));
+            // A pending member that never joins again expires like a silent member.
+            let session = Duration::from_millis(session_timeout_ms);
+            out.set_timer(session, Timer::Group(GroupTimer::Pending { group, serial }));
             out.send(
                 from,
                 Msg::JoinGroupResponse {
@@ -219,7 +238,7 @@ impl Coordinator {
             );
             return;
         }
-        if let Some(k) = g.pending.iter().position(|p| *p == member_id) {
+        if let Some(k) = g.pending.iter().position(|p| p.0 == member_id) {
             g.pending.remove(k);
             let mut m = new_member(self, member_id);
             m.awaiting_join = Some(id);
@@ -240,8 +259,14 @@ impl Coordinator {
                 m.awaiting_join = Some(id);
                 self.maybe_complete_join(now, group, out);
             }
-            GroupState::CompletingRebalance | GroupState::Stable if !changed && !is_leader => {
-                // Nothing changed: the member gets the current generation again.
+            // Nothing changed: the member gets the current generation again (the leader
+            // with the members, while they wait for its assignment); in a stable group
+            // a leader's JoinGroup starts a rebalance (`classicGroupJoinExistingMember`).
+            GroupState::CompletingRebalance if !changed => {
+                let result = self.join_result(group, &member_id, true);
+                out.send(from, Msg::JoinGroupResponse { id, result: Ok(result) });
+            }
+            GroupState::Stable if !changed && !is_leader => {
                 let result = self.join_result(group, &member_id, false);
                 out.send(from, Msg::JoinGroupResponse { id, result: Ok(result) });
             }
@@ -264,17 +289,11 @@ impl Coordinator {
         out.set_timer(timeout, Timer::Group(GroupTimer::Session { group, serial }));
         match g.state {
             GroupState::PreparingRebalance => {
-                if g.initial_delay
-                    && let Some((token, began, deadline)) = g.join
+                // `newMemberAdded` counts only in a group's very first join phase.
+                if let Some((added, _)) = g.initial.as_mut()
+                    && g.generation == 0
                 {
-                    // `InitialDelayedJoin`: each new member extends the wait by the delay,
-                    // up to the rebalance timeout.
-                    let limit = began + max_rebalance_timeout(g);
-                    let extended = (now + self.initial_delay).min(limit).max(deadline);
-                    if extended > deadline {
-                        g.join = Some((token, began, extended));
-                        out.set_timer(extended.since(now), Timer::Group(GroupTimer::Join { group, token }));
-                    }
+                    *added = true;
                 }
                 self.maybe_complete_join(now, group, out);
             }
@@ -303,12 +322,9 @@ impl Coordinator {
         }
         let was_empty = g.state == GroupState::Empty;
         g.state = GroupState::PreparingRebalance;
-        g.initial_delay = was_empty;
-        let wait = if was_empty {
-            delay.min(max_rebalance_timeout(g))
-        } else {
-            max_rebalance_timeout(g)
-        };
+        let timeout = max_rebalance_timeout(g);
+        g.initial = was_empty.then(|| (false, Duration(timeout.0.saturating_sub(delay.0))));
+        let wait = if was_empty { delay } else { timeout };
         g.join = Some((token, now, now + wait));
         out.observe(Obs::RebalanceBegan {
             group,
@@ -326,7 +342,7 @@ impl Coordinator {
     fn maybe_complete_join(&mut self, now: Time, group: u32, out: &mut Out) {
         let g = &self.groups[&group];
         if g.state == GroupState::PreparingRebalance
-            && !g.initial_delay
+            && g.initial.is_none()
             && g.members.iter().all(|m| m.awaiting_join.is_some())
             && g.pending.is_empty()
         {
@@ -337,14 +353,28 @@ impl Coordinator {
     /// `onCompleteJoin`: members that did not rejoin are removed, the generation goes up,
     /// the protocol is voted, and every member gets its JoinGroup response (the leader
     /// with the members' subscriptions).
-    fn complete_join(&mut self, _now: Time, group: u32, out: &mut Out) {
+    fn complete_join(&mut self, now: Time, group: u32, out: &mut Out) {
         let g = self.groups.get_mut(&group).expect("exists");
         g.join = None;
-        g.initial_delay = false;
+        g.initial = None;
         g.pending.clear();
-        g.members.retain(|m| m.awaiting_join.is_some());
-        if g.leader.as_ref().is_none_or(|l| g.members.iter().all(|m| &m.id != l)) {
-            g.leader = g.members.first().map(|m| m.id.clone());
+        // Dynamic members that did not join again are gone; static ones stay until their
+        // session times out (KIP-345). The leader is one that joined.
+        if g.members.iter().all(|m| m.awaiting_join.is_none()) {
+            g.members.clear();
+        }
+        g.members.retain(|m| m.awaiting_join.is_some() || m.instance.is_some());
+        let joined = |id: &String| g.members.iter().any(|m| &m.id == id && m.awaiting_join.is_some());
+        if !g.leader.as_ref().is_some_and(joined) {
+            g.leader = g
+                .members
+                .iter()
+                .find(|m| m.awaiting_join.is_some())
+                .map(|m| m.id.clone());
+        }
+        // `rescheduleClassicGroupMemberHeartbeat`: every session starts again now.
+        for m in &mut g.members {
+            m.last_heartbeat = now;
         }
         g.generation += 1;
         if g.members.is_empty() {
@@ -531,12 +561,30 @@ impl Coordinator {
     pub fn on_timer(&mut self, now: Time, timer: GroupTimer, out: &mut Out) {
         match timer {
             GroupTimer::Join { group, token } => {
-                let Some(g) = self.groups.get(&group) else { return };
-                if let Some((t, _, deadline)) = g.join
-                    && t == token
-                    && deadline <= now
+                let delay = self.initial_delay;
+                let Some(g) = self.groups.get_mut(&group) else { return };
+                let Some((t, began, deadline)) = g.join else { return };
+                if t != token || deadline > now {
+                    return;
+                }
+                // `InitialDelayedJoin.onComplete`: a member joined during the delay and
+                // the rebalance timeout allows more: wait another delay.
+                if let Some((true, remaining)) = g.initial
+                    && remaining > Duration::ZERO
                 {
-                    self.complete_join(now, group, out);
+                    let wait = delay.min(remaining);
+                    g.initial = Some((false, Duration(remaining.0.saturating_sub(delay.0))));
+                    g.join = Some((t, began, now + wait));
+                    out.set_timer(wait, Timer::Group(GroupTimer::Join { group, token }));
+                    return;
+                }
+                self.complete_join(now, group, out);
+            }
+            GroupTimer::Pending { group, serial } => {
+                let Some(g) = self.groups.get_mut(&group) else { return };
+                if let Some(k) = g.pending.iter().position(|p| p.1 == serial) {
+                    g.pending.remove(k);
+                    self.maybe_complete_join(now, group, out);
                 }
             }
             GroupTimer::Session { group, serial } => {

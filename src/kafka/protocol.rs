@@ -29,6 +29,9 @@ pub enum ErrorCode {
     FencedInstanceId,
     InconsistentGroupProtocol,
     CoordinatorNotAvailable,
+    /// Not a wire error: the client refuses a commit itself when it is not a stable
+    /// member of the group (`CommitFailedException`).
+    CommitFailed,
 }
 
 impl ErrorCode {
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::FencedInstanceId => "FENCED_INSTANCE_ID",
             ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            ErrorCode::CommitFailed => "CommitFailedException",
         }
     }
 
@@ -119,7 +123,9 @@ pub enum Msg {
     FindCoordinatorResponse { id: u64, coordinator: Result<u32, ErrorCode> },
     /// The coordinator copies each commit to the other replicas of the group's
     /// `__consumer_offsets` partition.
-    OffsetCommitReplica { group: u32, offsets: Vec<(Pidx, u64)> },
+    /// `leader_epoch` is the coordinator's epoch of that partition: a copy from an older
+    /// leader is dropped.
+    OffsetCommitReplica { group: u32, leader_epoch: u32, offsets: Vec<(Pidx, u64)> },
     /// `generation` -1 and an empty `member_id` commit outside the group protocol.
     OffsetCommitRequest { id: u64, group: u32, generation: i32, member_id: String, offsets: Vec<(Pidx, u64)> },
     OffsetCommitResponse { id: u64, result: Result<Vec<(Pidx, u64)>, ErrorCode> },
