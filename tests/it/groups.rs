@@ -161,3 +161,42 @@ fn a_member_cut_off_from_the_coordinator_is_replaced_and_comes_back() {
         g.assignment
     );
 }
+
+/// Heartbeats every 5ms keep one in flight almost always, so one sent in the old
+/// generation is often answered after the member has joined the new one. The answer
+/// (ILLEGAL_GENERATION) is about a generation the member has left, and is ignored: no
+/// member keeps reading partitions the group gave to another, so nothing is read twice.
+#[test]
+fn a_stale_heartbeat_answer_does_not_strand_a_member() {
+    let r = crate::run_yaml(
+        "name: t\nseed: 1\nduration: 60s\ndrain: 5s\ncluster: { brokers: 1, network: { latency: 2ms, jitter: 2ms } }\n\
+         topics: [{ name: orders, partitions: 4 }]\n\
+         producers: [{ name: shop, topic: orders, rate: 100/s }]\n\
+         consumers: [{ group: billing, members: 3, topics: [orders], processing: 1ms, commit: after-processing,\n\
+           start-at: { billing-1: 10s, billing-2: 20s },\n\
+           config: { auto.offset.reset: earliest, heartbeat.interval.ms: 5, session.timeout.ms: 6000 } }]\n",
+    );
+    let g = &r.consumer_groups[0];
+    assert_eq!((g.duplicates, g.lost, g.generation), (0, 0, 3));
+}
+
+/// The coordinator's broker is cut off from the controller while billing-1's JoinGroup
+/// waits in its join phase (billing-0 is stuck in a long poll). The controller moves the
+/// group's `__consumer_offsets` partition; the old coordinator learns it lost the
+/// partition and answers the parked JoinGroup with NOT_COORDINATOR, so billing-1 finds
+/// the new coordinator at once instead of waiting out its request timeout.
+#[test]
+fn a_coordinator_that_loses_the_group_answers_parked_joins() {
+    let r = crate::run_yaml(
+        "name: t\nseed: 3\nduration: 90s\ndrain: 5s\ncluster: { brokers: 3 }\n\
+         topics: [{ name: orders, partitions: 4, replication.factor: 3 }]\n\
+         producers: [{ name: shop, topic: orders, rate: 100/s }]\n\
+         consumers: [{ group: billing, members: 2, topics: [orders], processing: 1ms, commit: after-processing,\n\
+           start-at: { billing-1: 20s }, stall: { member: billing-0, at: 19s, for: 30s },\n\
+           config: { auto.offset.reset: earliest } }]\n\
+         faults: [{ at: 21s, cut: { from: broker-2, to: controller } }]\n",
+    );
+    let g = &r.consumer_groups[0];
+    assert_eq!(g.lost, 0);
+    assert!(g.processed_by_member["billing-1"] > 3000, "{:?}", g.processed_by_member);
+}
