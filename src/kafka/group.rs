@@ -172,12 +172,12 @@ impl Coordinator {
             assignment: Vec::new(),
         };
         let g = self.groups.entry(group).or_insert_with(ClassicGroup::new);
-        // A member whose protocols share nothing with the group's is refused.
+        // A member that supports none of the protocols every member supports is refused
+        // (`supportsProtocols`).
         if g.state != GroupState::Empty && !g.members.is_empty() {
-            let shared = g
-                .members
+            let shared = protocols
                 .iter()
-                .all(|m| m.protocols.iter().any(|p| protocols.contains(p)));
+                .any(|p| g.members.iter().all(|m| m.protocols.contains(p)));
             if !shared {
                 return join_error(out, from, id, ErrorCode::InconsistentGroupProtocol);
             }
