@@ -1383,7 +1383,7 @@ fn assemble(
         vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
     if !scenario.groups.is_empty() {
         notes.push(
-            "a new or restarted group coordinator has forgotten its groups, whose members join again (Kafka reloads them from __consumer_offsets)"
+            "group metadata and commits reach a coordinator's replicas by a message of their own, not through the __consumer_offsets log"
                 .to_string(),
         );
     }

@@ -10,7 +10,7 @@
 //! offsets) survives a process crash; a power loss drops each log's unflushed tail.
 
 use crate::kafka::epoch::{EpochCache, truncation_offset};
-use crate::kafka::group::Coordinator;
+use crate::kafka::group::{Coordinator, GroupSnapshot, GroupTimer};
 use crate::kafka::log::{Batch, Log, RecordRange};
 use crate::kafka::protocol::{
     AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
@@ -67,19 +67,34 @@ pub struct Disk {
     /// `__consumer_offsets` is a log like any other: a commit reaches the disk only when
     /// flushed, so a power loss can take recent commits back.
     pub offsets: BTreeMap<(u32, Pidx), CommittedOffset>,
+    /// The stored metadata of each group (generation, members, assignment), flushed like
+    /// the offsets.
+    pub groups: BTreeMap<u32, Stored<GroupSnapshot>>,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct CommittedOffset {
-    /// The last commit that reached the disk.
-    durable: Option<u64>,
-    /// Later commits, in the page cache: (commit time, offset).
-    cached: VecDeque<(Time, u64)>,
+/// A value kept in `__consumer_offsets`: the last version on disk, and later ones still
+/// in the page cache with the time they were written.
+#[derive(Clone, Debug)]
+pub struct Stored<T> {
+    durable: Option<T>,
+    cached: VecDeque<(Time, T)>,
 }
 
-impl CommittedOffset {
-    pub fn latest(&self) -> Option<u64> {
-        self.cached.back().map(|c| c.1).or(self.durable)
+impl<T> Default for Stored<T> {
+    fn default() -> Self {
+        Stored {
+            durable: None,
+            cached: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Stored<T> {
+    pub fn latest(&self) -> Option<&T> {
+        self.cached.back().map(|c| &c.1).or(self.durable.as_ref())
+    }
+    fn write(&mut self, now: Time, value: T) {
+        self.cached.push_back((now, value));
     }
     fn flush_older_than(&mut self, cutoff: Time) {
         while self.cached.front().is_some_and(|c| c.0 <= cutoff) {
@@ -88,9 +103,12 @@ impl CommittedOffset {
     }
 }
 
+/// A group's committed offset of one partition.
+pub type CommittedOffset = Stored<u64>;
+
 impl Disk {
     pub fn committed(&self, group: u32, p: Pidx) -> Option<u64> {
-        self.offsets.get(&(group, p)).and_then(CommittedOffset::latest)
+        self.offsets.get(&(group, p)).and_then(|c| c.latest().copied())
     }
 }
 
@@ -258,6 +276,7 @@ impl Broker {
                 epochs: vec![EpochCache::default(); n],
                 high_watermark_checkpoint: vec![0; n],
                 offsets: BTreeMap::new(),
+                groups: BTreeMap::new(),
             },
             broker_epoch: Some(u64::from(id)),
             image: Some(MetadataImage::initial(&info)),
@@ -292,11 +311,46 @@ impl Broker {
         self.is_leader(self.info.offsets_pidx[group as usize])
     }
 
+    /// Whether a copy of group data from the leader of epoch `leader_epoch` of the group's
+    /// `__consumer_offsets` partition is current here (not from an older leader, and not
+    /// arriving at the leader itself).
+    fn fresh_copy(&self, group: u32, leader_epoch: u32) -> bool {
+        let p = self.info.offsets_pidx[group as usize];
+        let current = self.image.as_ref().map_or(0, |i| i.partitions[p as usize].leader_epoch);
+        !self.is_leader(p) && leader_epoch >= current
+    }
+
+    /// The coordinator's timers, and the group metadata they may change.
+    pub fn on_group_timer(&mut self, now: Time, timer: GroupTimer, out: &mut Out) {
+        self.coordinator.on_timer(now, timer, out);
+        self.store_groups(now, out);
+    }
+
+    /// Stores the metadata of groups that changed, here and on the other replicas of
+    /// their `__consumer_offsets` partitions.
+    pub fn store_groups(&mut self, now: Time, out: &mut Out) {
+        for (group, snapshot) in self.coordinator.take_changes() {
+            let p = self.info.offsets_pidx[group as usize];
+            let leader_epoch = self.leader_epoch(p).unwrap_or(0);
+            for &b in &self.info.partitions[p as usize].replicas {
+                if b != self.id {
+                    let copy = Msg::GroupMetadataReplica {
+                        group,
+                        leader_epoch,
+                        snapshot: snapshot.clone(),
+                    };
+                    out.send(self.info.broker_node(b), copy);
+                }
+            }
+            self.disk.groups.entry(group).or_default().write(now, snapshot);
+        }
+    }
+
     /// Keeps a committed offset. `__consumer_offsets` is a log like any other: the commit
     /// reaches the disk when the log is flushed.
     fn store_commit(&mut self, now: Time, group: u32, p: Pidx, offset: u64) {
         let c = self.disk.offsets.entry((group, p)).or_default();
-        c.cached.push_back((now, offset));
+        c.write(now, offset);
         if self
             .info
             .config
@@ -341,6 +395,9 @@ impl Broker {
         if kind == CrashKind::PowerLoss {
             for c in self.disk.offsets.values_mut() {
                 c.cached.clear();
+            }
+            for g in self.disk.groups.values_mut() {
+                g.cached.clear();
             }
             for (p, log) in self.disk.logs.iter_mut().enumerate() {
                 if let Some(log) = log {
@@ -435,6 +492,9 @@ impl Broker {
                 let expire_before = Time(now.0.saturating_sub(PAGE_CACHE_EXPIRE.0));
                 for c in self.disk.offsets.values_mut() {
                     c.flush_older_than(expire_before);
+                }
+                for g in self.disk.groups.values_mut() {
+                    g.flush_older_than(expire_before);
                 }
                 for log in self.disk.logs.iter_mut().flatten() {
                     log.flush_older_than(expire_before);
@@ -695,17 +755,21 @@ impl Broker {
                     .ok_or(ErrorCode::CoordinatorNotAvailable);
                 out.send(from, Msg::FindCoordinatorResponse { id, coordinator });
             }
+            // Copies from the coordinator; one from an older leader is dropped.
+            Msg::GroupMetadataReplica {
+                group,
+                leader_epoch,
+                snapshot,
+            } if self.fresh_copy(group, leader_epoch) => {
+                self.disk.groups.entry(group).or_default().write(now, snapshot);
+            }
             Msg::OffsetCommitReplica {
                 group,
                 leader_epoch,
                 offsets,
-            } => {
-                let p = self.info.offsets_pidx[group as usize];
-                let current = self.image.as_ref().map_or(0, |i| i.partitions[p as usize].leader_epoch);
-                if !self.is_leader(p) && leader_epoch >= current {
-                    for (p, offset) in offsets {
-                        self.store_commit(now, group, p, offset);
-                    }
+            } if self.fresh_copy(group, leader_epoch) => {
+                for (p, offset) in offsets {
+                    self.store_commit(now, group, p, offset);
                 }
             }
             Msg::OffsetCommitRequest {
@@ -829,6 +893,11 @@ impl Broker {
         for g in 0..self.info.groups.len() as u32 {
             if !self.coordinates(g) {
                 self.coordinator.forget(g, out);
+            } else if !self.coordinator.has(g)
+                && let Some(snapshot) = self.disk.groups.get(&g).and_then(Stored::latest)
+            {
+                // The new coordinator loads the group it finds in the partition.
+                self.coordinator.load(now, g, snapshot, out);
             }
         }
         let leaders: Vec<u32> = self.fetchers.keys().copied().collect();

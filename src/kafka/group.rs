@@ -3,9 +3,9 @@
 //! protocol vote, `group.initial.rebalance.delay.ms`, session timeouts and static
 //! membership. Follows `GroupCoordinator` / `ClassicGroup` of the Java coordinator.
 //!
-//! Group membership lives in the coordinator's memory: a coordinator that restarts, or a
-//! broker that takes the group's `__consumer_offsets` partition over, has no record of the
-//! group (Kafka reloads it from the partition's log), so its members rejoin as new ones.
+//! When a group becomes stable or empty the broker stores its metadata (see
+//! [`GroupSnapshot`]) with the replicas of the group's `__consumer_offsets` partition; a
+//! coordinator that restarts, or a broker that takes the partition over, loads it.
 
 use crate::kafka::assignor::{Strategy, select_protocol};
 use crate::kafka::protocol::{ErrorCode, JoinResult, Msg, Subscription};
@@ -13,6 +13,7 @@ use crate::kafka::{Obs, Out, Pidx, RebalanceCause, Timer};
 use crate::sim::rng::SimRng;
 use crate::sim::{Duration, NodeId, Time};
 use rand::RngExt;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -23,8 +24,8 @@ pub enum GroupState {
     Stable,
 }
 
-#[derive(Clone, Debug)]
-struct GroupMember {
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupMember {
     /// Unique for the coordinator's lifetime: timers name members by it.
     serial: u64,
     id: String,
@@ -80,6 +81,16 @@ impl ClassicGroup {
     }
 }
 
+/// What the coordinator writes to `__consumer_offsets` about a group when it becomes
+/// stable or empty (`GroupMetadataManager.storeGroup`), and a new coordinator loads.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupSnapshot {
+    generation: i32,
+    protocol: Option<String>,
+    leader: Option<String>,
+    members: Vec<GroupMember>,
+}
+
 /// Timers of the coordinator.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -94,6 +105,8 @@ pub enum GroupTimer {
 
 pub struct Coordinator {
     groups: BTreeMap<u32, ClassicGroup>,
+    /// Groups whose metadata changed and must be stored.
+    changed: Vec<u32>,
     rng: SimRng,
     next: u64,
     initial_delay: Duration,
@@ -103,6 +116,7 @@ impl Coordinator {
     pub fn new(rng: SimRng, initial_delay: Duration) -> Coordinator {
         Coordinator {
             groups: BTreeMap::new(),
+            changed: Vec::new(),
             rng,
             next: 0,
             initial_delay,
@@ -112,6 +126,63 @@ impl Coordinator {
     /// The process died: group membership is gone.
     pub fn crash(&mut self) {
         self.groups.clear();
+        self.changed.clear();
+    }
+
+    /// Whether the coordinator holds `group`.
+    pub fn has(&self, group: u32) -> bool {
+        self.groups.contains_key(&group)
+    }
+
+    /// The groups whose metadata changed since the last call, with what to store.
+    pub fn take_changes(&mut self) -> Vec<(u32, GroupSnapshot)> {
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .into_iter()
+            .filter_map(|g| {
+                let c = self.groups.get(&g)?;
+                Some((
+                    g,
+                    GroupSnapshot {
+                        generation: c.generation,
+                        protocol: c.protocol.clone(),
+                        leader: c.leader.clone(),
+                        members: c.members.clone(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Loads a group from its stored metadata (`GroupMetadataManager.loadGroup`), as the
+    /// broker that takes over its `__consumer_offsets` partition does: stable with its
+    /// members, whose sessions start again now.
+    pub fn load(&mut self, now: Time, group: u32, snapshot: &GroupSnapshot, out: &mut Out) {
+        let mut g = ClassicGroup::new();
+        g.generation = snapshot.generation;
+        g.protocol = snapshot.protocol.clone();
+        g.leader = snapshot.leader.clone();
+        g.members = snapshot.members.clone();
+        g.state = if g.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        for m in &mut g.members {
+            self.next += 1;
+            m.serial = self.next;
+            m.last_heartbeat = now;
+            m.awaiting_join = None;
+            m.awaiting_sync = None;
+            out.set_timer(
+                m.session_timeout,
+                Timer::Group(GroupTimer::Session {
+                    group,
+                    serial: m.serial,
+                }),
+            );
+        }
+        self.groups.insert(group, g);
     }
 
     /// This broker no longer coordinates `group` (it lost the leadership of the group's
@@ -380,6 +451,7 @@ impl Coordinator {
         if g.members.is_empty() {
             g.state = GroupState::Empty;
             g.protocol = None;
+            self.changed.push(group);
             return;
         }
         let votes: Vec<(String, Vec<Strategy>)> = g
@@ -475,6 +547,7 @@ impl Coordinator {
                         .unwrap_or_default();
                 }
                 g.state = GroupState::Stable;
+                self.changed.push(group);
                 out.observe(Obs::GroupStable {
                     group,
                     generation: g.generation,

@@ -428,9 +428,12 @@ impl Actor for Node {
     fn handle(&mut self, now: Time, input: Input<Msg, Timer>, out: &mut Out) {
         match (self, input) {
             (Node::Broker(b), Input::Start) => b.start(now, out),
-            (Node::Broker(b), Input::Message { from, msg }) => b.on_message(now, from, msg, out),
+            (Node::Broker(b), Input::Message { from, msg }) => {
+                b.on_message(now, from, msg, out);
+                b.store_groups(now, out);
+            }
             (Node::Broker(b), Input::Timer(Timer::Broker(t))) => b.on_timer(now, t, out),
-            (Node::Broker(b), Input::Timer(Timer::Group(t))) => b.coordinator.on_timer(now, t, out),
+            (Node::Broker(b), Input::Timer(Timer::Group(t))) => b.on_group_timer(now, t, out),
             (Node::Broker(b), Input::PeerDown(node)) => b.on_peer_down(node, out),
             (Node::Controller(c), Input::Start) => c.start(out),
             (Node::Controller(c), Input::Message { from, msg }) => c.on_message(now, from, msg, out),

@@ -126,6 +126,8 @@ pub enum Msg {
     /// `leader_epoch` is the coordinator's epoch of that partition: a copy from an older
     /// leader is dropped.
     OffsetCommitReplica { group: u32, leader_epoch: u32, offsets: Vec<(Pidx, u64)> },
+    /// The group's metadata, copied the same way when the group becomes stable or empty.
+    GroupMetadataReplica { group: u32, leader_epoch: u32, snapshot: crate::kafka::group::GroupSnapshot },
     /// `generation` -1 and an empty `member_id` commit outside the group protocol.
     OffsetCommitRequest { id: u64, group: u32, generation: i32, member_id: String, offsets: Vec<(Pidx, u64)> },
     OffsetCommitResponse { id: u64, result: Result<Vec<(Pidx, u64)>, ErrorCode> },

@@ -82,9 +82,10 @@ fn a_poll_longer_than_max_poll_interval_costs_the_membership() {
 }
 
 /// The coordinator is the leader of the group's `__consumer_offsets` partition, so it
-/// moves when that broker dies: the group finds the new leader, joins again there, and
-/// its commits (copied to the partition's other replicas) carry on. Nothing is missed
-/// and the committed offsets reach the high watermark.
+/// moves when that broker dies. The new leader loads the group from what the old one
+/// stored there (stable, generation 1, the same members), so the members find it, go on
+/// heartbeating and committing (commits are copied to the partition's replicas) without
+/// a rebalance. Nothing is missed and the committed offsets reach the high watermark.
 #[test]
 fn the_coordinator_moves_with_the_offsets_partition() {
     let yaml = |faults: &str| {
@@ -125,7 +126,11 @@ fn the_coordinator_moves_with_the_offsets_partition() {
         "{:?}",
         r.checks.iter().filter(|c| !c.passed).collect::<Vec<_>>()
     );
-    assert!(g.rebalances >= 2, "the group joined again at the new coordinator");
+    assert_eq!(
+        (g.rebalances, g.generation),
+        (1, 1),
+        "the new coordinator loaded the group"
+    );
 }
 
 /// A member cut off from every broker for 20s stops heartbeating: after
@@ -183,8 +188,10 @@ fn a_stale_heartbeat_answer_does_not_strand_a_member() {
 /// The coordinator's broker is cut off from the controller while billing-1's JoinGroup
 /// waits in its join phase (billing-0 is stuck in a long poll). The controller moves the
 /// group's `__consumer_offsets` partition; the old coordinator learns it lost the
-/// partition and answers the parked JoinGroup with NOT_COORDINATOR, so billing-1 finds
-/// the new coordinator at once instead of waiting out its request timeout.
+/// partition and answers the parked JoinGroup with NOT_COORDINATOR, so billing-1 joins
+/// at the new coordinator instead of waiting out its request timeout (about 305s, longer
+/// than the run). It gets its partitions once billing-0 comes out of its poll at about
+/// 49s and joins the rebalance: about half the records of the last 46s.
 #[test]
 fn a_coordinator_that_loses_the_group_answers_parked_joins() {
     let r = crate::run_yaml(
@@ -198,5 +205,5 @@ fn a_coordinator_that_loses_the_group_answers_parked_joins() {
     );
     let g = &r.consumer_groups[0];
     assert_eq!(g.lost, 0);
-    assert!(g.processed_by_member["billing-1"] > 3000, "{:?}", g.processed_by_member);
+    assert!(g.processed_by_member["billing-1"] > 2000, "{:?}", g.processed_by_member);
 }
