@@ -579,6 +579,10 @@ impl Collector<'_> {
                 offline(n)
             ),
             FaultOp::PowerLoss(n) => format!("{} loses power (unflushed log data is gone){}", name(n), offline(n)),
+            FaultOp::Stop(n) => format!(
+                "{} shuts down cleanly (close(): it commits under auto-commit and leaves the group)",
+                name(n)
+            ),
             FaultOp::Restart(n) => format!("{} restarts", name(n)),
             FaultOp::Pause(n, d) => format!("{} pauses for {d} (a stall: it handles nothing, then resumes)", name(n)),
             FaultOp::Isolate(n) => format!("{} is cut off from every node", name(n)),
@@ -616,7 +620,7 @@ impl Collector<'_> {
         if record.fired {
             let mut changes: Vec<(NodeId, bool)> = Vec::new();
             match &record.op {
-                FaultOp::Crash(n) | FaultOp::PowerLoss(n) => changes.push((*n, true)),
+                FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n) => changes.push((*n, true)),
                 FaultOp::Restart(n) => changes.push((*n, false)),
                 FaultOp::Drain => changes.extend(record.affected.iter().map(|n| (*n, false))),
                 _ => {}
@@ -696,6 +700,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 fn fault_op(kind: &FaultKind, id: &dyn Fn(&str) -> NodeId) -> FaultOp {
     match kind {
         FaultKind::Crash(n) => FaultOp::Crash(id(n)),
+        FaultKind::Stop(n) => FaultOp::Stop(id(n)),
         FaultKind::PowerLoss(n) => FaultOp::PowerLoss(id(n)),
         FaultKind::Restart(n) => FaultOp::Restart(id(n)),
         FaultKind::Pause { node, length } => FaultOp::Pause(id(node), *length),
@@ -712,6 +717,7 @@ fn fault_op(kind: &FaultKind, id: &dyn Fn(&str) -> NodeId) -> FaultOp {
 fn fault_words(kind: &FaultKind) -> (String, String) {
     match kind {
         FaultKind::Crash(n) => ("crash".into(), n.clone()),
+        FaultKind::Stop(n) => ("stop".into(), n.clone()),
         FaultKind::PowerLoss(n) => ("power-loss".into(), n.clone()),
         FaultKind::Restart(n) => ("restart".into(), n.clone()),
         FaultKind::Pause { node, length } => (format!("pause for {length}"), node.clone()),

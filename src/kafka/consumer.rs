@@ -12,7 +12,7 @@ use crate::kafka::protocol::{ErrorCode, FetchPartition, JoinResult, Msg, OffsetS
 use crate::kafka::{ClusterInfo, Obs, Out, Pidx, PositionCause, Timer};
 use crate::scenario::schema::CommitMode;
 use crate::scenario::{Group, OffsetReset};
-use crate::sim::{Duration, Time};
+use crate::sim::{CrashKind, Duration, Time};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -162,7 +162,7 @@ impl Member {
 
     /// The process dies. Records of the current poll that were already processed (one
     /// every `processing`) count as processed; the rest never were.
-    pub fn crash(&mut self, now: Time, out: &mut Out) {
+    pub fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Out) {
         if let Some((_, started, records)) = self.processing.take() {
             let per_record = self.cfg.processing.0.max(1);
             let mut done = now.since(started).0 / per_record;
@@ -183,10 +183,35 @@ impl Member {
                 });
             }
         }
+        if kind == CrashKind::Stop {
+            self.close(out);
+        }
         let (group, index, cfg, info) = (self.group, self.index, self.cfg.clone(), self.info.clone());
         let next_request = self.next_request;
         *self = Member::new(group, index, cfg, info);
         self.next_request = next_request;
+    }
+
+    /// `KafkaConsumer.close()`: a last commit under auto-commit, then LeaveGroup (a
+    /// static member just goes, and is removed when its session times out).
+    fn close(&mut self, out: &mut Out) {
+        if self.cfg.commit == CommitMode::Auto {
+            self.commit(out);
+        }
+        if self.instance().is_none()
+            && !self.member_id.is_empty()
+            && let Some(coordinator) = self.coordinator
+        {
+            let (group, member_id) = (self.group, self.member_id.clone());
+            let timeout = self.cfg.request_timeout;
+            self.request(
+                coordinator,
+                Pending::Leave,
+                |id| Msg::LeaveGroupRequest { id, group, member_id },
+                timeout,
+                out,
+            );
+        }
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {

@@ -465,7 +465,7 @@ impl Actor for Node {
             // Validation refuses faults that would crash the controller.
             Node::Controller(_) => {}
             Node::Producer(p) => p.crash(out),
-            Node::Member(m) => m.crash(now, out),
+            Node::Member(m) => m.crash(now, kind, out),
         }
     }
 }

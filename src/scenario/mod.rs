@@ -322,13 +322,24 @@ pub struct Fault {
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     Crash(String),
+    /// A consumer's clean shutdown: `close()`.
+    Stop(String),
     PowerLoss(String),
     Restart(String),
-    Pause { node: String, length: Duration },
+    Pause {
+        node: String,
+        length: Duration,
+    },
     Isolate(String),
     Partition(Vec<Vec<String>>),
-    Cut { from: String, to: String },
-    Slow { nodes: Vec<String>, latency: Duration },
+    Cut {
+        from: String,
+        to: String,
+    },
+    Slow {
+        nodes: Vec<String>,
+        latency: Duration,
+    },
     HealAll,
 }
 

@@ -411,6 +411,7 @@ impl<'de> Deserialize<'de> for Props {
 /// The fault kinds, as written in a fault's key.
 pub const FAULT_KINDS: &[&str] = &[
     "crash",
+    "stop",
     "power-loss",
     "restart",
     "pause",
@@ -442,6 +443,7 @@ pub enum Stray {
 #[derive(Debug)]
 pub enum FaultKind {
     Crash(S<String>),
+    Stop(S<String>),
     PowerLoss(S<String>),
     Restart(S<String>),
     Pause(S<String>),
@@ -507,6 +509,7 @@ impl<'de> Deserialize<'de> for FaultSpec {
                     }
                     kind = Some(match k {
                         "crash" => FaultKind::Crash(map.next_value()?),
+                        "stop" => FaultKind::Stop(map.next_value()?),
                         "power-loss" => FaultKind::PowerLoss(map.next_value()?),
                         "restart" => FaultKind::Restart(map.next_value()?),
                         "pause" => FaultKind::Pause(map.next_value()?),

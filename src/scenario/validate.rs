@@ -913,6 +913,13 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         }
         let kind = match kind {
             schema::FaultKind::Crash(n) => FaultKind::Crash(node(n)?),
+            schema::FaultKind::Stop(n) => {
+                let name = node(n)?;
+                if !groups.iter().any(|g| Scenario::member_names(g).contains(&name)) {
+                    return ctx.err(n, format!("`stop` is a consumer's clean shutdown (`close()`); `{name}` is not a consumer: use `crash` (controlled shutdown of brokers is not modelled)"));
+                }
+                FaultKind::Stop(name)
+            }
             schema::FaultKind::PowerLoss(n) => {
                 let name = node(n)?;
                 if !name.starts_with("broker-") || !(1..=brokers).any(|b| Scenario::broker_name(b) == name) {

@@ -38,6 +38,8 @@ pub enum CrashKind {
     Process,
     /// The host loses power: whatever was not flushed to disk is gone too.
     PowerLoss,
+    /// The process shuts down cleanly: what it sends on the way out still goes.
+    Stop,
 }
 
 /// Where a handler writes its effects. Nothing else of the world is reachable from it.
@@ -88,6 +90,8 @@ pub trait Actor {
 pub enum FaultOp {
     Crash(NodeId),
     PowerLoss(NodeId),
+    /// A clean shutdown.
+    Stop(NodeId),
     Restart(NodeId),
     Pause(NodeId, Duration),
     Isolate(NodeId),
@@ -447,6 +451,7 @@ impl<A: Actor> Engine<A> {
         let fired = match &op {
             FaultOp::Crash(n) => self.crash(*n, CrashKind::Process, observer),
             FaultOp::PowerLoss(n) => self.crash(*n, CrashKind::PowerLoss, observer),
+            FaultOp::Stop(n) => self.crash(*n, CrashKind::Stop, observer),
             FaultOp::Restart(n) => self.restart(*n),
             FaultOp::Pause(n, d) => self.pause(*n, *d),
             FaultOp::Isolate(n) => self.network.isolate(*n) > 0,
@@ -478,9 +483,11 @@ impl<A: Actor> Engine<A> {
         };
         if affected.is_empty() {
             match &op {
-                FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Restart(n) | FaultOp::Pause(n, _) => {
-                    affected.push(*n)
-                }
+                FaultOp::Crash(n)
+                | FaultOp::PowerLoss(n)
+                | FaultOp::Stop(n)
+                | FaultOp::Restart(n)
+                | FaultOp::Pause(n, _) => affected.push(*n),
                 _ => {}
             }
         }
@@ -519,13 +526,15 @@ impl<A: Actor> Engine<A> {
         slot.paused = false;
         slot.held.clear();
         slot.incarnation += 1;
-        slot.host_alive = kind == CrashKind::Process;
+        slot.host_alive = kind != CrashKind::PowerLoss;
         let mut out = Outbox::new();
         slot.actor.crash(self.now, kind, &mut out);
-        out.sends.clear();
+        if kind != CrashKind::Stop {
+            out.sends.clear();
+        }
         out.timers.clear();
         self.apply_outbox(node, &mut out, observer);
-        if kind == CrashKind::Process {
+        if kind != CrashKind::PowerLoss {
             // The host closes the dead process's connections: peers hear of it one link
             // latency later, if the link is up.
             self.notify_peers(node);

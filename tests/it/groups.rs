@@ -23,17 +23,25 @@ fn first(r: &Report, text: &str) -> u64 {
 /// 20s: generation 2. Range over 4 partitions gives 2 members two each, then 3 members
 /// 2, 1 and 1 in member-id order (billing-0, billing-1, billing-2): orders-0 and orders-1
 /// stay with billing-0, orders-2 with billing-1, and only orders-3 changes owner.
+/// billing-1's clean shutdown at 30s sends LeaveGroup: generation 3 is stable within
+/// milliseconds (no session timeout), billing-2 taking orders-2 as well (one more move);
+/// billing-1 back at 40s makes generation 4, as generation 2 was (one more move).
 #[test]
 fn a_new_member_makes_a_new_generation() {
     let r = run("consumer-group-basics");
     let stable = first(&r, "is stable in generation 1");
     assert!((6000..6100).contains(&stable), "{stable}");
+    let left = first(&r, "is stable in generation 3");
+    assert!((30_000..30_100).contains(&left), "{left}");
     let g = &r.consumer_groups[0];
-    assert_eq!((g.generation, g.rebalances, g.partitions_moved), (2, 2, 1));
+    assert_eq!((g.generation, g.rebalances, g.partitions_moved), (4, 4, 3));
     assert_eq!(g.protocol, "range");
-    assert_eq!(g.assignment["billing-0"], vec!["orders-0", "orders-1"]);
-    assert_eq!(g.assignment["billing-1"], vec!["orders-2"]);
-    assert_eq!(g.assignment["billing-2"], vec!["orders-3"]);
+    let second = &g.generations[1].assignment;
+    assert_eq!(second["billing-0"], vec!["orders-0", "orders-1"]);
+    assert_eq!(second["billing-1"], vec!["orders-2"]);
+    assert_eq!(second["billing-2"], vec!["orders-3"]);
+    assert_eq!(g.generations[2].assignment["billing-2"], vec!["orders-2", "orders-3"]);
+    assert_eq!(&g.generations[3].assignment, second);
 }
 
 /// consumer-rollback: a static member restarted within session.timeout.ms takes its
