@@ -198,6 +198,11 @@ impl Member {
         if self.cfg.commit == CommitMode::Auto {
             self.commit(out);
         }
+        self.leave_group(out);
+    }
+
+    /// LeaveGroup, for a dynamic member the coordinator knows (`maybeLeaveGroup`).
+    fn leave_group(&mut self, out: &mut Out) {
         if self.instance().is_none()
             && !self.member_id.is_empty()
             && let Some(coordinator) = self.coordinator
@@ -311,19 +316,7 @@ impl Member {
             group: self.group,
             member: self.index,
         });
-        if self.instance().is_none()
-            && let Some(coordinator) = self.coordinator
-        {
-            let (group, member_id) = (self.group, self.member_id.clone());
-            let timeout = self.cfg.request_timeout;
-            self.request(
-                coordinator,
-                Pending::Leave,
-                |id| Msg::LeaveGroupRequest { id, group, member_id },
-                timeout,
-                out,
-            );
-        }
+        self.leave_group(out);
         // `resetGenerationOnLeaveGroup`: the commit after this poll fails.
         self.reset_membership();
     }
