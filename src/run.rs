@@ -844,13 +844,13 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
             drawn.push(Picture {
                 at_ms: until.as_millis(),
                 partitions: partition_reports(&engine, &info, &c.last_hw, &c.under_replicated, until),
-                groups: group_marks(&engine, &info, scenario, &c.last_hw),
+                groups: group_marks(&engine, &info, scenario, &c.last_hw, &c.group_first_member),
             });
         }
         // The groups' lag, 40 times a run: the high watermark minus the committed offset,
         // summed over the group's partitions.
         if i % 5 == 4 || until == end {
-            for (g, marks) in group_marks(&engine, &info, scenario, &c.last_hw)
+            for (g, marks) in group_marks(&engine, &info, scenario, &c.last_hw, &c.group_first_member)
                 .into_iter()
                 .enumerate()
             {
@@ -1026,16 +1026,15 @@ fn group_partitions(scenario: &Scenario, info: &ClusterInfo) -> Vec<Vec<Pidx>> {
         .collect()
 }
 
-/// Each group's committed offset and lag on each of its partitions, as they stand now.
-/// The node id of group `g`'s first member: after the brokers, the controller and every
-/// producer instance, and the members of earlier groups.
-fn member_first(info: &ClusterInfo, scenario: &Scenario, g: usize) -> u32 {
-    let producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
-    let earlier: u32 = scenario.groups[..g].iter().map(|g| g.members).sum();
-    info.brokers + 1 + producers + earlier
-}
-
-fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, last_hw: &LastHw) -> Vec<GroupMarks> {
+/// Each group's committed offset, lag and owning member's position on each of its
+/// partitions, as they stand now. `first_member`: each group's first member node.
+fn group_marks(
+    engine: &Engine<Node>,
+    info: &ClusterInfo,
+    scenario: &Scenario,
+    last_hw: &LastHw,
+    first_member: &[u32],
+) -> Vec<GroupMarks> {
     group_partitions(scenario, info)
         .iter()
         .enumerate()
@@ -1052,7 +1051,7 @@ fn group_marks(engine: &Engine<Node>, info: &ClusterInfo, scenario: &Scenario, l
                 let hw = final_high_watermark(engine, info, last_hw, p);
                 lag.insert(info.partition_name(p), hw.saturating_sub(offset.unwrap_or(0)));
                 for m in 0..scenario.groups[g].members {
-                    let node = NodeId(member_first(info, scenario, g) + m);
+                    let node = NodeId(first_member[g] + m);
                     if engine.is_up(node)
                         && let Node::Member(member) = engine.node(node)
                         && let Some(at) = member.position(p)
@@ -1252,7 +1251,7 @@ fn assemble(
         })
         .collect();
 
-    let end_marks = group_marks(engine, info, scenario, &c.last_hw);
+    let end_marks = group_marks(engine, info, scenario, &c.last_hw, &c.group_first_member);
     let consumer_groups = scenario
         .groups
         .iter()

@@ -188,17 +188,16 @@ impl Coordinator {
     /// This broker no longer coordinates `group` (it lost the leadership of the group's
     /// `__consumer_offsets` partition): its state goes.
     pub fn forget(&mut self, group: u32, out: &mut Out) {
-        let Some(g) = self.groups.remove(&group) else { return };
+        let Some(mut g) = self.groups.remove(&group) else {
+            return;
+        };
         // `onGroupUnloaded`: parked joins and syncs are told to find the new coordinator.
-        for m in g.members {
+        for m in &g.members {
             if let Some(req) = m.awaiting_join {
                 join_error(out, m.node, req, ErrorCode::NotCoordinator);
             }
-            if let Some(req) = m.awaiting_sync {
-                let result = Err(ErrorCode::NotCoordinator);
-                out.send(m.node, Msg::SyncGroupResponse { id: req, result });
-            }
         }
+        answer_syncs(&mut g.members, out, |_| Err(ErrorCode::NotCoordinator));
     }
 
     fn token(&mut self) -> u64 {
@@ -380,17 +379,7 @@ impl Coordinator {
         let delay = self.initial_delay;
         let g = self.groups.get_mut(&group).expect("exists");
         // Members waiting for their assignment must join again.
-        for m in &mut g.members {
-            if let Some(req) = m.awaiting_sync.take() {
-                out.send(
-                    m.node,
-                    Msg::SyncGroupResponse {
-                        id: req,
-                        result: Err(ErrorCode::RebalanceInProgress),
-                    },
-                );
-            }
-        }
+        answer_syncs(&mut g.members, out, |_| Err(ErrorCode::RebalanceInProgress));
         let was_empty = g.state == GroupState::Empty;
         g.state = GroupState::PreparingRebalance;
         let timeout = max_rebalance_timeout(g);
@@ -554,17 +543,7 @@ impl Coordinator {
                     protocol: g.protocol.clone().unwrap_or_default(),
                     assignment: g.members.iter().map(|m| (m.member, m.assignment.clone())).collect(),
                 });
-                for m in &mut g.members {
-                    if let Some(req) = m.awaiting_sync.take() {
-                        out.send(
-                            m.node,
-                            Msg::SyncGroupResponse {
-                                id: req,
-                                result: Ok(m.assignment.clone()),
-                            },
-                        );
-                    }
-                }
+                answer_syncs(&mut g.members, out, |m| Ok(m.assignment.clone()));
             }
         }
     }
@@ -679,6 +658,20 @@ impl Coordinator {
                 let m = g.members.remove(k);
                 self.member_gone(now, group, m, RebalanceCause::SessionTimeout(0), out);
             }
+        }
+    }
+}
+
+/// Answers every member's parked SyncGroup with what `result` gives it.
+fn answer_syncs(
+    members: &mut [GroupMember],
+    out: &mut Out,
+    result: impl Fn(&GroupMember) -> Result<Vec<Pidx>, ErrorCode>,
+) {
+    for m in members {
+        if let Some(req) = m.awaiting_sync.take() {
+            let result = result(m);
+            out.send(m.node, Msg::SyncGroupResponse { id: req, result });
         }
     }
 }
