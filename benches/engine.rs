@@ -17,6 +17,7 @@ impl Actor for Ticker {
     type Msg = ();
     type Timer = ();
     type Obs = ();
+    type Role = ();
     fn handle(&mut self, _now: Time, _input: Input<(), ()>, out: &mut Outbox<(), (), ()>) {
         out.set_timer(Duration::from_micros(997), ());
     }
@@ -89,6 +90,7 @@ fn main() {
                     trace: None,
                     progress: None,
                     source: path.clone(),
+                    ..Default::default()
                 },
             )
             .expect("no I/O")

@@ -9,10 +9,12 @@
 //! - [`sim`]: the Kafka-agnostic engine: time, event queue, RNG streams, network, lifecycle.
 //! - [`kafka`]: the Kafka model, one role per file: broker, producer, consumer, log,
 //!   protocol, partitioner, placement, assignor.
-//! - [`scenario`]: the YAML format, validation with file/line/column errors, defaults.
+//! - [`scenario`]: the YAML format, validation with file/line/column errors, defaults,
+//!   the nemesis, variants, and writing a run back out as a scenario (freezing).
 //! - [`check`]: named checks (`lost-write`, `at-least-once`, …).
 //! - [`report`]: the JSON and text reports.
 //! - [`run`]: one run of a scenario, from file to report.
+//! - [`sweep`]: many runs: seeds, combinations of settings, shards, shrinking.
 //! - [`assign`]: the `kafkasim assign` format: a group in JSON, Kafka's assignment out.
 
 pub mod assign;
@@ -22,3 +24,4 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;

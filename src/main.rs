@@ -10,6 +10,8 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod sweep_cli;
+
 /// A deterministic simulator of Apache Kafka.
 ///
 /// Write a scenario in YAML (brokers, topics, producers, consumer groups, faults, with
@@ -45,6 +47,18 @@ enum Command {
         /// Write an HTML report to FILE (not supported yet).
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Set one setting for this run, as a `vary` entry would: SCOPE:KEY=VALUE, with
+        /// SCOPE producer, topic, broker, group or cluster (`--set producer:acks=1`).
+        /// Repeatable.
+        #[arg(long, value_name = "SCOPE:KEY=VALUE")]
+        set: Vec<String>,
+        /// Also write this run as an explicit scenario to FILE: the nemesis replaced by
+        /// the faults it drew, the seed and the `--set` settings written in.
+        #[arg(long, value_name = "FILE")]
+        freeze: Option<PathBuf>,
+        /// Stop the run after this many events (it is then an error).
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
     },
     /// Parse and validate scenarios without running them.
     Check {
@@ -79,11 +93,58 @@ enum Command {
         /// A JSON file describing the group, or `-` for standard input.
         file: String,
     },
-    /// Run a scenario over many seeds (not supported yet).
+    /// Run a scenario over many seeds, in parallel, and group the failing seeds.
+    ///
+    /// Runs seeds S, S+1, …, S+N-1 (S is the scenario's `seed` unless --from says) and
+    /// prints how many passed and the failing seeds grouped by what went wrong, each
+    /// group with the command that replays its first seed. With a `vary` block it runs
+    /// every combination of settings over the same seeds and prints the matrix instead.
+    /// Exits 1 if a seed missed its expectations (never with `vary`: there violations
+    /// are the data), 2 on bad input.
     Sweep {
+        /// The scenario file (YAML).
         scenario: PathBuf,
-        #[arg(long)]
+        /// How many seeds to run.
+        #[arg(long, value_name = "N")]
         seeds: u64,
+        /// The first seed (default: the scenario's `seed`).
+        #[arg(long, value_name = "S")]
+        from: Option<u64>,
+        /// Runs at once (default: one per core). Each run is single-threaded.
+        #[arg(long, value_name = "J")]
+        jobs: Option<usize>,
+        /// Run only shard K of N: the runs whose index is K-1 modulo N. Merge the shards'
+        /// --out files with `kafkasim merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Write one JSON line per run to FILE, sorted by (combination, seed).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Shrink the first seed of each group of failures to a minimal scenario in DIR.
+        #[arg(long, value_name = "DIR")]
+        shrink: Option<PathBuf>,
+        /// Pin a setting (SCOPE:KEY=VALUE), as `run --set` does; the `vary` block is then
+        /// ignored. Repeatable.
+        #[arg(long, value_name = "SCOPE:KEY=VALUE")]
+        set: Vec<String>,
+        /// A run that handles more events than this is stopped and counted as `budget`.
+        #[arg(long, value_name = "N", default_value_t = kafkasim::sweep::DEFAULT_MAX_EVENTS)]
+        max_events: u64,
+        /// Output format: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Merge the --out files of sharded sweeps: prints what one sweep would have printed.
+    Merge {
+        /// The shards' JSONL files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write the merged JSONL to FILE: the same bytes one sweep would have written.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Output format: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 
@@ -123,16 +184,32 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             format,
             trace,
             html,
+            set,
+            freeze,
+            max_events,
         } => {
             if html.is_some() {
                 return Err("not supported yet: --html (use the text or JSON report)".to_string());
             }
-            let loaded = scenario::load(&scenario).map_err(input_error)?;
+            let source = scenario.display().to_string();
+            let text = scenario::read(&scenario).map_err(input_error)?;
+            let settings = settings(&set)?;
+            let loaded = scenario::parse_with(&source, &text, &settings).map_err(input_error)?;
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
-            let source = scenario.display().to_string();
-            run_scenario(&loaded, source, seed, format, trace.as_deref())
+            if let Some(path) = freeze {
+                let seed = seed.unwrap_or(loaded.seed);
+                let frozen =
+                    scenario::freeze::freeze(&text, &settings, &loaded, seed).map_err(|e| format!("{source}: {e}"))?;
+                write_whole(&path, frozen.to_text().as_bytes())?;
+                eprintln!("froze the run of seed {seed} into {}", path.display());
+            }
+            let mut source = source;
+            for s in &settings {
+                source.push_str(&format!(" --set {s}"));
+            }
+            run_scenario(&loaded, source, seed, format, trace.as_deref(), max_events)
         }
         Command::Check { scenarios } => {
             let mut bad = false;
@@ -170,8 +247,52 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             keys,
         } => partition(partitions, key_type, stats, keys),
         Command::Assign { file } => assign(&file),
-        Command::Sweep { .. } => Err("not supported yet: `kafkasim sweep` (multi-seed runs)".to_string()),
+        Command::Sweep {
+            scenario,
+            seeds,
+            from,
+            jobs,
+            shard,
+            out,
+            shrink,
+            set,
+            max_events,
+            format,
+        } => sweep_cli::command(sweep_cli::Args {
+            scenario,
+            seeds,
+            from,
+            jobs,
+            shard,
+            out,
+            shrink,
+            settings: settings(&set)?,
+            max_events,
+            json: matches!(format, Format::Json),
+        }),
+        Command::Merge { files, out, format } => {
+            sweep_cli::merge(&files, out.as_deref(), matches!(format, Format::Json))
+        }
     }
+}
+
+fn settings(set: &[String]) -> Result<Vec<kafkasim::scenario::vary::Setting>, String> {
+    set.iter()
+        .map(|s| kafkasim::scenario::vary::Setting::parse(s))
+        .collect()
+}
+
+/// Writes a file whole or not at all: beside its destination, then renamed.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".partial");
+    let partial = path.with_file_name(name);
+    std::fs::write(&partial, bytes)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            format!("{}: cannot write: {e}", path.display())
+        })
 }
 
 fn run_scenario(
@@ -180,6 +301,7 @@ fn run_scenario(
     seed: Option<u64>,
     format: Format,
     trace: Option<&Path>,
+    max_events: Option<u64>,
 ) -> Result<ExitCode, String> {
     // The trace is written beside its destination and renamed at the end, so a failed
     // run never leaves a partial file.
@@ -213,6 +335,7 @@ fn run_scenario(
         s,
         RunOptions {
             seed,
+            max_events,
             trace: sink,
             progress: Some(&mut progress),
             source,
@@ -225,7 +348,7 @@ fn run_scenario(
             if let Some(p) = &partial {
                 let _ = std::fs::remove_file(p);
             }
-            return Err(format!("cannot write the trace: {e}"));
+            return Err(e.to_string());
         }
     };
     if let (Some(p), Some(t)) = (&partial, trace) {

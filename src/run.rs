@@ -8,19 +8,22 @@ use crate::check::{CHECKS, CheckResult, cap};
 use crate::kafka::log::RecordRange;
 use crate::kafka::{
     self, ClusterInfo, ElectionReason, FailReason, MetadataImage, Node, Obs, PartitionState, Pidx, PositionCause,
-    RebalanceCause,
+    RebalanceCause, Role,
 };
 use crate::report::*;
-use crate::scenario::{Acks, FaultKind, Scenario};
+use crate::scenario::{Acks, Fault, FaultKind, RoleRef, Scenario};
 use crate::sim::engine::Happening;
 use crate::sim::network::Network;
-use crate::sim::{Engine, FaultOp, FaultRecord, NodeId, Time, rng};
+use crate::sim::{Duration, Engine, FaultOp, FaultRecord, NodeId, Target, Time, rng};
 use std::collections::BTreeMap;
 use std::io::Write;
 
+#[derive(Default)]
 pub struct RunOptions<'a> {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// Stops the run after this many events (a runaway run is an error, not a hang).
+    pub max_events: Option<u64>,
     /// Receives the JSONL trace.
     pub trace: Option<Box<dyn Write>>,
     /// Called as simulated time advances: (simulated µs so far, total µs).
@@ -108,6 +111,17 @@ struct Collector<'a> {
     /// Records processed per (group, member).
     processed: BTreeMap<(u32, u32), u64>,
     groups: Vec<GroupStats>,
+    /// The run's faults in schedule order (explicit and drawn), then the drain.
+    faults: &'a [Fault],
+    /// Per scheduled fault (by engine index): what became of it.
+    fault_records: BTreeMap<usize, FaultRecord>,
+    /// Per partition: since when it has no leader, and the total time so far.
+    offline: Vec<(Option<Time>, u64)>,
+    /// Per partition: since when writes to it fail (from a produce error to the next
+    /// acknowledgement), and the total time so far.
+    refused: Vec<(Option<Time>, u64)>,
+    /// Per scheduled fault that names roles: the nodes they resolved to.
+    fault_hits: BTreeMap<usize, Vec<String>>,
 }
 
 /// What the group coordinator did for one group.
@@ -281,6 +295,7 @@ impl Collector<'_> {
                 self.producers[*producer as usize].unacknowledged += u64::from(*records)
             }
             Obs::Acked {
+                partition,
                 producer,
                 count,
                 bytes,
@@ -288,6 +303,10 @@ impl Collector<'_> {
                 latency_min,
                 ..
             } => {
+                let r = &mut self.refused[*partition as usize];
+                if let Some(since) = r.0.take() {
+                    r.1 += at.since(since).0;
+                }
                 let s = &mut self.producers[*producer as usize];
                 s.acked += u64::from(*count);
                 s.batches += 1;
@@ -309,6 +328,7 @@ impl Collector<'_> {
                     .errors
                     .entry(error.name().to_string())
                     .or_default() += 1;
+                self.refused[*partition as usize].0.get_or_insert(at);
                 let kind = BurstKind::ProduceError {
                     producer: *producer,
                     error: error.name(),
@@ -331,6 +351,7 @@ impl Collector<'_> {
                         "BufferExhaustedException: buffer.memory full for max.block.ms".to_string()
                     }
                 };
+                self.refused[*partition as usize].0.get_or_insert(at);
                 let s = &mut self.producers[*producer as usize];
                 s.failed += u64::from(*count);
                 *s.failed_by_reason.entry(reason.clone()).or_default() += u64::from(*count);
@@ -506,15 +527,8 @@ impl Collector<'_> {
                 reason,
             } => {
                 let full = state.isr.len() == self.info.partitions[*partition as usize].replicas.len();
-                let u = &mut self.under_replicated[*partition as usize];
-                match (u.0, full) {
-                    (None, false) => u.0 = Some(at),
-                    (Some(since), true) => {
-                        u.1 += at.since(since).0;
-                        u.0 = None;
-                    }
-                    _ => {}
-                }
+                span(&mut self.under_replicated[*partition as usize], at, !full);
+                span(&mut self.offline[*partition as usize], at, state.leader.is_none());
                 let before = std::mem::replace(&mut self.states[*partition as usize], state.clone());
                 let text = partition_change(self.info, *partition, &before, state, *reason);
                 self.push(at, 1, text);
@@ -553,7 +567,38 @@ impl Collector<'_> {
         }
     }
 
+    /// The node that plays the role `text` names, as the controller last published it
+    /// (which is what the engine resolved the role by), for the timeline.
+    fn role_holder(&self, text: &str) -> Option<String> {
+        let broker = |p: Pidx| self.states[p as usize].leader.map(Scenario::broker_name);
+        match RoleRef::parse(text)?.ok()? {
+            RoleRef::Leader(topic, partition) => {
+                let t = self.info.topics.iter().find(|t| t.name == topic && !t.internal)?;
+                broker(t.first + partition)
+            }
+            RoleRef::Coordinator(group) => {
+                let g = self.info.groups.iter().position(|x| x == group)?;
+                broker(self.info.offsets_pidx[g])
+            }
+        }
+    }
+
     fn fault(&mut self, record: &FaultRecord) {
+        self.fault_records.insert(record.index, record.clone());
+        let written = self.faults.get(record.index).filter(|_| record.heal_of.is_none());
+        let roles: Vec<(String, Option<String>)> = written
+            .map(|f| fault_targets(&f.kind))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| RoleRef::parse(t).is_some())
+            .map(|t| (t.to_string(), self.role_holder(t)))
+            .collect();
+        let Some(op) = &record.op else {
+            let (kind, target) = fault_words(&written.expect("only written faults name roles").kind);
+            let why = record.unresolved.clone().unwrap_or_default();
+            self.push(record.at, 0, format!("{kind} {target} does not fire: {why}"));
+            return;
+        };
         let name = |n: &NodeId| self.names[n.index()].clone();
         let led = |n: &NodeId| -> Vec<Pidx> {
             match self.info.broker_of(*n) {
@@ -571,37 +616,63 @@ impl Collector<'_> {
                 format!("; it leads {}", self.partition_list(&parts))
             }
         };
-        let mut text = match &record.op {
-            FaultOp::Crash(n) if self.info.broker_of(*n).is_none() => format!("{} crashes", name(n)),
-            FaultOp::Crash(n) => format!(
+        let mut text = match (op, record.heal_of) {
+            // A heal that found nothing to undo (the drain or `heal: all` got there
+            // first) is not worth a line.
+            (_, Some(_)) if !record.fired => return,
+            (FaultOp::Restart(n), Some(of)) => {
+                let f = &self.faults[of];
+                let what = match f.kind {
+                    FaultKind::PowerLoss(_) => "power loss",
+                    FaultKind::Stop(_) => "shutdown",
+                    _ => "crash",
+                };
+                format!(
+                    "{} restarts (its {what} lasted {})",
+                    name(n),
+                    f.lasts.unwrap_or_default()
+                )
+            }
+            (FaultOp::Undo(_), Some(of)) => {
+                let f = &self.faults[of];
+                let (kind, target) = fault_words(&f.kind);
+                format!("{kind} {target} ends after {}", f.lasts.unwrap_or_default())
+            }
+            (FaultOp::Crash(n), _) if self.info.broker_of(*n).is_none() => format!("{} crashes", name(n)),
+            (FaultOp::Crash(n), _) => format!(
                 "{} crashes (the process dies; its disk and page cache survive){}",
                 name(n),
                 offline(n)
             ),
-            FaultOp::PowerLoss(n) => format!("{} loses power (unflushed log data is gone){}", name(n), offline(n)),
-            FaultOp::Stop(n) => format!(
+            (FaultOp::PowerLoss(n), _) => {
+                format!("{} loses power (unflushed log data is gone){}", name(n), offline(n))
+            }
+            (FaultOp::Stop(n), _) => format!(
                 "{} shuts down cleanly (close(): it commits under auto-commit and leaves the group)",
                 name(n)
             ),
-            FaultOp::Restart(n) => format!("{} restarts", name(n)),
-            FaultOp::Pause(n, d) => format!("{} pauses for {d} (a stall: it handles nothing, then resumes)", name(n)),
-            FaultOp::Isolate(n) => format!("{} is cut off from every node", name(n)),
-            FaultOp::Partition(groups) => {
+            (FaultOp::Restart(n), _) => format!("{} restarts", name(n)),
+            (FaultOp::Pause(n, d), _) => {
+                format!("{} pauses for {d} (a stall: it handles nothing, then resumes)", name(n))
+            }
+            (FaultOp::Isolate(n), _) => format!("{} is cut off from every node", name(n)),
+            (FaultOp::Partition(groups), _) => {
                 let gs: Vec<String> = groups
                     .iter()
                     .map(|g| format!("{{{}}}", g.iter().map(name).collect::<Vec<_>>().join(", ")))
                     .collect();
                 format!("network partition: {}", gs.join(" | "))
             }
-            FaultOp::Cut(a, b) => format!("one-way cut: {} can no longer send to {}", name(a), name(b)),
-            FaultOp::Slow(nodes, d) => {
+            (FaultOp::Cut(a, b), _) => format!("one-way cut: {} can no longer send to {}", name(a), name(b)),
+            (FaultOp::Slow(nodes, d), _) => {
                 format!(
                     "links of {} get {d} more latency",
                     nodes.iter().map(name).collect::<Vec<_>>().join(", ")
                 )
             }
-            FaultOp::HealAll => "the network heals".to_string(),
-            FaultOp::Drain => {
+            (FaultOp::HealAll, _) => "the network heals".to_string(),
+            (FaultOp::Undo(_), None) => unreachable!("only heals undo"),
+            (FaultOp::Drain, _) => {
                 let restarted: Vec<String> = record.affected.iter().map(name).collect();
                 let mut t = "drain begins: producers stop".to_string();
                 if record.healed > 0 {
@@ -614,12 +685,18 @@ impl Collector<'_> {
                 t
             }
         };
-        if !record.fired && !matches!(record.op, FaultOp::Drain) {
+        for (role, holder) in &roles {
+            let holder = holder.as_deref().unwrap_or("nobody");
+            text.push_str(&format!(" [{role} = {holder}]"));
+        }
+        self.fault_hits
+            .insert(record.index, roles.into_iter().filter_map(|(_, h)| h).collect());
+        if !record.fired && !matches!(op, FaultOp::Drain) {
             text.push_str(" (no effect: nothing to change)");
         }
         if record.fired {
             let mut changes: Vec<(NodeId, bool)> = Vec::new();
-            match &record.op {
+            match op {
                 FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n) => changes.push((*n, true)),
                 FaultOp::Restart(n) => changes.push((*n, false)),
                 FaultOp::Drain => changes.extend(record.affected.iter().map(|n| (*n, false))),
@@ -634,11 +711,23 @@ impl Collector<'_> {
                 }
             }
         }
-        if !matches!(record.op, FaultOp::Drain) || record.fired {
+        if !matches!(op, FaultOp::Drain) || record.fired {
             self.push(record.at, 0, text);
         } else {
             self.push(record.at, 0, "drain begins: producers stop".to_string());
         }
+    }
+}
+
+/// Opens or closes a span of time (`since`, total so far) at `at`.
+fn span(s: &mut (Option<Time>, u64), at: Time, open: bool) {
+    match (s.0, open) {
+        (None, true) => s.0 = Some(at),
+        (Some(since), false) => {
+            s.1 += at.since(since).0;
+            s.0 = None;
+        }
+        _ => {}
     }
 }
 
@@ -697,20 +786,42 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn fault_op(kind: &FaultKind, id: &dyn Fn(&str) -> NodeId) -> FaultOp {
-    match kind {
-        FaultKind::Crash(n) => FaultOp::Crash(id(n)),
-        FaultKind::Stop(n) => FaultOp::Stop(id(n)),
-        FaultKind::PowerLoss(n) => FaultOp::PowerLoss(id(n)),
-        FaultKind::Restart(n) => FaultOp::Restart(id(n)),
-        FaultKind::Pause { node, length } => FaultOp::Pause(id(node), *length),
-        FaultKind::Isolate(n) => FaultOp::Isolate(id(n)),
-        FaultKind::Partition(groups) => {
-            FaultOp::Partition(groups.iter().map(|g| g.iter().map(|n| id(n)).collect()).collect())
+/// The engine's form of a scenario fault: targets as nodes or roles, and how long after
+/// firing it heals (a pause carries its own length).
+fn fault_op(f: &Fault, target: &dyn Fn(&str) -> Target<Role>) -> (FaultOp<Target<Role>>, Option<Duration>) {
+    let op = match &f.kind {
+        FaultKind::Crash(n) => FaultOp::Crash(target(n)),
+        FaultKind::Stop(n) => FaultOp::Stop(target(n)),
+        FaultKind::PowerLoss(n) => FaultOp::PowerLoss(target(n)),
+        FaultKind::Restart(n) => FaultOp::Restart(target(n)),
+        FaultKind::Pause(n) => {
+            let length = f.lasts.expect("validation gives every pause a length");
+            return (FaultOp::Pause(target(n), length), None);
         }
-        FaultKind::Cut { from, to } => FaultOp::Cut(id(from), id(to)),
-        FaultKind::Slow { nodes, latency } => FaultOp::Slow(nodes.iter().map(|n| id(n)).collect(), *latency),
+        FaultKind::Isolate(n) => FaultOp::Isolate(target(n)),
+        FaultKind::Partition(groups) => {
+            FaultOp::Partition(groups.iter().map(|g| g.iter().map(|n| target(n)).collect()).collect())
+        }
+        FaultKind::Cut { from, to } => FaultOp::Cut(target(from), target(to)),
+        FaultKind::Slow { nodes, latency } => FaultOp::Slow(nodes.iter().map(|n| target(n)).collect(), *latency),
         FaultKind::HealAll => FaultOp::HealAll,
+    };
+    (op, f.lasts)
+}
+
+/// Every node name and role a fault names, in the order written.
+fn fault_targets(kind: &FaultKind) -> Vec<&str> {
+    match kind {
+        FaultKind::Crash(n)
+        | FaultKind::Stop(n)
+        | FaultKind::PowerLoss(n)
+        | FaultKind::Restart(n)
+        | FaultKind::Pause(n)
+        | FaultKind::Isolate(n) => vec![n],
+        FaultKind::Partition(groups) => groups.iter().flatten().map(String::as_str).collect(),
+        FaultKind::Cut { from, to } => vec![from, to],
+        FaultKind::Slow { nodes, .. } => nodes.iter().map(String::as_str).collect(),
+        FaultKind::HealAll => Vec::new(),
     }
 }
 
@@ -720,7 +831,7 @@ fn fault_words(kind: &FaultKind) -> (String, String) {
         FaultKind::Stop(n) => ("stop".into(), n.clone()),
         FaultKind::PowerLoss(n) => ("power-loss".into(), n.clone()),
         FaultKind::Restart(n) => ("restart".into(), n.clone()),
-        FaultKind::Pause { node, length } => (format!("pause for {length}"), node.clone()),
+        FaultKind::Pause(n) => ("pause".into(), n.clone()),
         FaultKind::Isolate(n) => ("isolate".into(), n.clone()),
         FaultKind::Partition(groups) => (
             "partition".into(),
@@ -756,8 +867,32 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
+/// Why a run gave no report.
+#[derive(Debug)]
+pub enum RunError {
+    /// The trace could not be written.
+    Trace(std::io::Error),
+    /// The run handled its budget of events (`max_events`) before its end.
+    Budget { events: u64, simulated_ms: u64 },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Trace(e) => write!(f, "cannot write the trace: {e}"),
+            RunError::Budget { events, simulated_ms } => write!(
+                f,
+                "the run used up its budget of {events} events at {} of simulated time and was stopped (raise it with --max-events)",
+                Time::from_millis(*simulated_ms)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
 /// Runs `scenario` and returns its report.
-pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report> {
+pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError> {
     let seed = opts.seed.unwrap_or(scenario.seed);
     let (nodes, info) = kafka::build(scenario, seed);
     let names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
@@ -771,11 +906,31 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
     if let Some(sink) = opts.trace.take() {
         engine.set_trace(sink);
     }
-    let id = |n: &str| NodeId(names.iter().position(|x| x == n).expect("validated node name") as u32);
-    for f in &scenario.faults {
-        engine.schedule_fault(Time(f.at.0), fault_op(&f.kind, &id));
+    if let Some(n) = opts.max_events {
+        engine.set_max_events(n);
     }
-    engine.schedule_fault(Time(scenario.duration.0), FaultOp::Drain);
+    let id = |n: &str| NodeId(names.iter().position(|x| x == n).expect("validated node name") as u32);
+    let target = |t: &str| -> Target<Role> {
+        match RoleRef::parse(t) {
+            Some(Ok(RoleRef::Leader(topic, p))) => {
+                let t = info.topics.iter().find(|x| x.name == topic && !x.internal);
+                Target::Role(Role::Leader(t.expect("validated topic").first + p))
+            }
+            Some(Ok(RoleRef::Coordinator(g))) => {
+                let g = info.groups.iter().position(|x| x == g).expect("validated group");
+                Target::Role(Role::Coordinator(g as u32))
+            }
+            _ => Target::Node(id(t)),
+        }
+    };
+    // The scenario's faults and the nemesis's, scheduled in order: a fault's engine index
+    // is its place in this list, and the drain comes right after.
+    let faults = crate::scenario::nemesis::schedule(scenario, seed);
+    for f in &faults {
+        let (op, heal_after) = fault_op(f, &target);
+        engine.schedule_fault(Time(f.at.0), op, heal_after);
+    }
+    engine.schedule_fault(Time(scenario.duration.0), FaultOp::Drain, None);
 
     // Node ids: brokers, the controller, producer instances, group members.
     let first_producer = scenario.brokers + 1;
@@ -821,6 +976,11 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
                 ..GroupStats::default()
             })
             .collect(),
+        faults: &faults,
+        fault_records: BTreeMap::new(),
+        fault_hits: BTreeMap::new(),
+        offline: vec![(None, 0); info.partitions.len()],
+        refused: vec![(None, 0); info.partitions.len()],
     };
     c.replication.set_initial(&c.states);
 
@@ -860,8 +1020,14 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> std::io::Result<Report>
         if let Some(progress) = opts.progress.as_mut() {
             progress(until.0, end.0);
         }
+        if engine.over_budget() {
+            return Err(RunError::Budget {
+                events: engine.events(),
+                simulated_ms: engine.now().as_millis(),
+            });
+        }
     }
-    engine.finish_trace()?;
+    engine.finish_trace().map_err(RunError::Trace)?;
     for (kind, b) in std::mem::take(&mut c.bursts) {
         c.flush_burst(&kind, b);
     }
@@ -1175,6 +1341,7 @@ fn assemble(
             let expected_to_fail = scenario.expect_violations.iter().any(|v| v == info.name);
             let mut violations = results.remove(info.name).unwrap_or_default();
             violations.sort_by_key(|v| v.at);
+            let count = violations.len() as u64;
             let violations = cap(violations);
             let r = CheckResult {
                 name: info.name,
@@ -1186,6 +1353,7 @@ fn assemble(
                 passed: r.passed(),
                 expected_to_fail,
                 implemented: info.implemented,
+                count,
                 violations: r
                     .violations
                     .iter()
@@ -1331,6 +1499,27 @@ fn assemble(
         .collect();
 
     let partitions = partition_reports(engine, info, &c.last_hw, &c.under_replicated, end);
+    // Availability: how long writes failed (from an error to the partition's next
+    // acknowledgement, or the end of the workload), how long partitions had no leader,
+    // and the produce latency every record shared.
+    let workload_end = Time(scenario.duration.0);
+    let total = |spans: &[(Option<Time>, u64)], until: Time| -> u64 {
+        info.user_partitions()
+            .map(|p| {
+                let (since, done) = spans[p as usize];
+                done + since.map_or(0, |t| until.max(t).since(t).0)
+            })
+            .sum::<u64>()
+            / 1000
+    };
+    let mut all_latencies: Vec<(u64, u64)> = c.producers.iter().flat_map(|s| s.latencies.iter().copied()).collect();
+    all_latencies.sort_unstable();
+    let weight: u64 = all_latencies.iter().map(|l| l.1).sum();
+    let availability = Availability {
+        writes_refused_ms: total(&c.refused, workload_end),
+        offline_ms: total(&c.offline, end),
+        produce_p99_ms: ms(percentile(&all_latencies, weight, 990)),
+    };
 
     let brokers = (1..=info.brokers)
         .map(|b| {
@@ -1368,18 +1557,21 @@ fn assemble(
         })
         .collect();
 
-    let faults = scenario
+    let faults = c
         .faults
         .iter()
-        // The drain is the engine's own fault; the scenario's faults fire in file order.
-        .zip(engine.fault_records.iter().filter(|r| !matches!(r.op, FaultOp::Drain)))
-        .map(|(f, r)| {
+        .enumerate()
+        .map(|(i, f)| {
             let (fault, target) = fault_words(&f.kind);
+            let record = c.fault_records.get(&i);
             FaultReport {
                 at_ms: f.at.as_millis(),
                 fault,
                 target,
-                fired: r.fired,
+                fired: record.is_some_and(|r| r.fired),
+                for_ms: f.lasts.map(Duration::as_millis),
+                hit: c.fault_hits.get(&i).cloned().unwrap_or_default(),
+                unresolved: record.and_then(|r| r.unresolved.clone()),
             }
         })
         .collect();
@@ -1407,6 +1599,7 @@ fn assemble(
         partitions,
         brokers,
         faults,
+        availability,
         timeline: c.timeline,
         pictures: Vec::new(),
         notes,

@@ -5,7 +5,9 @@
 //! the brokers. KAFKA.md §1.5–1.6.
 
 use crate::kafka::protocol::{ErrorCode, Msg};
-use crate::kafka::{ClusterInfo, ElectionReason, MetadataImage, Obs, Out, PartitionState, Pidx, Timer, TruncationMode};
+use crate::kafka::{
+    ClusterInfo, ElectionReason, MetadataImage, Obs, Out, PartitionState, Pidx, Role, Timer, TruncationMode,
+};
 use crate::sim::{Duration, NodeId, Time};
 use serde::Serialize;
 use std::sync::Arc;
@@ -39,6 +41,31 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// Who plays `role` now, as this controller's metadata says: the leader of a
+    /// partition, the coordinator of a group (the leader of its `__consumer_offsets`
+    /// partition), or the controller itself.
+    pub fn resolve(&self, role: &Role) -> Result<NodeId, String> {
+        let leader = |p: Pidx| {
+            self.image.partitions[p as usize]
+                .leader
+                .map(|b| self.info.broker_node(b))
+        };
+        match *role {
+            Role::Leader(p) => leader(p).ok_or_else(|| format!("no broker leads {}", self.info.partition_name(p))),
+            Role::Coordinator(g) => {
+                let p = self.info.offsets_pidx[g as usize];
+                leader(p).ok_or_else(|| {
+                    format!(
+                        "group {} has no coordinator: no broker leads {}",
+                        self.info.groups[g as usize],
+                        self.info.partition_name(p)
+                    )
+                })
+            }
+            Role::Controller => Ok(self.info.controller_node()),
+        }
+    }
+
     pub fn new(info: Arc<ClusterInfo>) -> Controller {
         let image = MetadataImage::initial(&info);
         // At time zero every broker is registered (epochs 1..=n) and unfenced.

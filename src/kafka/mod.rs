@@ -98,6 +98,19 @@ impl MetadataImage {
     }
 }
 
+/// A part a broker plays, which a fault may name instead of a node: resolved by the
+/// controller's metadata when the fault fires.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// `leader(orders-0)`: the broker that leads the partition.
+    Leader(Pidx),
+    /// `coordinator(billing)`: the broker that coordinates the group.
+    Coordinator(u32),
+    /// `controller`: the active controller.
+    Controller,
+}
+
 /// Why a partition's state changed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -424,6 +437,7 @@ impl Actor for Node {
     type Msg = Msg;
     type Timer = Timer;
     type Obs = Obs;
+    type Role = Role;
 
     fn handle(&mut self, now: Time, input: Input<Msg, Timer>, out: &mut Out) {
         match (self, input) {
@@ -456,6 +470,14 @@ impl Actor for Node {
             }
             // Brokers talk to no broker yet; timers always reach their own kind of node.
             (_, Input::PeerDown(_)) | (_, Input::Timer(_)) => {}
+        }
+    }
+
+    /// The controller answers for every role: its metadata is the cluster's truth.
+    fn resolve(&self, role: &Role) -> Option<Result<NodeId, String>> {
+        match self {
+            Node::Controller(c) => Some(c.resolve(role)),
+            _ => None,
         }
     }
 

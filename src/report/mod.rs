@@ -23,6 +23,7 @@ pub struct Report {
     pub partitions: Vec<PartitionReport>,
     pub brokers: Vec<BrokerReport>,
     pub faults: Vec<FaultReport>,
+    pub availability: Availability,
     pub timeline: Vec<TimelineEntry>,
     /// The partitions drawn at the times the scenario's `pictures` asks for.
     pub pictures: Vec<Picture>,
@@ -31,6 +32,18 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Run settings shown in the text report's header.
     pub settings: Settings,
+}
+
+/// What the faults cost the clients, summed over the scenario's partitions.
+#[derive(Clone, Debug, Serialize)]
+pub struct Availability {
+    /// Time writes failed: from a produce error (refused, timed out) on a partition to
+    /// its next acknowledgement, or the end of the workload.
+    pub writes_refused_ms: u64,
+    /// Time partitions had no leader.
+    pub offline_ms: u64,
+    /// The 99th percentile of produce latency over every producer's records.
+    pub produce_p99_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -59,6 +72,8 @@ pub struct CheckReport {
     pub expected_to_fail: bool,
     /// False for checks kafkasim does not run yet (they neither pass nor fail).
     pub implemented: bool,
+    /// How many violations there were (`violations` lists the first of them).
+    pub count: u64,
     pub violations: Vec<ViolationReport>,
 }
 
@@ -241,8 +256,18 @@ pub struct BrokerReport {
 pub struct FaultReport {
     pub at_ms: u64,
     pub fault: String,
+    /// The target as written: a node, nodes, or a role such as `leader(orders-0)`.
     pub target: String,
     pub fired: bool,
+    /// `for:`: how long it lasted before it healed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_ms: Option<u64>,
+    /// The nodes the roles it names resolved to when it fired.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hit: Vec<String>,
+    /// Why a role it names had nobody to play it (the fault did not fire).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unresolved: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

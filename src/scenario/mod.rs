@@ -1,9 +1,13 @@
 //! Scenario files: parsing (serde-saphyr), validation with file/line/column errors, and
 //! resolution into a [`Scenario`] with every default applied.
 
+pub mod doc;
+pub mod freeze;
+pub mod nemesis;
 pub mod props;
 pub mod schema;
 mod validate;
+pub mod vary;
 
 pub use validate::resolve;
 
@@ -75,6 +79,10 @@ pub struct Scenario {
     pub producers: Vec<Producer>,
     pub groups: Vec<Group>,
     pub faults: Vec<Fault>,
+    /// Faults drawn from the seed, added to `faults` when the run starts.
+    pub nemesis: Option<Nemesis>,
+    /// The settings a sweep varies (a run ignores them).
+    pub vary: Vec<Vary>,
     /// The checks that must fail; every other check must pass.
     pub expect_violations: Vec<String>,
     /// Legal but noteworthy settings, shown by `check` and at the top of the report.
@@ -311,11 +319,14 @@ pub struct Group {
     pub stall: Option<(u32, Duration, Duration)>,
 }
 
-/// A fault with node names checked to exist.
+/// A fault with node names checked to exist. A target is a node's name or a role
+/// (`leader(orders-0)`, `coordinator(billing)`), resolved when the fault fires.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fault {
     pub at: Duration,
     pub kind: FaultKind,
+    /// `for:`: the fault heals after this long (a pause always has it).
+    pub lasts: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -326,10 +337,7 @@ pub enum FaultKind {
     Stop(String),
     PowerLoss(String),
     Restart(String),
-    Pause {
-        node: String,
-        length: Duration,
-    },
+    Pause(String),
     Isolate(String),
     Partition(Vec<Vec<String>>),
     Cut {
@@ -341,6 +349,137 @@ pub enum FaultKind {
         latency: Duration,
     },
     HealAll,
+}
+
+/// A role a fault may name instead of a node, as written: `leader(TOPIC-P)`,
+/// `coordinator(GROUP)`. (`controller` is the controller's node name as well.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleRef<'a> {
+    /// The leader of a partition: topic and partition number.
+    Leader(&'a str, u32),
+    Coordinator(&'a str),
+}
+
+impl<'a> RoleRef<'a> {
+    /// The role `text` names, if it is written as one (whether or not it exists).
+    pub fn parse(text: &'a str) -> Option<Result<RoleRef<'a>, String>> {
+        let (kind, rest) = text.split_once('(')?;
+        let Some(arg) = rest.strip_suffix(')') else {
+            return Some(Err(format!("`{text}` is missing its closing `)`")));
+        };
+        Some(match kind {
+            "leader" => match arg.rsplit_once('-').map(|(t, p)| (t, p.parse::<u32>())) {
+                Some((topic, Ok(p))) => Ok(RoleRef::Leader(topic, p)),
+                _ => Err(format!(
+                    "`{text}`: write the partition as TOPIC-N, like `leader(orders-0)`"
+                )),
+            },
+            "coordinator" => Ok(RoleRef::Coordinator(arg)),
+            other => Err(format!(
+                "unknown role `{other}(…)`{}; roles are leader(TOPIC-N), coordinator(GROUP) and controller",
+                did_you_mean(other, ["leader", "coordinator"])
+            )),
+        })
+    }
+}
+
+/// `nemesis:` with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nemesis {
+    pub kinds: Vec<NemesisKind>,
+    /// Node names and roles, in the order written (or brokers, then the controller,
+    /// then clients, for a named set).
+    pub targets: Vec<String>,
+    pub every: (Duration, Duration),
+    pub lasts: (Duration, Duration),
+    pub max_down: u32,
+    pub from: Duration,
+    pub until: Duration,
+    pub slow_latency: (Duration, Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NemesisKind {
+    Crash,
+    PowerLoss,
+    Pause,
+    Partition,
+    Isolate,
+    Cut,
+    Slow,
+}
+
+impl NemesisKind {
+    pub const ALL: [NemesisKind; 7] = [
+        NemesisKind::Crash,
+        NemesisKind::PowerLoss,
+        NemesisKind::Pause,
+        NemesisKind::Partition,
+        NemesisKind::Isolate,
+        NemesisKind::Cut,
+        NemesisKind::Slow,
+    ];
+    pub fn word(self) -> &'static str {
+        match self {
+            NemesisKind::Crash => "crash",
+            NemesisKind::PowerLoss => "power-loss",
+            NemesisKind::Pause => "pause",
+            NemesisKind::Partition => "partition",
+            NemesisKind::Isolate => "isolate",
+            NemesisKind::Cut => "cut",
+            NemesisKind::Slow => "slow",
+        }
+    }
+}
+
+/// Where a varied setting goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VaryScope {
+    /// Every producer's `config`.
+    Producer,
+    /// Every topic's `config`.
+    Topic,
+    /// The cluster's broker `config` (a topic's own value still wins, as in Kafka).
+    Broker,
+    /// Every consumer group's `config`.
+    Group,
+    /// A key of `cluster:` itself (`truncation`, `brokers`, `network.latency`, …).
+    Cluster,
+}
+
+impl VaryScope {
+    pub fn parse(word: &str) -> Option<VaryScope> {
+        Some(match word {
+            "producer" => VaryScope::Producer,
+            "topic" => VaryScope::Topic,
+            "broker" => VaryScope::Broker,
+            "group" => VaryScope::Group,
+            "cluster" => VaryScope::Cluster,
+            _ => return None,
+        })
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            VaryScope::Producer => "producer",
+            VaryScope::Topic => "topic",
+            VaryScope::Broker => "broker",
+            VaryScope::Group => "group",
+            VaryScope::Cluster => "cluster",
+        }
+    }
+}
+
+/// The keys of `cluster:` that `vary` and `--set` may change.
+pub const CLUSTER_KEYS: &[&str] = &["brokers", "truncation", "network.latency", "network.jitter"];
+
+/// One setting to vary and its values, as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vary {
+    pub scope: VaryScope,
+    pub key: String,
+    pub values: Vec<schema::Scalar>,
 }
 
 impl Scenario {
@@ -378,18 +517,33 @@ impl Scenario {
 /// Reads, parses and validates a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| InputError {
-        file: file.clone(),
+    parse(&file, &read(path)?)
+}
+
+/// Reads a scenario file's text.
+pub fn read(path: &Path) -> Result<String, InputError> {
+    std::fs::read_to_string(path).map_err(|e| InputError {
+        file: path.display().to_string(),
         line: 0,
         column: 0,
         message: format!("cannot read the scenario: {e}"),
-    })?;
-    parse(&file, &text)
+    })
 }
 
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, InputError> {
-    let raw: schema::ScenarioFile = serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))?;
+    parse_with(file, text, &[])
+}
+
+/// Parses scenario text without validating it.
+pub fn parse_raw(file: &str, text: &str) -> Result<schema::ScenarioFile, InputError> {
+    serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))
+}
+
+/// Parses scenario text, writes `settings` into it (one variant), and validates it.
+pub fn parse_with(file: &str, text: &str, settings: &[vary::Setting]) -> Result<Scenario, InputError> {
+    let mut raw = parse_raw(file, text)?;
+    vary::apply(file, &mut raw, settings)?;
     resolve(file, raw)
 }
 

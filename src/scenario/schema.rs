@@ -35,6 +35,12 @@ pub struct ScenarioFile {
     pub consumers: Vec<S<ConsumerSpec>>,
     #[serde(default)]
     pub faults: Vec<S<FaultSpec>>,
+    /// Faults drawn at random from the seed.
+    #[serde(default)]
+    pub nemesis: Option<S<NemesisSpec>>,
+    /// Settings a sweep varies: every combination is run over the same seeds.
+    #[serde(default)]
+    pub vary: Vec<S<VarySpec>>,
     #[serde(default)]
     pub expect: Option<ExpectSpec>,
     /// Moments at which the report also draws every partition.
@@ -251,6 +257,162 @@ pub struct ExpectSpec {
     pub violations: Vec<S<String>>,
 }
 
+/// `nemesis:`: faults drawn from the seed.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisSpec {
+    /// The kinds to draw from.
+    pub faults: S<Vec<S<String>>>,
+    /// `brokers` (the default), `clients`, `all`, or a list of node names and roles.
+    #[serde(default)]
+    pub targets: Option<S<Targets>>,
+    /// The time between the starts of two faults.
+    pub every: S<DurationRange>,
+    /// How long a fault lasts before it heals.
+    pub lasts: S<DurationRange>,
+    /// At most this many nodes down at once (default 1).
+    #[serde(default, rename = "max-down")]
+    pub max_down: Option<S<u32>>,
+    /// No fault starts earlier (default 0).
+    #[serde(default)]
+    pub from: Option<S<DurationValue>>,
+    /// No fault starts later (default: the end of the workload).
+    #[serde(default)]
+    pub until: Option<S<DurationValue>>,
+    /// The extra one-way latency of a `slow` fault (default 100ms..1s).
+    #[serde(default, rename = "slow-latency")]
+    pub slow_latency: Option<S<DurationRange>>,
+}
+
+/// The nodes a nemesis picks from: a named set, or a list of nodes and roles.
+#[derive(Debug)]
+pub enum Targets {
+    Set(String),
+    List(Vec<S<String>>),
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Targets;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`brokers`, `clients`, `all`, or a list of node names and roles")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Targets, E> {
+                Ok(Targets::Set(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Targets, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<S<String>>()? {
+                    items.push(item);
+                }
+                Ok(Targets::List(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A span of durations, `5s..20s`, drawn from uniformly; a single duration is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationRange {
+    pub min: crate::sim::Duration,
+    pub max: crate::sim::Duration,
+}
+
+impl<'de> Deserialize<'de> for DurationRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationRange;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a range of durations such as `5s..20s`, or one duration")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationRange, E> {
+                let d = DurationValue::deserialize(de::value::U64Deserializer::<E>::new(v))?.0;
+                Ok(DurationRange { min: d, max: d })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationRange, E> {
+                let d = DurationValue::deserialize(de::value::I64Deserializer::<E>::new(v))?.0;
+                Ok(DurationRange { min: d, max: d })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationRange, E> {
+                let (a, b) = v.split_once("..").unwrap_or((v, v));
+                let min = parse_duration(a).map_err(E::custom)?;
+                let max = parse_duration(b).map_err(E::custom)?;
+                if min > max {
+                    return Err(E::custom(format!(
+                        "`{v}`: the first duration is larger than the second"
+                    )));
+                }
+                Ok(DurationRange { min, max })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One `vary:` entry: `{ producer: acks, values: [1, all] }`.
+#[derive(Debug)]
+pub struct VarySpec {
+    /// The scope as written (`producer`, `topic`, `broker`, `group`, `cluster`).
+    pub scope: S<String>,
+    /// The property or cluster key.
+    pub key: S<String>,
+    pub values: S<Vec<S<Scalar>>>,
+}
+
+/// The scopes a `vary:` entry may name.
+pub const VARY_SCOPES: &[&str] = &["producer", "topic", "broker", "group", "cluster"];
+
+impl<'de> Deserialize<'de> for VarySpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = VarySpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a setting to vary such as `{ producer: acks, values: [1, all] }`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VarySpec, A::Error> {
+                let mut target: Option<(S<String>, S<String>)> = None;
+                let mut values = None;
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    match key.value.as_str() {
+                        "values" => values = Some(map.next_value()?),
+                        k if VARY_SCOPES.contains(&k) => {
+                            if target.is_some() {
+                                return Err(de::Error::custom(
+                                    "a `vary` entry names one setting: write one entry per setting",
+                                ));
+                            }
+                            target = Some((key, map.next_value()?));
+                        }
+                        other => {
+                            let mut known = VARY_SCOPES.to_vec();
+                            known.push("values");
+                            return Err(de::Error::custom(format!(
+                                "unknown key `{other}` in a `vary` entry; write one of {} and `values`{}",
+                                VARY_SCOPES.join(", "),
+                                crate::scenario::did_you_mean(other, known)
+                            )));
+                        }
+                    }
+                }
+                let (scope, key) = target.ok_or_else(|| {
+                    de::Error::custom(format!(
+                        "a `vary` entry names a setting: `{{ producer: acks, values: [1, all] }}` (scopes: {})",
+                        VARY_SCOPES.join(", ")
+                    ))
+                })?;
+                let values = values.ok_or_else(|| de::Error::custom("a `vary` entry needs `values: [...]`"))?;
+                Ok(VarySpec { scope, key, values })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// A duration: `250ms`, `10s`, `2m`, `500us`, or an integer number of milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationValue(pub crate::sim::Duration);
@@ -328,6 +490,16 @@ impl fmt::Display for Scalar {
             Scalar::Int(i) => write!(f, "{i}"),
             Scalar::Bool(b) => write!(f, "{b}"),
             Scalar::Text(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl serde::Serialize for Scalar {
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        match self {
+            Scalar::Int(i) => s.serialize_i64(*i),
+            Scalar::Bool(b) => s.serialize_bool(*b),
+            Scalar::Text(t) => s.serialize_str(t),
         }
     }
 }
@@ -428,7 +600,7 @@ pub struct FaultSpec {
     pub at: S<DurationValue>,
     /// `None` when no kind was written.
     pub kind: Option<FaultKind>,
-    /// `for:` (with `pause`).
+    /// `for:`: the fault heals after this long.
     pub length: Option<S<DurationValue>>,
     /// A key that is no fault kind, or a second kind: validation reports it at its place.
     pub stray: Option<(S<String>, Stray)>,

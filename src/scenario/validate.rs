@@ -3,8 +3,9 @@
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
-    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, OffsetReset, Partitioner,
-    Producer, Scenario, Topic, Workload, did_you_mean, did_you_mean_sentence,
+    Acks, BrokerConfig, CLUSTER_KEYS, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, Nemesis,
+    NemesisKind, OffsetReset, Partitioner, Producer, RoleRef, Scenario, Topic, Vary, VaryScope, Workload, did_you_mean,
+    did_you_mean_sentence,
 };
 use crate::check::CHECKS;
 use crate::kafka::TruncationMode;
@@ -847,6 +848,60 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
 
     // Faults.
     let end = duration + drain;
+    let node = |n: &S<String>| -> R<String> {
+        let name = n.value.as_str();
+        if node_names.iter().any(|x| x == name) {
+            return Ok(name.to_string());
+        }
+        let is_broker_id = name.strip_prefix("broker-").is_some_and(|id| id.parse::<u32>().is_ok());
+        let hint = if is_broker_id {
+            format!(": the brokers are broker-1 … broker-{brokers}")
+        } else {
+            did_you_mean(name, node_names.iter().map(String::as_str))
+        };
+        ctx.err(n, format!("no node is named `{name}`{hint}"))
+    };
+    // A node's name, or a role (`leader(orders-0)`, `coordinator(billing)`) that exists.
+    let target = |n: &S<String>| -> R<String> {
+        let Some(role) = RoleRef::parse(&n.value) else {
+            return node(n);
+        };
+        match role {
+            Err(message) => ctx.err(n, message),
+            Ok(RoleRef::Leader(topic, p)) => match topics.iter().find(|t| t.name == topic) {
+                None => ctx.err(
+                    n,
+                    format!(
+                        "`{}`: there is no topic `{topic}`{}",
+                        n.value,
+                        did_you_mean(topic, topics.iter().map(|t| t.name.as_str()))
+                    ),
+                ),
+                Some(t) if p >= t.partitions => ctx.err(
+                    n,
+                    format!(
+                        "`{}`: topic `{topic}` has {} partitions (0..{})",
+                        n.value, t.partitions, t.partitions
+                    ),
+                ),
+                Some(_) => Ok(n.value.clone()),
+            },
+            Ok(RoleRef::Coordinator(group)) => {
+                if groups.iter().any(|g| g.group == group) {
+                    Ok(n.value.clone())
+                } else {
+                    ctx.err(
+                        n,
+                        format!(
+                            "`{}`: there is no consumer group `{group}`{}",
+                            n.value,
+                            did_you_mean(group, groups.iter().map(|g| g.group.as_str()))
+                        ),
+                    )
+                }
+            }
+        }
+    };
     let mut faults = Vec::new();
     for f in &raw.faults {
         let spec = &f.value;
@@ -860,19 +915,6 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 ),
             );
         }
-        let node = |n: &S<String>| -> R<String> {
-            let name = n.value.as_str();
-            if node_names.iter().any(|x| x == name) {
-                return Ok(name.to_string());
-            }
-            let is_broker_id = name.strip_prefix("broker-").is_some_and(|id| id.parse::<u32>().is_ok());
-            let hint = if is_broker_id {
-                format!(": the brokers are broker-1 … broker-{brokers}")
-            } else {
-                did_you_mean(name, node_names.iter().map(String::as_str))
-            };
-            ctx.err(n, format!("no node is named `{name}`{hint}"))
-        };
         if let Some((key, why)) = &spec.stray {
             let k = key.value.as_str();
             return match why {
@@ -886,7 +928,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                     ctx.err(
                         key,
                         format!(
-                            "unknown fault key `{k}`; a fault is `at:` plus one of {}.{}",
+                            "unknown fault key `{k}`; a fault is `at:` plus one of {}, and optionally `for:`.{}",
                             schema::FAULT_KINDS.join(", "),
                             did_you_mean_sentence(k, known.iter().copied())
                         ),
@@ -908,12 +950,27 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         {
             return ctx.err(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead");
         }
-        if let (Some(l), false) = (&spec.length, matches!(kind, schema::FaultKind::Pause(_))) {
-            return ctx.err(l, "`for:` goes only with `pause`");
-        }
+        let lasts = match (&spec.length, kind) {
+            (Some(l), schema::FaultKind::Restart(_)) => {
+                return ctx.err(l, "`for:` does not go with `restart`: write it on the crash it ends");
+            }
+            (Some(l), schema::FaultKind::Heal(_)) => {
+                return ctx.err(l, "`for:` does not go with `heal`: write it on the fault it ends");
+            }
+            (Some(l), _) if l.value.0 == Duration::ZERO => {
+                return ctx.err(l, "`for:` must be more than zero");
+            }
+            (None, schema::FaultKind::Pause(n)) => {
+                return ctx.err(n, "`pause` needs `for:`, e.g. `{at: 10s, pause: broker-2, for: 5s}`");
+            }
+            (l, _) => l.as_ref().map(|l| l.value.0),
+        };
         let kind = match kind {
-            schema::FaultKind::Crash(n) => FaultKind::Crash(node(n)?),
+            schema::FaultKind::Crash(n) => FaultKind::Crash(target(n)?),
             schema::FaultKind::Stop(n) => {
+                if RoleRef::parse(&n.value).is_some() {
+                    return ctx.err(n, "`stop` is a consumer's clean shutdown: name the member");
+                }
                 let name = node(n)?;
                 if !groups.iter().any(|g| Scenario::member_names(g).contains(&name)) {
                     return ctx.err(n, format!("`stop` is a consumer's clean shutdown (`close()`); `{name}` is not a consumer: use `crash` (controlled shutdown of brokers is not modelled)"));
@@ -921,23 +978,21 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 FaultKind::Stop(name)
             }
             schema::FaultKind::PowerLoss(n) => {
-                let name = node(n)?;
-                if !name.starts_with("broker-") || !(1..=brokers).any(|b| Scenario::broker_name(b) == name) {
+                let name = target(n)?;
+                let broker = RoleRef::parse(&name).is_some() || (1..=brokers).any(|b| Scenario::broker_name(b) == name);
+                if !broker {
                     return ctx.err(n, format!("`power-loss` applies to brokers (it loses unflushed log data); use `crash: {name}` for a client"));
                 }
                 FaultKind::PowerLoss(name)
             }
-            schema::FaultKind::Restart(n) => FaultKind::Restart(node(n)?),
-            schema::FaultKind::Pause(n) => {
-                let Some(length) = &spec.length else {
-                    return ctx.err(n, "`pause` needs `for:`, e.g. `{at: 10s, pause: broker-2, for: 5s}`");
-                };
-                FaultKind::Pause {
-                    node: node(n)?,
-                    length: length.value.0,
+            schema::FaultKind::Restart(n) => {
+                if RoleRef::parse(&n.value).is_some() {
+                    return ctx.err(n, "`restart` names a node, not a role: the node that is down");
                 }
+                FaultKind::Restart(node(n)?)
             }
-            schema::FaultKind::Isolate(n) => FaultKind::Isolate(node(n)?),
+            schema::FaultKind::Pause(n) => FaultKind::Pause(target(n)?),
+            schema::FaultKind::Isolate(n) => FaultKind::Isolate(target(n)?),
             schema::FaultKind::Partition(groups_spec) => {
                 if groups_spec.len() < 2 {
                     return ctx.err(
@@ -950,7 +1005,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 for g in groups_spec {
                     let mut names = Vec::new();
                     for n in g {
-                        let name = node(n)?;
+                        let name = target(n)?;
                         if seen.contains(&name) {
                             return ctx.err(n, format!("`{name}` is in two groups of one partition"));
                         }
@@ -965,14 +1020,14 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 FaultKind::Partition(out)
             }
             schema::FaultKind::Cut { from, to } => {
-                let (a, b) = (node(from)?, node(to)?);
+                let (a, b) = (target(from)?, target(to)?);
                 if a == b {
                     return ctx.err(to, "a cut needs two different nodes");
                 }
                 FaultKind::Cut { from: a, to: b }
             }
             schema::FaultKind::Slow { nodes, latency } => {
-                let names = nodes.iter().map(node).collect::<R<Vec<_>>>()?;
+                let names = nodes.iter().map(target).collect::<R<Vec<_>>>()?;
                 FaultKind::Slow {
                     nodes: names,
                     latency: latency.value.0,
@@ -980,15 +1035,207 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             }
             schema::FaultKind::Heal(what) => {
                 if what.value != "all" {
-                    return ctx.err(what, format!("`heal` takes `all`, not `{}`", what.value));
+                    return ctx.err(
+                        what,
+                        format!(
+                            "`heal` takes `all`, not `{}` (to heal one fault, give it `for:`)",
+                            what.value
+                        ),
+                    );
                 }
                 FaultKind::HealAll
             }
         };
-        faults.push(Fault { at, kind });
+        faults.push(Fault { at, kind, lasts });
     }
     // Faults at one instant fire in file order; sorting keeps that (the sort is stable).
     faults.sort_by_key(|f| f.at);
+
+    // The nemesis.
+    let nemesis = match &raw.nemesis {
+        None => None,
+        Some(n) => {
+            let spec = &n.value;
+            let mut kinds = Vec::new();
+            for k in &spec.faults.value {
+                let words = NemesisKind::ALL.map(NemesisKind::word);
+                let Some(kind) = NemesisKind::ALL.into_iter().find(|x| x.word() == k.value) else {
+                    return ctx.err(
+                        k,
+                        format!(
+                            "unknown nemesis fault `{}`{}; one of {}",
+                            k.value,
+                            did_you_mean(&k.value, words),
+                            words.join(", ")
+                        ),
+                    );
+                };
+                if kinds.contains(&kind) {
+                    return ctx.err(k, format!("`{}` is listed twice", k.value));
+                }
+                kinds.push(kind);
+            }
+            if kinds.is_empty() {
+                return ctx.err(&spec.faults, "the nemesis needs at least one kind of fault to draw");
+            }
+            let broker_names: Vec<String> = (1..=brokers).map(Scenario::broker_name).collect();
+            let clients: Vec<String> = node_names
+                .iter()
+                .filter(|n| !broker_names.contains(n) && *n != CONTROLLER)
+                .cloned()
+                .collect();
+            let targets: Vec<String> = match spec.targets.as_ref().map(|t| (&t.value, t)) {
+                None => broker_names.clone(),
+                Some((schema::Targets::Set(set), at)) => match set.as_str() {
+                    "brokers" => broker_names.clone(),
+                    "clients" if clients.is_empty() => {
+                        return ctx.err(at, "`targets: clients`, but the scenario has no producers or consumers");
+                    }
+                    "clients" => clients,
+                    "all" => {
+                        let mut all = broker_names.clone();
+                        all.push(CONTROLLER.to_string());
+                        all.extend(clients);
+                        all
+                    }
+                    other => {
+                        return ctx.err(
+                            at,
+                            format!(
+                                "unknown targets `{other}`{}; write brokers, clients, all, or a list of nodes and roles",
+                                did_you_mean(other, ["brokers", "clients", "all"])
+                            ),
+                        );
+                    }
+                },
+                Some((schema::Targets::List(list), at)) => {
+                    let mut out: Vec<String> = Vec::new();
+                    for t in list {
+                        let name = target(t)?;
+                        if out.contains(&name) {
+                            return ctx.err(t, format!("`{name}` is listed twice"));
+                        }
+                        out.push(name);
+                    }
+                    if out.is_empty() {
+                        return ctx.err(at, "the nemesis needs at least one target");
+                    }
+                    out
+                }
+            };
+            let every = (spec.every.value.min, spec.every.value.max);
+            if every.0 == Duration::ZERO {
+                return ctx.err(&spec.every, "`every` must be more than zero");
+            }
+            let lasts = (spec.lasts.value.min, spec.lasts.value.max);
+            if lasts.0 == Duration::ZERO {
+                return ctx.err(&spec.lasts, "`lasts` must be more than zero");
+            }
+            let from = spec.from.as_ref().map_or(Duration::ZERO, |f| f.value.0);
+            let until = spec.until.as_ref().map_or(duration, |u| u.value.0);
+            if let Some(u) = &spec.until {
+                if until > end {
+                    return ctx.err(
+                        u,
+                        format!("`until` is after the end of the run ({end} = duration {duration} + drain {drain})"),
+                    );
+                }
+                if until < from {
+                    return ctx.err(u, "`until` is before `from`");
+                }
+            } else if let Some(f) = spec.from.as_ref().filter(|_| from > until) {
+                return ctx.err(
+                    f,
+                    format!("`from` is after the end of the workload ({duration}): add `until`"),
+                );
+            }
+            let max_down = spec.max_down.as_ref().map_or(1, |m| m.value);
+            let is_broker = |t: &String| broker_names.contains(t) || RoleRef::parse(t).is_some();
+            for (k, kind) in spec.faults.value.iter().zip(&kinds) {
+                let eligible = match kind {
+                    NemesisKind::Crash | NemesisKind::Pause => targets.iter().filter(|t| *t != CONTROLLER).count(),
+                    NemesisKind::PowerLoss => targets.iter().filter(|t| is_broker(t)).count(),
+                    NemesisKind::Partition | NemesisKind::Cut if targets.len() < 2 => 0,
+                    _ => targets.len(),
+                };
+                if eligible == 0 {
+                    let why = match kind {
+                        NemesisKind::Crash | NemesisKind::Pause => {
+                            "the controller does not fail in kafkasim; add brokers or clients to `targets`"
+                        }
+                        NemesisKind::PowerLoss => "power loss hits brokers; add brokers or roles to `targets`",
+                        _ => "it needs two targets or more",
+                    };
+                    return ctx.err(k, format!("the nemesis cannot draw `{}`: {why}", k.value));
+                }
+                let down = !matches!(kind, NemesisKind::Cut | NemesisKind::Slow);
+                if down && max_down == 0 {
+                    let at = spec.max_down.as_ref().expect("0 only when written");
+                    return ctx.err(
+                        at,
+                        format!(
+                            "with `max-down: 0` the nemesis can draw only cut and slow, not `{}`",
+                            k.value
+                        ),
+                    );
+                }
+            }
+            let slow_latency = spec
+                .slow_latency
+                .as_ref()
+                .map_or((Duration::from_millis(100), Duration::from_millis(1000)), |s| {
+                    (s.value.min, s.value.max)
+                });
+            Some(Nemesis {
+                kinds,
+                targets,
+                every,
+                lasts,
+                max_down,
+                from,
+                until,
+                slow_latency,
+            })
+        }
+    };
+
+    // The settings a sweep varies.
+    let mut vary: Vec<Vary> = Vec::new();
+    for v in &raw.vary {
+        let spec = &v.value;
+        let Some(scope) = VaryScope::parse(&spec.scope.value) else {
+            return ctx.err(&spec.scope, format!("unknown scope `{}`", spec.scope.value));
+        };
+        let key = spec.key.value.as_str();
+        let known: Vec<&str> = match scope {
+            VaryScope::Producer => props::names(Scope::Producer).collect(),
+            VaryScope::Topic => props::names(Scope::Topic).collect(),
+            VaryScope::Broker => props::names(Scope::Broker).collect(),
+            VaryScope::Group => props::names(Scope::Consumer).collect(),
+            VaryScope::Cluster => CLUSTER_KEYS.to_vec(),
+        };
+        if !known.contains(&key) {
+            return ctx.err(
+                &spec.key,
+                format!(
+                    "`{key}` is not a {} setting kafkasim knows{}",
+                    scope.word(),
+                    did_you_mean(key, known.iter().copied())
+                ),
+            );
+        }
+        if vary.iter().any(|x| x.scope == scope && x.key == key) {
+            return ctx.err(&spec.key, format!("`{}: {key}` is varied twice", scope.word()));
+        }
+        if spec.values.value.is_empty() {
+            return ctx.err(&spec.values, "`values` needs at least one value");
+        }
+        vary.push(Vary {
+            scope,
+            key: key.to_string(),
+            values: spec.values.value.iter().map(|x| x.value.clone()).collect(),
+        });
+    }
 
     // Expectations.
     let mut expect_violations = Vec::new();
@@ -1039,6 +1286,8 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         producers,
         groups,
         faults,
+        nemesis,
+        vary,
         expect_violations,
         warnings: ctx.warnings,
         pictures,

@@ -74,6 +74,9 @@ pub trait Actor {
     type Msg: Serialize;
     type Timer: Serialize;
     type Obs: Serialize;
+    /// A part a node can play that faults may name (the leader of something), resolved
+    /// to a node when the fault fires.
+    type Role: Clone + std::fmt::Debug;
     fn handle(
         &mut self,
         now: Time,
@@ -82,33 +85,96 @@ pub trait Actor {
     );
     /// Drops volatile state. Only observations written here are kept.
     fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Outbox<Self::Msg, Self::Timer, Self::Obs>);
+    /// Who plays `role` now, as this node knows it with authority: `None` when this
+    /// node is not the one to ask, `Some(Err(why))` when nobody plays it.
+    fn resolve(&self, _role: &Self::Role) -> Option<Result<NodeId, String>> {
+        None
+    }
 }
 
-/// A fault, as the engine understands it (node ids, not names).
+/// Who a fault acts on: a node, or a role that the nodes resolve when the fault fires.
+#[derive(Clone, Debug)]
+pub enum Target<R> {
+    Node(NodeId),
+    Role(R),
+}
+
+impl<R> From<NodeId> for Target<R> {
+    fn from(n: NodeId) -> Self {
+        Target::Node(n)
+    }
+}
+
+/// A fault, as the engine understands it: over node ids once it fires (`N = NodeId`),
+/// over [`Target`]s while it waits.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultOp {
-    Crash(NodeId),
-    PowerLoss(NodeId),
+pub enum FaultOp<N = NodeId> {
+    Crash(N),
+    PowerLoss(N),
     /// A clean shutdown.
-    Stop(NodeId),
-    Restart(NodeId),
-    Pause(NodeId, Duration),
-    Isolate(NodeId),
-    Partition(Vec<Vec<NodeId>>),
-    Cut(NodeId, NodeId),
-    Slow(Vec<NodeId>, Duration),
+    Stop(N),
+    Restart(N),
+    Pause(N, Duration),
+    Isolate(N),
+    Partition(Vec<Vec<N>>),
+    Cut(N, N),
+    Slow(Vec<N>, Duration),
     HealAll,
     /// The start of the drain phase: heal the network, resume paused nodes, restart
     /// crashed ones.
     Drain,
+    /// Undoes the cuts and slowdowns of the fault with this index (its `for` ran out).
+    Undo(usize),
+}
+
+impl<N> FaultOp<N> {
+    /// The same fault over other node handles; the first error stops it.
+    pub fn try_map<M, E>(&self, mut f: impl FnMut(&N) -> Result<M, E>) -> Result<FaultOp<M>, E> {
+        Ok(match self {
+            FaultOp::Crash(n) => FaultOp::Crash(f(n)?),
+            FaultOp::PowerLoss(n) => FaultOp::PowerLoss(f(n)?),
+            FaultOp::Stop(n) => FaultOp::Stop(f(n)?),
+            FaultOp::Restart(n) => FaultOp::Restart(f(n)?),
+            FaultOp::Pause(n, d) => FaultOp::Pause(f(n)?, *d),
+            FaultOp::Isolate(n) => FaultOp::Isolate(f(n)?),
+            FaultOp::Partition(groups) => FaultOp::Partition(
+                groups
+                    .iter()
+                    .map(|g| g.iter().map(&mut f).collect::<Result<Vec<M>, E>>())
+                    .collect::<Result<_, E>>()?,
+            ),
+            FaultOp::Cut(a, b) => FaultOp::Cut(f(a)?, f(b)?),
+            FaultOp::Slow(nodes, d) => FaultOp::Slow(nodes.iter().map(f).collect::<Result<_, E>>()?, *d),
+            FaultOp::HealAll => FaultOp::HealAll,
+            FaultOp::Drain => FaultOp::Drain,
+            FaultOp::Undo(i) => FaultOp::Undo(*i),
+        })
+    }
+}
+
+/// A fault waiting in the queue.
+struct Scheduled<R> {
+    op: FaultOp<Target<R>>,
+    /// Heal it this long after it fires (`for:`).
+    heal_after: Option<Duration>,
+    /// The fault this one heals.
+    heal_of: Option<usize>,
 }
 
 /// What became of a scheduled fault.
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultRecord {
+    /// The fault's index in the order faults were scheduled.
+    pub index: usize,
+    /// When this is the heal of an earlier fault (its `for` ran out): that fault's index.
+    pub heal_of: Option<usize>,
     pub at: Time,
-    pub op: FaultOp,
+    /// The fault with its roles resolved; `None` when a role it names had nobody to play
+    /// it (see `unresolved`).
+    pub op: Option<FaultOp>,
+    /// Why a role could not be resolved: the fault did not fire.
+    pub unresolved: Option<String>,
     /// Whether it changed anything (crashing a node that is already down does not).
     pub fired: bool,
     /// Nodes that the fault crashed, restarted, paused or resumed (for the timeline).
@@ -218,9 +284,12 @@ pub struct Engine<A: Actor> {
     queue: BinaryHeap<Entry<A::Msg, A::Timer>>,
     slots: Vec<Slot<A>>,
     pub network: Network,
-    faults: Vec<(Time, FaultOp)>,
+    faults: Vec<Scheduled<A::Role>>,
     pub fault_records: Vec<FaultRecord>,
     events: u64,
+    /// The run stops once it has handled this many events.
+    max_events: u64,
+    over_budget: bool,
     trace: Option<Box<dyn Write>>,
     trace_error: Option<std::io::Error>,
     outbox: Outbox<A::Msg, A::Timer, A::Obs>,
@@ -238,6 +307,8 @@ impl<A: Actor> Engine<A> {
             faults: Vec::new(),
             fault_records: Vec::new(),
             events: 0,
+            max_events: u64::MAX,
+            over_budget: false,
             trace: None,
             trace_error: None,
             outbox: Outbox::new(),
@@ -269,11 +340,29 @@ impl<A: Actor> Engine<A> {
         self.trace = Some(sink);
     }
 
-    /// Schedules a fault. Faults at the same time fire in the order they were scheduled.
-    pub fn schedule_fault(&mut self, at: Time, op: FaultOp) {
-        self.faults.push((at, op));
+    /// Schedules a fault, healed `heal_after` after it fires when that is set (a crash,
+    /// power loss or stop by a restart, a network fault by undoing its cuts and
+    /// slowdowns). Faults at the same time fire in the order they were scheduled.
+    /// Returns the fault's index.
+    pub fn schedule_fault(&mut self, at: Time, op: FaultOp<Target<A::Role>>, heal_after: Option<Duration>) -> usize {
+        self.faults.push(Scheduled {
+            op,
+            heal_after,
+            heal_of: None,
+        });
         let index = self.faults.len() - 1;
         self.push(at, Event::Fault(index));
+        index
+    }
+
+    /// Stops the run once it has handled `n` events (see [`Engine::over_budget`]).
+    pub fn set_max_events(&mut self, n: u64) {
+        self.max_events = n;
+    }
+
+    /// Whether the run stopped because it reached its event budget.
+    pub fn over_budget(&self) -> bool {
+        self.over_budget
     }
 
     pub fn now(&self) -> Time {
@@ -321,6 +410,10 @@ impl<A: Actor> Engine<A> {
         while let Some(entry) = self.queue.peek() {
             if entry.at > until {
                 break;
+            }
+            if self.events >= self.max_events {
+                self.over_budget = true;
+                return;
             }
             let entry = self.queue.pop().expect("peeked");
             self.now = entry.at;
@@ -444,8 +537,97 @@ impl<A: Actor> Engine<A> {
         }
     }
 
+    /// The node that plays `role` now, by the first node that answers for it.
+    fn resolve_target(&self, target: &Target<A::Role>) -> Result<NodeId, String> {
+        match target {
+            Target::Node(n) => Ok(*n),
+            Target::Role(role) => self
+                .slots
+                .iter()
+                .find_map(|s| s.actor.resolve(role))
+                .unwrap_or_else(|| Err(format!("no node answers for {role:?}"))),
+        }
+    }
+
+    /// A fault with its roles resolved. In a partition, a node that a role resolves to
+    /// leaves the other groups that name it: "the leader, cut off from the rest".
+    fn resolve_op(&self, op: &FaultOp<Target<A::Role>>) -> Result<FaultOp, String> {
+        let name = |n: NodeId| self.slots[n.index()].name.clone();
+        match op {
+            FaultOp::Partition(groups) => {
+                let mut resolved: Vec<Vec<(NodeId, bool)>> = Vec::new();
+                for g in groups {
+                    let mut out = Vec::new();
+                    for t in g {
+                        out.push((self.resolve_target(t)?, matches!(t, Target::Role(_))));
+                    }
+                    resolved.push(out);
+                }
+                let by_role: Vec<(NodeId, usize)> = resolved
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, g)| g.iter().filter(|(_, r)| *r).map(move |(n, _)| (*n, i)))
+                    .collect();
+                let mut out: Vec<Vec<NodeId>> = Vec::new();
+                for (i, g) in resolved.iter().enumerate() {
+                    let mut nodes = Vec::new();
+                    for &(n, by) in g {
+                        if !by && by_role.iter().any(|&(m, j)| m == n && j != i) {
+                            continue;
+                        }
+                        if out.iter().any(|o| o.contains(&n)) || nodes.contains(&n) {
+                            return Err(format!("{} would be on both sides of the partition", name(n)));
+                        }
+                        nodes.push(n);
+                    }
+                    out.push(nodes);
+                }
+                Ok(FaultOp::Partition(out))
+            }
+            _ => {
+                let op = op.try_map(|t| self.resolve_target(t))?;
+                match &op {
+                    FaultOp::Cut(a, b) if a == b => Err(format!("both ends of the cut are {}", name(*a))),
+                    FaultOp::Slow(nodes, d) => {
+                        let mut unique: Vec<NodeId> = Vec::new();
+                        for n in nodes {
+                            if !unique.contains(n) {
+                                unique.push(*n);
+                            }
+                        }
+                        Ok(FaultOp::Slow(unique, *d))
+                    }
+                    _ => Ok(op),
+                }
+            }
+        }
+    }
+
     fn apply_fault(&mut self, index: usize, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
-        let op = self.faults[index].1.clone();
+        let (heal_after, heal_of) = (self.faults[index].heal_after, self.faults[index].heal_of);
+        let op = match self.resolve_op(&self.faults[index].op) {
+            Ok(op) => op,
+            Err(why) => {
+                let record = FaultRecord {
+                    index,
+                    heal_of,
+                    at: self.now,
+                    op: None,
+                    unresolved: Some(why),
+                    fired: false,
+                    affected: Vec::new(),
+                    healed: 0,
+                };
+                if let Some(sink) = self.trace.as_mut() {
+                    let line = serde_json::json!({"t": self.now, "fault": index, "unresolved": &record.unresolved});
+                    write_line(sink, &line, &mut self.trace_error);
+                }
+                observer(Happening::Fault(&record));
+                self.fault_records.push(record);
+                return;
+            }
+        };
+        let owner = index as u32;
         let mut affected = Vec::new();
         let mut healed = 0;
         let fired = match &op {
@@ -454,14 +636,15 @@ impl<A: Actor> Engine<A> {
             FaultOp::Stop(n) => self.crash(*n, CrashKind::Stop, observer),
             FaultOp::Restart(n) => self.restart(*n),
             FaultOp::Pause(n, d) => self.pause(*n, *d),
-            FaultOp::Isolate(n) => self.network.isolate(*n) > 0,
-            FaultOp::Partition(groups) => self.network.partition(groups) > 0,
-            FaultOp::Cut(a, b) => self.network.cut(*a, *b),
+            FaultOp::Isolate(n) => self.network.isolate(*n, owner) > 0,
+            FaultOp::Partition(groups) => self.network.partition(groups, owner) > 0,
+            FaultOp::Cut(a, b) => self.network.cut(*a, *b, owner),
             FaultOp::Slow(nodes, d) => {
-                nodes.iter().for_each(|n| self.network.slow(*n, *d));
+                nodes.iter().for_each(|n| self.network.slow(*n, *d, owner));
                 !nodes.is_empty()
             }
             FaultOp::HealAll => self.network.heal() > 0,
+            FaultOp::Undo(of) => self.network.undo(*of as u32) > 0,
             FaultOp::Drain => {
                 healed = self.network.heal();
                 let mut changed = healed > 0;
@@ -491,9 +674,33 @@ impl<A: Actor> Engine<A> {
                 _ => {}
             }
         }
+        // The heal of a fault with `for:`. A crash that hit a node already down heals
+        // nothing (restarting would cut another fault short); a network fault is undone
+        // whatever it changed, since its cuts are in force until then.
+        let heal = match (&op, heal_after) {
+            (FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n), Some(d)) if fired => {
+                Some((FaultOp::Restart(Target::Node(*n)), d))
+            }
+            (FaultOp::Isolate(_) | FaultOp::Partition(_) | FaultOp::Cut(..) | FaultOp::Slow(..), Some(d)) => {
+                Some((FaultOp::Undo(index), d))
+            }
+            _ => None,
+        };
+        if let Some((heal_op, after)) = heal {
+            self.faults.push(Scheduled {
+                op: heal_op,
+                heal_after: None,
+                heal_of: Some(index),
+            });
+            let heal_index = self.faults.len() - 1;
+            self.push(self.now + after, Event::Fault(heal_index));
+        }
         let record = FaultRecord {
+            index,
+            heal_of,
             at: self.now,
-            op,
+            op: Some(op),
+            unresolved: None,
             fired,
             affected,
             healed,
@@ -670,6 +877,7 @@ mod tests {
         type Msg = M;
         type Timer = u32;
         type Obs = String;
+        type Role = u32;
         fn handle(&mut self, now: Time, input: Input<M, u32>, out: &mut Outbox<M, u32, String>) {
             let text = match input {
                 Input::Start => {
@@ -714,8 +922,8 @@ mod tests {
     #[test]
     fn a_crash_kills_the_old_incarnations_timers_and_restart_starts_anew() {
         let mut e = engine(2);
-        e.schedule_fault(Time::from_millis(5), FaultOp::Crash(NodeId(0)));
-        e.schedule_fault(Time::from_millis(12), FaultOp::Restart(NodeId(0)));
+        e.schedule_fault(Time::from_millis(5), FaultOp::Crash(NodeId(0).into()), None);
+        e.schedule_fault(Time::from_millis(12), FaultOp::Restart(NodeId(0).into()), None);
         e.run_until(Time::from_millis(30), &mut |_| {});
         assert_eq!(
             seen(&e, 0),
@@ -728,8 +936,8 @@ mod tests {
     #[test]
     fn power_loss_is_silent_until_the_host_boots_again() {
         let mut e = engine(2);
-        e.schedule_fault(Time::from_millis(5), FaultOp::PowerLoss(NodeId(0)));
-        e.schedule_fault(Time::from_millis(12), FaultOp::Restart(NodeId(0)));
+        e.schedule_fault(Time::from_millis(5), FaultOp::PowerLoss(NodeId(0).into()), None);
+        e.schedule_fault(Time::from_millis(12), FaultOp::Restart(NodeId(0).into()), None);
         e.run_until(Time::from_millis(30), &mut |_| {});
         let peer = seen(&e, 1);
         assert!(!peer.iter().any(|s| s.starts_with("6ms peer-down")), "{peer:?}");
@@ -741,7 +949,8 @@ mod tests {
         let mut e = engine(1);
         e.schedule_fault(
             Time::from_millis(5),
-            FaultOp::Pause(NodeId(0), Duration::from_millis(20)),
+            FaultOp::Pause(NodeId(0).into(), Duration::from_millis(20)),
+            None,
         );
         e.run_until(Time::from_millis(30), &mut |_| {});
         assert_eq!(seen(&e, 0), ["0ms start", "25ms timer 1", "25ms timer 2"]);
@@ -755,8 +964,8 @@ mod tests {
             let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
             let mut e = Engine::new(actors, net);
             if cut {
-                e.schedule_fault(Time(500), FaultOp::Cut(NodeId(0), NodeId(1)));
-                e.schedule_fault(Time(700), FaultOp::HealAll);
+                e.schedule_fault(Time(500), FaultOp::Cut(NodeId(0).into(), NodeId(1).into()), None);
+                e.schedule_fault(Time(700), FaultOp::HealAll, None);
             }
             e.run_until(Time::from_millis(5), &mut |_| {});
             seen(&e, 1)
@@ -771,8 +980,16 @@ mod tests {
         actors[0].1.ping = Some(NodeId(1));
         let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
         let mut e = Engine::new(actors, net);
-        e.schedule_fault(Time(500), FaultOp::Pause(NodeId(1), Duration::from_millis(5)));
-        e.schedule_fault(Time::from_millis(2), FaultOp::Cut(NodeId(0), NodeId(1)));
+        e.schedule_fault(
+            Time(500),
+            FaultOp::Pause(NodeId(1).into(), Duration::from_millis(5)),
+            None,
+        );
+        e.schedule_fault(
+            Time::from_millis(2),
+            FaultOp::Cut(NodeId(0).into(), NodeId(1).into()),
+            None,
+        );
         e.run_until(Time::from_millis(10), &mut |_| {});
         assert!(
             seen(&e, 1).contains(&"5ms ping 1 from 0".to_string()),
@@ -788,8 +1005,8 @@ mod tests {
         let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
         let mut e = Engine::new(actors, net);
         // Node 1 is down when node 0 sends at 0ms and back before the message would land.
-        e.schedule_fault(Time::ZERO, FaultOp::Crash(NodeId(1)));
-        e.schedule_fault(Time(500), FaultOp::Restart(NodeId(1)));
+        e.schedule_fault(Time::ZERO, FaultOp::Crash(NodeId(1).into()), None);
+        e.schedule_fault(Time(500), FaultOp::Restart(NodeId(1).into()), None);
         e.run_until(Time::from_millis(10), &mut |_| {});
         assert!(!seen(&e, 1).iter().any(|s| s.contains("ping")), "{:?}", seen(&e, 1));
         assert!(
@@ -802,9 +1019,9 @@ mod tests {
     #[test]
     fn faults_are_reported_with_whether_they_fired() {
         let mut e = engine(2);
-        e.schedule_fault(Time::from_millis(1), FaultOp::Crash(NodeId(1)));
-        e.schedule_fault(Time::from_millis(2), FaultOp::Crash(NodeId(1)));
-        e.schedule_fault(Time::from_millis(3), FaultOp::Isolate(NodeId(0)));
+        e.schedule_fault(Time::from_millis(1), FaultOp::Crash(NodeId(1).into()), None);
+        e.schedule_fault(Time::from_millis(2), FaultOp::Crash(NodeId(1).into()), None);
+        e.schedule_fault(Time::from_millis(3), FaultOp::Isolate(NodeId(0).into()), None);
         let mut faults = Vec::new();
         e.run_until(Time::from_millis(5), &mut |h| {
             if let Happening::Fault(r) = h {

@@ -9,7 +9,7 @@ pub mod network;
 pub mod rng;
 pub mod time;
 
-pub use engine::{Actor, CrashKind, Engine, FaultOp, FaultRecord, Input, Outbox};
+pub use engine::{Actor, CrashKind, Engine, FaultOp, FaultRecord, Input, Outbox, Target};
 pub use time::{Duration, Time};
 
 use serde::Serialize;

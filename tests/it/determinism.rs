@@ -30,6 +30,7 @@ fn traced(path: &std::path::Path, seed: Option<u64>) -> (Vec<u8>, kafkasim::repo
             trace: Some(Box::new(sink.clone())),
             progress: None,
             source: String::new(),
+            ..Default::default()
         },
     )
     .expect("in-memory trace");

@@ -41,6 +41,7 @@ pub fn run(s: &kafkasim::scenario::Scenario) -> kafkasim::report::Report {
         trace: None,
         progress: None,
         source: String::new(),
+        ..Default::default()
     };
     kafkasim::run::run(s, opts).expect("no trace, no I/O")
 }

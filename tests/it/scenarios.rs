@@ -14,6 +14,7 @@ fn report_of(path: &std::path::Path) -> kafkasim::report::Report {
             trace: None,
             progress: None,
             source,
+            ..Default::default()
         },
     )
     .expect("no trace, no I/O")

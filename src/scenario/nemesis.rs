@@ -1,0 +1,173 @@
+//! The nemesis: random faults drawn from the seed before the run starts, from a stream of
+//! their own (so a nemesis never shifts the network's or a producer's numbers). Once drawn
+//! they are ordinary faults: each can be written out as `{at, KIND: TARGET, for}`.
+//!
+//! A fault counts against `max-down` while it lasts if it takes nodes away: a crash, power
+//! loss, pause or isolation takes one, a partition as many as its minority side holds.
+//! Cuts and slow links take none. A fault on a role (`leader(orders-0)`) counts one even
+//! if the role turns out to be a node that is already down, so the limit holds whoever
+//! the role resolves to.
+
+use super::{CONTROLLER, Fault, FaultKind, NemesisKind, RoleRef, Scenario};
+use crate::sim::Duration;
+use crate::sim::rng::{SimRng, stream};
+use rand::RngExt;
+
+/// A drawn fault that is still in force.
+struct Active {
+    until: Duration,
+    /// How much of `max-down` it takes.
+    down: u32,
+    /// The nodes it takes down, where they are known before the run (not roles).
+    nodes: Vec<String>,
+}
+
+/// The faults of a run with `seed`: the scenario's own and the nemesis's, in time order
+/// (at one instant, the scenario's first). A frozen scenario lists them in this order.
+pub fn schedule(s: &Scenario, seed: u64) -> Vec<Fault> {
+    let mut all = s.faults.clone();
+    all.extend(draw(s, seed));
+    all.sort_by_key(|f| f.at);
+    all
+}
+
+/// The faults the scenario's nemesis draws for `seed`, in time order; none without one.
+pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
+    let Some(n) = &s.nemesis else {
+        return Vec::new();
+    };
+    let mut rng = stream(seed, "nemesis");
+    let partitions: Vec<String> = s
+        .topics
+        .iter()
+        .flat_map(|t| (0..t.partitions).map(move |p| format!("{}-{p}", t.name)))
+        .collect();
+    let brokers: Vec<String> = (1..=s.brokers).map(Scenario::broker_name).collect();
+    let is_role = |t: &str| RoleRef::parse(t).is_some();
+    let is_broker = |t: &str| brokers.iter().any(|b| b == t) || is_role(t);
+    let mut out = Vec::new();
+    let mut active: Vec<Active> = Vec::new();
+    let mut at = n.from;
+    loop {
+        at = at + span(&mut rng, n.every);
+        if at > n.until {
+            break;
+        }
+        active.retain(|a| a.until > at);
+        let free = n.max_down.saturating_sub(active.iter().map(|a| a.down).sum());
+        let busy: Vec<&str> = active.iter().flat_map(|a| a.nodes.iter().map(String::as_str)).collect();
+        let idle = |t: &&String| !busy.contains(&t.as_str());
+        let eligible = |kind: NemesisKind| -> Vec<&String> {
+            match kind {
+                NemesisKind::Crash | NemesisKind::Pause => {
+                    n.targets.iter().filter(idle).filter(|t| *t != CONTROLLER).collect()
+                }
+                NemesisKind::PowerLoss => n.targets.iter().filter(idle).filter(|t| is_broker(t)).collect(),
+                NemesisKind::Isolate => n.targets.iter().filter(idle).collect(),
+                NemesisKind::Partition | NemesisKind::Cut if n.targets.len() < 2 => Vec::new(),
+                NemesisKind::Partition | NemesisKind::Cut | NemesisKind::Slow => n.targets.iter().collect(),
+            }
+        };
+        let feasible: Vec<NemesisKind> = n
+            .kinds
+            .iter()
+            .copied()
+            .filter(|&k| (free > 0 || matches!(k, NemesisKind::Cut | NemesisKind::Slow)) && !eligible(k).is_empty())
+            .collect();
+        if feasible.is_empty() {
+            continue;
+        }
+        let kind = feasible[rng.random_range(0..feasible.len())];
+        let lasts = span(&mut rng, n.lasts);
+        let candidates = eligible(kind);
+        let pick = |rng: &mut SimRng| candidates[rng.random_range(0..candidates.len())].clone();
+        let concrete = |t: &String| if is_role(t) { Vec::new() } else { vec![t.clone()] };
+        let (fault, down, nodes) = match kind {
+            NemesisKind::Crash => {
+                let t = pick(&mut rng);
+                (FaultKind::Crash(t.clone()), 1, concrete(&t))
+            }
+            NemesisKind::PowerLoss => {
+                let t = pick(&mut rng);
+                (FaultKind::PowerLoss(t.clone()), 1, concrete(&t))
+            }
+            NemesisKind::Pause => {
+                let t = pick(&mut rng);
+                (FaultKind::Pause(t.clone()), 1, concrete(&t))
+            }
+            NemesisKind::Isolate => {
+                let t = pick(&mut rng);
+                (FaultKind::Isolate(t.clone()), 1, concrete(&t))
+            }
+            NemesisKind::Partition => {
+                // Jepsen's two partitions: the leader of a random partition cut off from
+                // the other targets, or a random minority from the majority.
+                let leader_cut =
+                    !partitions.is_empty() && n.targets.iter().any(|t| is_broker(t)) && rng.random_range(0..2u32) == 0;
+                if leader_cut {
+                    let leader = format!("leader({})", partitions[rng.random_range(0..partitions.len())]);
+                    let rest: Vec<String> = n.targets.iter().filter(|t| **t != leader).cloned().collect();
+                    (FaultKind::Partition(vec![vec![leader], rest]), 1, Vec::new())
+                } else {
+                    let mut shuffled = n.targets.clone();
+                    shuffle(&mut rng, &mut shuffled);
+                    let largest = ((shuffled.len() - 1) / 2).max(1) as u32;
+                    let k = rng.random_range(1..=largest.min(free)) as usize;
+                    let majority = shuffled.split_off(k);
+                    let nodes = shuffled.iter().flat_map(concrete).collect();
+                    (FaultKind::Partition(vec![shuffled, majority]), k as u32, nodes)
+                }
+            }
+            NemesisKind::Cut => {
+                let i = rng.random_range(0..n.targets.len());
+                let j = (i + rng.random_range(1..n.targets.len())) % n.targets.len();
+                let (from, to) = (n.targets[i].clone(), n.targets[j].clone());
+                (FaultKind::Cut { from, to }, 0, Vec::new())
+            }
+            NemesisKind::Slow => {
+                let mut shuffled = n.targets.clone();
+                shuffle(&mut rng, &mut shuffled);
+                let k = rng.random_range(1..=(shuffled.len() / 2).max(1));
+                shuffled.truncate(k);
+                let latency = span(&mut rng, n.slow_latency);
+                (
+                    FaultKind::Slow {
+                        nodes: shuffled,
+                        latency,
+                    },
+                    0,
+                    Vec::new(),
+                )
+            }
+        };
+        active.push(Active {
+            until: at + lasts,
+            down,
+            nodes,
+        });
+        out.push(Fault {
+            at,
+            kind: fault,
+            lasts: Some(lasts),
+        });
+    }
+    out
+}
+
+/// A duration drawn uniformly from `min..=max`: in whole milliseconds when both bounds
+/// are, so that a drawn fault reads well when written out.
+fn span(rng: &mut SimRng, (min, max): (Duration, Duration)) -> Duration {
+    if min.0 % 1000 == 0 && max.0 % 1000 == 0 {
+        Duration::from_millis(rng.random_range(min.as_millis()..=max.as_millis()))
+    } else {
+        Duration(rng.random_range(min.0..=max.0))
+    }
+}
+
+/// Fisher–Yates, from the back.
+fn shuffle<T>(rng: &mut SimRng, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = rng.random_range(0..=i);
+        items.swap(i, j);
+    }
+}

@@ -1,0 +1,188 @@
+//! `kafkasim sweep` and `kafkasim merge` on the command line: arguments, progress bars,
+//! files, exit codes. The work itself is the library's `sweep` module.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kafkasim::scenario::vary::Setting;
+use kafkasim::sweep::matrix::{matrix, render_matrix, render_summary, summary};
+use kafkasim::sweep::{self, Options, Plan, RunRecord, shrink};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub struct Args {
+    pub scenario: PathBuf,
+    pub seeds: u64,
+    pub from: Option<u64>,
+    pub jobs: Option<usize>,
+    pub shard: Option<String>,
+    pub out: Option<PathBuf>,
+    pub shrink: Option<PathBuf>,
+    pub settings: Vec<Setting>,
+    pub max_events: u64,
+    pub json: bool,
+}
+
+/// `K/N` with 1 <= K <= N.
+fn shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--shard {text}: write K/N with 1 <= K <= N, like `--shard 3/8`");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u64, u64) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// A bar on standard error when it is a terminal; nothing otherwise.
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+    bar
+}
+
+pub fn command(a: Args) -> Result<ExitCode, String> {
+    let file = a.scenario.display().to_string();
+    let bytes = std::fs::read(&a.scenario).map_err(|e| format!("{file}: cannot read the scenario: {e}"))?;
+    let plan = Plan::new(&file, &bytes, a.settings).map_err(|e| e.to_string())?;
+    if a.seeds == 0 {
+        return Err("--seeds must be at least 1".to_string());
+    }
+    if a.jobs == Some(0) {
+        return Err("--jobs must be at least 1".to_string());
+    }
+    if a.shrink.is_some() && plan.matrix {
+        return Err(format!(
+            "{file}: --shrink works on one combination of settings: pick one with --set (for example {})",
+            plan.combinations[0]
+                .settings
+                .iter()
+                .map(|s| format!("--set {s}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    let opts = Options {
+        from: a.from.unwrap_or(plan.seed),
+        seeds: a.seeds,
+        jobs: a.jobs,
+        shard: a.shard.as_deref().map(shard).transpose()?,
+        max_events: a.max_events,
+    };
+    if opts.from.checked_add(opts.seeds).is_none() {
+        return Err("--from plus --seeds passes the largest seed".to_string());
+    }
+    let total = sweep::runs(&plan, &opts).len() as u64;
+    if total == 0 {
+        return Err("this shard has no runs: use fewer shards than runs".to_string());
+    }
+    sweep::quiet_panics();
+    let progress = bar(
+        total,
+        "{spinner} {pos}/{len} runs · {msg} · {per_sec} · {eta} left [{bar:30}]",
+    );
+    let failing = AtomicU64::new(0);
+    progress.set_message("0 failing");
+    let records = sweep::sweep(&plan, &opts, &|r: &RunRecord| {
+        if r.failure().is_some() && !(r.matrix && r.outcome.is_none()) {
+            let n = failing.fetch_add(1, Ordering::Relaxed) + 1;
+            progress.set_message(format!("{n} failing"));
+        }
+        progress.inc(1);
+    });
+    // Wall-clock time goes to standard error only, never into results.
+    let seconds = progress.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    eprintln!(
+        "{} runs in {seconds:.1}s ({:.1} runs/s)",
+        records.len(),
+        records.len() as f64 / seconds.max(1e-9)
+    );
+    if let Some(out) = &a.out {
+        crate::write_whole(out, sweep::jsonl(&records).as_bytes())?;
+    }
+    let code = print(&records, a.json);
+    if let Some(dir) = &a.shrink {
+        shrink_groups(&plan, &records, dir, a.max_events)?;
+    }
+    Ok(code)
+}
+
+/// Prints the summary or the matrix; the exit code it calls for.
+fn print(records: &[RunRecord], json: bool) -> ExitCode {
+    let is_matrix = records.first().is_some_and(|r| r.matrix);
+    let text = match (is_matrix, json) {
+        (true, false) => render_matrix(&matrix(records)),
+        (true, true) => serde_json::to_string_pretty(&matrix(records)).expect("serializes") + "\n",
+        (false, false) => render_summary(&summary(records)),
+        (false, true) => serde_json::to_string_pretty(&summary(records)).expect("serializes") + "\n",
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if !is_matrix && records.iter().any(|r| r.failure().is_some()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn shrink_groups(plan: &Plan, records: &[RunRecord], dir: &Path, max_events: u64) -> Result<(), String> {
+    let groups = summary(records).groups;
+    if groups.is_empty() {
+        eprintln!("nothing to shrink: every seed passed");
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    for g in groups {
+        let record = records
+            .iter()
+            .find(|r| r.failure().as_deref() == Some(g.what.as_str()))
+            .expect("a group has a first record");
+        let spinner = bar(0, "{spinner} shrinking seed {msg}: {pos} runs");
+        spinner.set_message(format!("{} ({})", record.seed, g.what));
+        let result = shrink::shrink(plan, record, max_events, &mut |n| spinner.set_position(n));
+        spinner.finish_and_clear();
+        match result {
+            Ok(s) => {
+                let path = dir.join(&s.file_name);
+                crate::write_whole(&path, s.text.as_bytes())?;
+                println!(
+                    "shrunk seed {} ({}): faults {} -> {}, simulated {}s -> {}s, in {} runs: {}",
+                    record.seed,
+                    g.what,
+                    s.faults.0,
+                    s.faults.1,
+                    s.seconds.0,
+                    s.seconds.1,
+                    s.runs,
+                    path.display()
+                );
+            }
+            Err(why) => println!("seed {} ({}): {why}", record.seed, g.what),
+        }
+    }
+    Ok(())
+}
+
+pub fn merge(files: &[PathBuf], out: Option<&Path>, json: bool) -> Result<ExitCode, String> {
+    let mut texts = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        texts.push((f.display().to_string(), text));
+    }
+    let records = sweep::merge(&texts)?;
+    if records.is_empty() {
+        return Err("the files hold no sweep records".to_string());
+    }
+    if let Some(out) = out {
+        crate::write_whole(out, sweep::jsonl(&records).as_bytes())?;
+    }
+    Ok(print(&records, json))
+}
