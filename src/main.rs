@@ -221,8 +221,16 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                         }
                         let n =
                             |count: usize, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
+                        let mut extra = String::new();
+                        if s.nemesis.is_some() {
+                            extra.push_str(", a nemesis");
+                        }
+                        if !s.vary.is_empty() {
+                            let combinations: usize = s.vary.iter().map(|v| v.values.len()).product();
+                            extra.push_str(&format!(", {}", n(combinations, "combination")));
+                        }
                         println!(
-                            "ok: {} ({}: {}, {}, {}, {}, {})",
+                            "ok: {} ({}: {}, {}, {}, {}, {}{extra})",
                             path.display(),
                             s.name,
                             n(s.brokers as usize, "broker"),

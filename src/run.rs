@@ -842,7 +842,7 @@ fn fault_words(kind: &FaultKind) -> (String, String) {
                 .join(" "),
         ),
         FaultKind::Cut { from, to } => ("cut".into(), format!("{from} -> {to}")),
-        FaultKind::Slow { nodes, latency } => (format!("slow by {latency}"), nodes.join(", ")),
+        FaultKind::Slow { nodes, latency } => ("slow".into(), format!("{} by {latency}", nodes.join(", "))),
         FaultKind::HealAll => ("heal".into(), "all".into()),
     }
 }
