@@ -898,6 +898,14 @@ mod tests {
         fn crash(&mut self, _now: Time, _kind: CrashKind, _out: &mut Outbox<M, u32, String>) {
             self.seen.push("crash".to_string());
         }
+        /// Role `r` is played by node `r`, and role 9 by nobody.
+        fn resolve(&self, role: &u32) -> Option<Result<NodeId, String>> {
+            Some(if *role == 9 {
+                Err("nobody plays 9".to_string())
+            } else {
+                Ok(NodeId(*role))
+            })
+        }
     }
 
     fn engine(n: usize) -> Engine<Echo> {
@@ -1014,6 +1022,76 @@ mod tests {
             "{:?}",
             seen(&e, 0)
         );
+    }
+
+    #[test]
+    fn a_fault_with_for_heals_itself_and_only_itself() {
+        let mut e = engine(3);
+        // A crash for 5ms restarts the node; an isolation for 5ms ends while a partition
+        // that cut the same links stays.
+        e.schedule_fault(
+            Time::from_millis(1),
+            FaultOp::Crash(NodeId(0).into()),
+            Some(Duration::from_millis(5)),
+        );
+        e.schedule_fault(
+            Time::from_millis(1),
+            FaultOp::Isolate(NodeId(2).into()),
+            Some(Duration::from_millis(5)),
+        );
+        e.schedule_fault(
+            Time::from_millis(2),
+            FaultOp::Partition(vec![vec![NodeId(1).into()], vec![NodeId(2).into()]]),
+            Some(Duration::from_millis(10)),
+        );
+        e.run_until(Time::from_millis(7), &mut |_| {});
+        assert!(seen(&e, 0).contains(&"6ms start".to_string()), "{:?}", seen(&e, 0));
+        assert!(e.network.can_send(NodeId(0), NodeId(2)));
+        assert!(!e.network.can_send(NodeId(1), NodeId(2)));
+        e.run_until(Time::from_millis(13), &mut |_| {});
+        assert!(e.network.is_whole());
+        let heals: Vec<(u64, Option<usize>)> = e
+            .fault_records
+            .iter()
+            .filter(|r| r.heal_of.is_some())
+            .map(|r| (r.at.as_millis(), r.heal_of))
+            .collect();
+        assert_eq!(heals, [(6, Some(0)), (6, Some(1)), (12, Some(2))]);
+    }
+
+    #[test]
+    fn roles_resolve_when_the_fault_fires() {
+        let mut e = engine(3);
+        e.schedule_fault(Time::from_millis(1), FaultOp::Crash(Target::Role(2)), None);
+        e.schedule_fault(Time::from_millis(2), FaultOp::Crash(Target::Role(9)), None);
+        // The role's node leaves the other side of a partition.
+        e.schedule_fault(
+            Time::from_millis(3),
+            FaultOp::Partition(vec![vec![Target::Role(1)], vec![NodeId(1).into(), NodeId(0).into()]]),
+            None,
+        );
+        e.run_until(Time::from_millis(5), &mut |_| {});
+        let r = &e.fault_records;
+        assert!(matches!(r[0].op, Some(FaultOp::Crash(NodeId(2)))) && r[0].fired);
+        assert_eq!(
+            (r[1].fired, r[1].unresolved.as_deref()),
+            (false, Some("nobody plays 9"))
+        );
+        assert!(
+            matches!(&r[2].op, Some(FaultOp::Partition(g)) if *g == vec![vec![NodeId(1)], vec![NodeId(0)]]),
+            "{:?}",
+            r[2].op
+        );
+        assert!(!e.network.can_send(NodeId(0), NodeId(1)));
+    }
+
+    #[test]
+    fn a_run_stops_at_its_event_budget() {
+        let mut e = engine(2);
+        e.set_max_events(5);
+        e.run_until(Time::from_millis(100), &mut |_| {});
+        assert!(e.over_budget());
+        assert_eq!(e.events(), 5);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod docs;
 mod groups;
 mod producer;
 mod replication;
+mod research;
 mod scenarios;
 mod tidy;
 
