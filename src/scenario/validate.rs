@@ -1127,6 +1127,20 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             if every.0 == Duration::ZERO {
                 return ctx.err(&spec.every, "`every` must be more than zero");
             }
+            // Every fault is drawn before the run: their number must stay sensible.
+            const MAX_DRAWN: u64 = 100_000;
+            let window = spec.until.as_ref().map_or(duration, |u| u.value.0)
+                - spec.from.as_ref().map_or(Duration::ZERO, |f| f.value.0);
+            if window.0 / every.0.0 > MAX_DRAWN {
+                return ctx.err(
+                    &spec.every,
+                    format!(
+                        "the nemesis would draw up to {} faults (one every {} over {window}); at most {MAX_DRAWN}: make `every` longer",
+                        window.0 / every.0.0,
+                        every.0
+                    ),
+                );
+            }
             let lasts = (spec.lasts.value.min, spec.lasts.value.max);
             if lasts.0 == Duration::ZERO {
                 return ctx.err(&spec.lasts, "`lasts` must be more than zero");
