@@ -1,5 +1,5 @@
 //! The sweep benchmark: runs per second of `kafkasim sweep` with one job and with two,
-//! per core, on `benches/scenarios/sweep.yaml` (or the scenario named after `--`), and
+//! per core, on `benches/sweep.yaml` (or the scenario named after `--`), and
 //! peak memory. Run with `cargo bench --bench sweep [-- SCENARIO.yaml] [--seeds N]`.
 
 use kafkasim::sweep::{self, Options, Plan};
@@ -23,7 +23,7 @@ fn main() {
         .iter()
         .find(|a| a.ends_with(".yaml"))
         .cloned()
-        .unwrap_or_else(|| "benches/scenarios/sweep.yaml".to_string());
+        .unwrap_or_else(|| "benches/sweep.yaml".to_string());
     let seeds: u64 = args
         .iter()
         .position(|a| a == "--seeds")

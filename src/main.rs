@@ -290,11 +290,24 @@ fn settings(set: &[String]) -> Result<Vec<kafkasim::scenario::vary::Setting>, St
         .collect()
 }
 
-/// Writes a file whole or not at all: beside its destination, then renamed.
-pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// Where a file is written before it is renamed into place.
+fn partial(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".partial");
-    let partial = path.with_file_name(name);
+    path.with_file_name(name)
+}
+
+/// Whether `path` can be written, checked without leaving anything behind.
+pub(crate) fn writable(path: &Path) -> Result<(), String> {
+    let partial = partial(path);
+    std::fs::write(&partial, b"")
+        .and_then(|()| std::fs::remove_file(&partial))
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+/// Writes a file whole or not at all: beside its destination, then renamed.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let partial = partial(path);
     std::fs::write(&partial, bytes)
         .and_then(|()| std::fs::rename(&partial, path))
         .map_err(|e| {
@@ -313,12 +326,8 @@ fn run_scenario(
 ) -> Result<ExitCode, String> {
     // The trace is written beside its destination and renamed at the end, so a failed
     // run never leaves a partial file.
-    let partial = trace.map(|t| {
-        let mut name = t.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        name.push(".partial");
-        t.with_file_name(name)
-    });
-    let sink: Option<Box<dyn Write>> = match &partial {
+    let staged = trace.map(partial);
+    let sink: Option<Box<dyn Write>> = match &staged {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(|e| format!("{}: cannot write the trace: {e}", p.display()))?;
             Some(Box::new(std::io::BufWriter::new(f)))
@@ -353,13 +362,13 @@ fn run_scenario(
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            if let Some(p) = &partial {
+            if let Some(p) = &staged {
                 let _ = std::fs::remove_file(p);
             }
             return Err(e.to_string());
         }
     };
-    if let (Some(p), Some(t)) = (&partial, trace) {
+    if let (Some(p), Some(t)) = (&staged, trace) {
         std::fs::rename(p, t).map_err(|e| format!("{}: cannot write the trace: {e}", t.display()))?;
     }
     let text = match format {

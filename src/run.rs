@@ -120,8 +120,6 @@ struct Collector<'a> {
     /// Per partition: since when writes to it fail (from a produce error to the next
     /// acknowledgement), and the total time so far.
     refused: Vec<(Option<Time>, u64)>,
-    /// Per scheduled fault that names roles: the nodes they resolved to.
-    fault_hits: BTreeMap<usize, Vec<String>>,
 }
 
 /// What the group coordinator did for one group.
@@ -567,31 +565,16 @@ impl Collector<'_> {
         }
     }
 
-    /// The node that plays the role `text` names, as the controller last published it
-    /// (which is what the engine resolved the role by), for the timeline.
-    fn role_holder(&self, text: &str) -> Option<String> {
-        let broker = |p: Pidx| self.states[p as usize].leader.map(Scenario::broker_name);
-        match RoleRef::parse(text)?.ok()? {
-            RoleRef::Leader(topic, partition) => {
-                let t = self.info.topics.iter().find(|t| t.name == topic && !t.internal)?;
-                broker(t.first + partition)
-            }
-            RoleRef::Coordinator(group) => {
-                let g = self.info.groups.iter().position(|x| x == group)?;
-                broker(self.info.offsets_pidx[g])
-            }
-        }
-    }
-
     fn fault(&mut self, record: &FaultRecord) {
         self.fault_records.insert(record.index, record.clone());
         let written = self.faults.get(record.index).filter(|_| record.heal_of.is_none());
-        let roles: Vec<(String, Option<String>)> = written
+        // Each role the fault names, and the node the engine resolved it to.
+        let roles: Vec<(&str, String)> = written
             .map(|f| fault_targets(&f.kind))
             .unwrap_or_default()
             .into_iter()
             .filter(|t| RoleRef::parse(t).is_some())
-            .map(|t| (t.to_string(), self.role_holder(t)))
+            .zip(record.roles.iter().map(|n| self.names[n.index()].clone()))
             .collect();
         let Some(op) = &record.op else {
             let (kind, target) = fault_words(&written.expect("only written faults name roles").kind);
@@ -686,11 +669,8 @@ impl Collector<'_> {
             }
         };
         for (role, holder) in &roles {
-            let holder = holder.as_deref().unwrap_or("nobody");
             text.push_str(&format!(" [{role} = {holder}]"));
         }
-        self.fault_hits
-            .insert(record.index, roles.into_iter().filter_map(|(_, h)| h).collect());
         if !record.fired && !matches!(op, FaultOp::Drain) {
             text.push_str(" (no effect: nothing to change)");
         }
@@ -978,7 +958,6 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
             .collect(),
         faults: &faults,
         fault_records: BTreeMap::new(),
-        fault_hits: BTreeMap::new(),
         offline: vec![(None, 0); info.partitions.len()],
         refused: vec![(None, 0); info.partitions.len()],
     };
@@ -1328,10 +1307,11 @@ fn assemble(
                     scenario.groups[g].group,
                     info.partition_name(p)
                 );
-                results
-                    .entry("liveness")
-                    .or_default()
-                    .push(crate::check::Violation { at: end, message });
+                results.entry("liveness").or_default().push(crate::check::Violation {
+                    at: end,
+                    message,
+                    kind: "group-lags",
+                });
             }
         }
     }
@@ -1342,6 +1322,9 @@ fn assemble(
             let mut violations = results.remove(info.name).unwrap_or_default();
             violations.sort_by_key(|v| v.at);
             let count = violations.len() as u64;
+            let mut kinds: Vec<String> = violations.iter().map(|v| v.kind.to_string()).collect();
+            kinds.sort();
+            kinds.dedup();
             let violations = cap(violations);
             let r = CheckResult {
                 name: info.name,
@@ -1354,12 +1337,14 @@ fn assemble(
                 expected_to_fail,
                 implemented: info.implemented,
                 count,
+                kinds,
                 violations: r
                     .violations
                     .iter()
                     .map(|v| ViolationReport {
                         at_ms: v.at.as_millis(),
                         message: v.message.clone(),
+                        kind: v.kind.to_string(),
                     })
                     .collect(),
             }
@@ -1570,7 +1555,9 @@ fn assemble(
                 target,
                 fired: record.is_some_and(|r| r.fired),
                 for_ms: f.lasts.map(Duration::as_millis),
-                hit: c.fault_hits.get(&i).cloned().unwrap_or_default(),
+                hit: record.map_or(Vec::new(), |r| {
+                    r.roles.iter().map(|n| names[n.index()].clone()).collect()
+                }),
                 unresolved: record.and_then(|r| r.unresolved.clone()),
             }
         })

@@ -77,12 +77,29 @@ pub fn command(a: Args) -> Result<ExitCode, String> {
         shard: a.shard.as_deref().map(shard).transpose()?,
         max_events: a.max_events,
     };
-    if opts.from.checked_add(opts.seeds).is_none() {
+    if opts.from.checked_add(opts.seeds - 1).is_none() {
         return Err("--from plus --seeds passes the largest seed".to_string());
     }
-    let total = sweep::runs(&plan, &opts).len() as u64;
+    if plan.combinations.iter().all(|c| c.scenario.is_err()) {
+        let errors: Vec<String> = plan
+            .combinations
+            .iter()
+            .filter_map(|c| c.scenario.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        return Err(format!("every combination is refused: {}", errors.join("; ")));
+    }
+    let total = sweep::count_runs(&plan, &opts)?;
+    // Find out now, not after hours of runs, that the results cannot be written.
+    if let Some(out) = &a.out {
+        crate::writable(out)?;
+    }
     if total == 0 {
-        return Err("this shard has no runs: use fewer shards than runs".to_string());
+        // A shard of a small sweep may hold no run: its file is empty, merge takes it.
+        if let Some(out) = &a.out {
+            crate::write_whole(out, b"")?;
+        }
+        eprintln!("this shard holds none of the sweep's runs");
+        return Ok(ExitCode::SUCCESS);
     }
     sweep::quiet_panics();
     let progress = bar(

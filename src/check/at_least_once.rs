@@ -163,8 +163,10 @@ impl AtLeastOnce {
                 }
                 for (start, stop) in missing {
                     lost[g] += stop - start;
+                    let (story, kind) = self.story(g as u32, p, start, f);
                     violations.push(Violation {
                         at: end,
+                        kind,
                         message: format!(
                             "group {} never processed {} offset{} {} ({} record{}){}",
                             (f.group_name)(g as u32),
@@ -177,7 +179,7 @@ impl AtLeastOnce {
                             },
                             stop - start,
                             if stop - start == 1 { "" } else { "s" },
-                            self.story(g as u32, p, start, f),
+                            story,
                         ),
                     });
                 }
@@ -187,8 +189,9 @@ impl AtLeastOnce {
     }
 
     /// Why a group may have skipped offsets from `start`: how its positions were set,
-    /// and what happened to the member that read the partition.
-    fn story(&self, g: u32, p: Pidx, start: u64, f: &Final) -> String {
+    /// and what happened to the member that read the partition; and the kind of failure
+    /// (`run-ended-first`, `never-positioned`, `skipped`).
+    fn story(&self, g: u32, p: Pidx, start: u64, f: &Final) -> (String, &'static str) {
         let mut events: Vec<(Time, String)> = Vec::new();
         let positions = self.groups[g as usize]
             .positions
@@ -225,12 +228,18 @@ impl AtLeastOnce {
         events.sort_by_key(|e| e.0);
         let reached = self.groups[g as usize].reached.get(&p).copied().unwrap_or(0);
         if start >= reached && !positions.is_empty() {
-            return format!(
-                ": the run ended before the group got there (it had processed up to offset {reached}); a longer drain would show whether it catches up"
+            return (
+                format!(
+                    ": the run ended before the group got there (it had processed up to offset {reached}); a longer drain would show whether it catches up"
+                ),
+                "run-ended-first",
             );
         }
         if events.is_empty() {
-            return String::from("; no member ever got a position on it");
+            return (
+                String::from("; no member ever got a position on it"),
+                "never-positioned",
+            );
         }
         let texts: Vec<String> = events.into_iter().map(|e| e.1).collect();
         let mut story = format!(": {}", texts.join("; "));
@@ -239,6 +248,6 @@ impl AtLeastOnce {
                 "; no position of the group was ever at or below offset {start}"
             ));
         }
-        story
+        (story, "skipped")
     }
 }

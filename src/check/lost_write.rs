@@ -27,6 +27,8 @@ struct Loss {
     to: u64,
     /// How the records went: a power loss, or a truncation and its reason.
     how: String,
+    /// `power-loss` or `truncated`.
+    kind: &'static str,
 }
 
 #[derive(Default)]
@@ -68,9 +70,12 @@ impl LostWrite {
             | Obs::Truncated {
                 partition, from, to, ..
             } => {
-                let how = match obs {
-                    Obs::Truncated { why, .. } => format!("by truncating its log ({why})"),
-                    _ => "in a power loss (written, not yet flushed to disk)".to_string(),
+                let (how, kind) = match obs {
+                    Obs::Truncated { why, .. } => (format!("by truncating its log ({why})"), "truncated"),
+                    _ => (
+                        "in a power loss (written, not yet flushed to disk)".to_string(),
+                        "power-loss",
+                    ),
                 };
                 if let Some(broker) = broker {
                     self.losses.push(Loss {
@@ -80,6 +85,7 @@ impl LostWrite {
                         from,
                         to,
                         how,
+                        kind,
                     });
                 }
             }
@@ -173,22 +179,22 @@ impl LostWrite {
             (names.acks)(m.producer),
             if n == 1 { "is" } else { "are" },
         );
-        let at = match m.loss.map(|i| &self.losses[i]) {
+        let (at, kind) = match m.loss.map(|i| &self.losses[i]) {
             Some(l) => {
                 message.push_str(&format!(
                     "; broker-{} dropped offsets {}..{} {} at {}, and the partition's final log does not hold them",
                     l.broker, l.from, l.to, l.how, l.at
                 ));
-                l.at
+                (l.at, l.kind)
             }
             None => {
                 message.push_str(
                     "; the broker that acknowledged them never dropped them: the final leader never had them",
                 );
-                end
+                (end, "never-in-final-leader")
             }
         };
-        Violation { at, message }
+        Violation { at, message, kind }
     }
 }
 

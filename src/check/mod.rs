@@ -76,6 +76,10 @@ pub const CHECKS: &[CheckInfo] = &[
 pub struct Violation {
     pub at: Time,
     pub message: String,
+    /// How the check failed, in a word that does not depend on names or numbers
+    /// (`power-loss`, `isr-not-recovered`): two failures of one check with the same
+    /// kind failed the same way.
+    pub kind: &'static str,
 }
 
 /// A check's verdict.
@@ -109,6 +113,7 @@ pub fn cap(mut violations: Vec<Violation>) -> Vec<Violation> {
         violations.push(Violation {
             at,
             message: format!("… and {rest} more violations of this check"),
+            kind: "more",
         });
     }
     violations

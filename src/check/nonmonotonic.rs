@@ -79,19 +79,26 @@ impl NonmonotonicPoll {
         self.found
             .iter()
             .map(|&(at, g, m, p, end, offset, reset)| {
-                let why = match reset {
-                    Some((t, o, PositionCause::OutOfRange(policy))) => format!(
-                        ": at {t} its position was out of range and auto.offset.reset={} moved it to offset {o}",
-                        policy.word()
+                let (why, kind) = match reset {
+                    Some((t, o, PositionCause::OutOfRange(policy))) => (
+                        format!(
+                            ": at {t} its position was out of range and auto.offset.reset={} moved it to offset {o}",
+                            policy.word()
+                        ),
+                        "position-reset",
                     ),
-                    Some((t, o, PositionCause::Truncated)) => format!(
-                        ": at {t} the new leader's log ended below its position (truncation detected, KIP-320) and it moved back to offset {o}"
+                    Some((t, o, PositionCause::Truncated)) => (
+                        format!(
+                            ": at {t} the new leader's log ended below its position (truncation detected, KIP-320) and it moved back to offset {o}"
+                        ),
+                        "position-truncated",
                     ),
-                    Some((t, o, _)) => format!(": its position was set to {o} at {t}"),
-                    None => String::new(),
+                    Some((t, o, _)) => (format!(": its position was set to {o} at {t}"), "position-set"),
+                    None => (String::new(), "offset-went-back"),
                 };
                 Violation {
                     at,
+                    kind,
                     message: format!(
                         "{} had been handed {} up to offset {} and then got offset {offset} in the same assignment{why}",
                         member_name(g, m),

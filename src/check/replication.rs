@@ -143,14 +143,25 @@ impl Replication {
         }
     }
 
-    fn report(&mut self, check: &'static str, at: Time, message: String) {
-        self.found.entry(check).or_default().push(Violation { at, message });
+    fn report(&mut self, check: &'static str, kind: &'static str, at: Time, message: String) {
+        self.found
+            .entry(check)
+            .or_default()
+            .push(Violation { at, message, kind });
     }
 
     /// Reports once per (check, partition, replica): the first offset found.
-    fn report_once(&mut self, check: &'static str, p: Pidx, replica: u32, at: Time, message: String) {
+    fn report_once(
+        &mut self,
+        check: &'static str,
+        kind: &'static str,
+        p: Pidx,
+        replica: u32,
+        at: Time,
+        message: String,
+    ) {
         if self.reported.insert((check, p, replica), 0).is_none() {
-            self.report(check, at, message);
+            self.report(check, kind, at, message);
         }
     }
 
@@ -191,6 +202,7 @@ impl Replication {
                 if matches!(obs, Obs::Truncated { .. }) && in_isr && leader_elsewhere && *from < leader_hw {
                     self.report_once(
                         "strong-isr",
+                        "isr-member-truncated",
                         *partition,
                         b,
                         at,
@@ -216,7 +228,7 @@ impl Replication {
                         "{name}: broker-{l} leads epoch {} but the ISR is {:?}",
                         state.leader_epoch, state.isr
                     );
-                    self.report("leader-in-isr", at, message);
+                    self.report("leader-in-isr", "leader-outside-isr", at, message);
                 }
                 let p = *partition as usize;
                 if matches!(reason, ElectionReason::Unclean) {
@@ -231,7 +243,7 @@ impl Replication {
                 {
                     let name = &self.names[*partition as usize];
                     let message = format!("{name}: broker-{b} and broker-{other} both lead epoch {epoch}");
-                    self.report("single-leader", at, message);
+                    self.report("single-leader", "two-leaders", at, message);
                 }
                 self.claims.insert((*partition, *epoch), b);
                 // A broker taking up leadership must hold everything committed so far,
@@ -248,7 +260,7 @@ impl Replication {
                     let message = format!(
                         "{name}: broker-{b} became leader of epoch {epoch} from the ISR, but its log ends at {end}, below the committed offset {committed}: offsets {end}..{committed} are lost"
                     );
-                    self.report("strong-isr", at, message);
+                    self.report("strong-isr", "leader-lacks-records", at, message);
                 }
                 let w = &mut self.partitions[*partition as usize];
                 // A newer epoch takes over as the reference log; a zombie of an older one
@@ -273,7 +285,7 @@ impl Replication {
                     let message = format!(
                         "{name}: broker-{b}'s high watermark went back from {last} to {high_watermark} in epoch {epoch}"
                     );
-                    self.report("hw-monotonic", at, message);
+                    self.report("hw-monotonic", "high-watermark-went-back", at, message);
                 }
                 self.high_watermarks.insert(key, last.max(*high_watermark));
                 let w = &mut self.partitions[*partition as usize];
@@ -310,7 +322,7 @@ impl Replication {
                     let message = format!(
                         "{name}: an acks=all write ending at offset {end_offset} was acknowledged while {holding} replica(s) held it (the leader counted {isr} in sync), below min.insync.replicas {required}"
                     );
-                    self.report("min-isr-ack", at, message);
+                    self.report("min-isr-ack", "acked-below-min-isr", at, message);
                 }
             }
             _ => {}
@@ -328,7 +340,7 @@ impl Replication {
             return;
         };
         let isr: Vec<u32> = w.state.as_ref().map(|s| s.isr.clone()).unwrap_or_default();
-        let mut findings: Vec<(&'static str, u32, String)> = Vec::new();
+        let mut findings: Vec<(&'static str, &'static str, u32, String)> = Vec::new();
         let mut advanced = Vec::new();
         for (&r, mirror) in &w.mirrors {
             if r == leader || !w.following.contains(&r) {
@@ -341,6 +353,7 @@ impl Replication {
             {
                 findings.push((
                     "log-divergence",
+                    "replicas-differ",
                     r,
                     format!(
                         "{}: offset {o} holds {} on broker-{leader} (leader, epoch {epoch}) but {} on broker-{r}, below the high watermark {hw}",
@@ -359,6 +372,7 @@ impl Replication {
             if isr.contains(&r) && mirror.end() < hw && leader_is_controller_choice(w, leader, epoch) {
                 findings.push((
                     "strong-isr",
+                    "isr-member-short",
                     r,
                     format!(
                         "{}: broker-{r} is in the ISR but its log ends at {} while the leader broker-{leader}'s high watermark is {hw}",
@@ -372,8 +386,8 @@ impl Replication {
         for (r, upto) in advanced {
             w.verified.insert(r, upto);
         }
-        for (check, r, message) in findings {
-            self.report_once(check, p, r, at, message);
+        for (check, kind, r, message) in findings {
+            self.report_once(check, kind, p, r, at, message);
         }
     }
 
@@ -385,19 +399,21 @@ impl Replication {
             let name = &self.names[p];
             if state.leader.is_none() {
                 let message = format!("{name} has no leader after the drain (ISR {:?})", state.isr);
-                self.found
-                    .entry("liveness")
-                    .or_default()
-                    .push(Violation { at, message });
+                self.found.entry("liveness").or_default().push(Violation {
+                    at,
+                    message,
+                    kind: "no-leader",
+                });
             } else if state.isr.len() < replicas[p].len() {
                 let message = format!(
                     "{name}'s ISR {:?} has not recovered to its replicas {:?} after the drain",
                     state.isr, replicas[p]
                 );
-                self.found
-                    .entry("liveness")
-                    .or_default()
-                    .push(Violation { at, message });
+                self.found.entry("liveness").or_default().push(Violation {
+                    at,
+                    message,
+                    kind: "isr-not-recovered",
+                });
             }
         }
     }

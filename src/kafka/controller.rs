@@ -42,8 +42,8 @@ pub struct Controller {
 
 impl Controller {
     /// Who plays `role` now, as this controller's metadata says: the leader of a
-    /// partition, the coordinator of a group (the leader of its `__consumer_offsets`
-    /// partition), or the controller itself.
+    /// partition, or the coordinator of a group (the leader of its `__consumer_offsets`
+    /// partition).
     pub fn resolve(&self, role: &Role) -> Result<NodeId, String> {
         let leader = |p: Pidx| {
             self.image.partitions[p as usize]
@@ -62,7 +62,6 @@ impl Controller {
                     )
                 })
             }
-            Role::Controller => Ok(self.info.controller_node()),
         }
     }
 

@@ -99,7 +99,8 @@ impl MetadataImage {
 }
 
 /// A part a broker plays, which a fault may name instead of a node: resolved by the
-/// controller's metadata when the fault fires.
+/// controller's metadata when the fault fires. (`controller`, the active controller, is
+/// the controller's own name while there is one controller.)
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -107,8 +108,6 @@ pub enum Role {
     Leader(Pidx),
     /// `coordinator(billing)`: the broker that coordinates the group.
     Coordinator(u32),
-    /// `controller`: the active controller.
-    Controller,
 }
 
 /// Why a partition's state changed.

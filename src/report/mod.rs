@@ -74,6 +74,8 @@ pub struct CheckReport {
     pub implemented: bool,
     /// How many violations there were (`violations` lists the first of them).
     pub count: u64,
+    /// The kinds of violation among them all (see `ViolationReport::kind`).
+    pub kinds: Vec<String>,
     pub violations: Vec<ViolationReport>,
 }
 
@@ -81,6 +83,9 @@ pub struct CheckReport {
 pub struct ViolationReport {
     pub at_ms: u64,
     pub message: String,
+    /// How the check failed, in a word free of names and numbers: `power-loss`,
+    /// `truncated`, `isr-not-recovered`, `group-lags`, `run-ended-first`, ….
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

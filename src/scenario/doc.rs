@@ -13,6 +13,8 @@ pub enum Yaml {
     Null,
     Bool(bool),
     Int(i64),
+    /// A whole number above `i64::MAX` (a seed may be).
+    Uint(u64),
     Float(f64),
     Str(String),
     Seq(Vec<Yaml>),
@@ -25,9 +27,18 @@ impl Yaml {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// The YAML text of this tree.
+    /// The YAML text of this tree, ending with a newline.
     pub fn to_text(&self) -> String {
-        serde_saphyr::to_string(&Styled(self)).expect("a YAML tree always serializes")
+        let mut text = serde_saphyr::to_string(&Styled(self)).expect("a YAML tree always serializes");
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    }
+
+    /// A whole number, however large.
+    pub fn from_u64(n: u64) -> Yaml {
+        i64::try_from(n).map_or(Yaml::Uint(n), Yaml::Int)
     }
 
     pub fn get(&self, key: &str) -> Option<&Yaml> {
@@ -116,6 +127,7 @@ impl Yaml {
             Yaml::Null => 4,
             Yaml::Bool(_) => 5,
             Yaml::Int(i) => i.to_string().len(),
+            Yaml::Uint(i) => i.to_string().len(),
             Yaml::Float(f) => f.to_string().len(),
             Yaml::Str(s) => s.len(),
             Yaml::Seq(items) => items.iter().map(|i| i.width() + 2).sum::<usize>(),
@@ -146,9 +158,11 @@ impl Serialize for Styled<'_> {
             Yaml::Null => s.serialize_unit(),
             Yaml::Bool(b) => s.serialize_bool(*b),
             Yaml::Int(i) => s.serialize_i64(*i),
+            Yaml::Uint(i) => s.serialize_u64(*i),
             Yaml::Float(f) => s.serialize_f64(*f),
-            // Long text (a description) is folded over lines, as people write it.
-            Yaml::Str(t) if t.len() > 80 && !t.contains('\n') => FoldStr(t).serialize(s),
+            // Long text (a description) is folded over lines, as people write it; a
+            // final newline (what `>` gives) does not make it a literal block.
+            Yaml::Str(t) if t.len() > 80 && !t.trim_end_matches('\n').contains('\n') => FoldStr(t).serialize(s),
             Yaml::Str(t) => s.serialize_str(t),
             Yaml::Seq(items) if self.0.flow() => FlowSeq(Items(items)).serialize(s),
             Yaml::Seq(items) => Items(items).serialize(s),
@@ -199,9 +213,7 @@ impl<'de> Deserialize<'de> for Yaml {
                 Ok(Yaml::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Yaml, E> {
-                i64::try_from(v)
-                    .map(Yaml::Int)
-                    .map_err(|_| E::custom("number too large"))
+                Ok(Yaml::from_u64(v))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Yaml, E> {
                 Ok(Yaml::Float(v))
@@ -222,6 +234,7 @@ impl<'de> Deserialize<'de> for Yaml {
                     let key = match key {
                         Yaml::Str(s) => s,
                         Yaml::Int(i) => i.to_string(),
+                        Yaml::Uint(i) => i.to_string(),
                         Yaml::Bool(b) => b.to_string(),
                         _ => return Err(de::Error::custom("a key must be a word or a number")),
                     };

@@ -19,7 +19,7 @@ pub fn freeze(text: &str, settings: &[Setting], scenario: &Scenario, seed: u64) 
     } else {
         "name"
     };
-    tree.set_after("seed", after, Yaml::Int(seed as i64));
+    tree.set_after("seed", after, Yaml::from_u64(seed));
     let faults = nemesis::schedule(scenario, seed);
     set_faults(&mut tree, &faults);
     Ok(tree)

@@ -544,7 +544,14 @@ pub fn parse_raw(file: &str, text: &str) -> Result<schema::ScenarioFile, InputEr
 pub fn parse_with(file: &str, text: &str, settings: &[vary::Setting]) -> Result<Scenario, InputError> {
     let mut raw = parse_raw(file, text)?;
     vary::apply(file, &mut raw, settings)?;
-    resolve(file, raw)
+    resolve(file, raw).map_err(|mut e| {
+        // Only a `--set` value has no place in the file.
+        if e.line == 0 && !settings.is_empty() {
+            let given: Vec<String> = settings.iter().map(|s| format!("--set {s}")).collect();
+            e.message.push_str(&format!(" (given by {})", given.join(" ")));
+        }
+        e
+    })
 }
 
 fn yaml_error(file: &str, err: &serde_saphyr::Error) -> InputError {

@@ -44,7 +44,9 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
         .collect();
     let brokers: Vec<String> = (1..=s.brokers).map(Scenario::broker_name).collect();
     let is_role = |t: &str| RoleRef::parse(t).is_some();
-    let is_broker = |t: &str| brokers.iter().any(|b| b == t) || is_role(t);
+    // The leader of a partition cut off from the other targets is a partition of the
+    // brokers only when every broker is a target: others must keep their links.
+    let all_brokers = brokers.iter().all(|b| n.targets.contains(b));
     let mut out = Vec::new();
     let mut active: Vec<Active> = Vec::new();
     let mut at = n.from;
@@ -56,17 +58,20 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
         active.retain(|a| a.until > at);
         let free = n.max_down.saturating_sub(active.iter().map(|a| a.down).sum());
         let busy: Vec<&str> = active.iter().flat_map(|a| a.nodes.iter().map(String::as_str)).collect();
-        let idle = |t: &&String| !busy.contains(&t.as_str());
         let eligible = |kind: NemesisKind| -> Vec<&String> {
-            match kind {
-                NemesisKind::Crash | NemesisKind::Pause => {
-                    n.targets.iter().filter(idle).filter(|t| *t != CONTROLLER).collect()
-                }
-                NemesisKind::PowerLoss => n.targets.iter().filter(idle).filter(|t| is_broker(t)).collect(),
-                NemesisKind::Isolate => n.targets.iter().filter(idle).collect(),
-                NemesisKind::Partition | NemesisKind::Cut if n.targets.len() < 2 => Vec::new(),
-                NemesisKind::Partition | NemesisKind::Cut | NemesisKind::Slow => n.targets.iter().collect(),
+            if needs_two(kind) && n.targets.len() < 2 {
+                return Vec::new();
             }
+            // A crash, power loss, pause or isolation never hits a node the nemesis holds
+            // down already; a partition, cut or slowdown may involve it.
+            let takes_down = matches!(
+                kind,
+                NemesisKind::Crash | NemesisKind::PowerLoss | NemesisKind::Pause | NemesisKind::Isolate
+            );
+            n.targets
+                .iter()
+                .filter(|t| can_take(kind, t, &brokers) && !(takes_down && busy.contains(&t.as_str())))
+                .collect()
         };
         let feasible: Vec<NemesisKind> = n
             .kinds
@@ -102,8 +107,7 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
             NemesisKind::Partition => {
                 // Jepsen's two partitions: the leader of a random partition cut off from
                 // the other targets, or a random minority from the majority.
-                let leader_cut =
-                    !partitions.is_empty() && n.targets.iter().any(|t| is_broker(t)) && rng.random_range(0..2u32) == 0;
+                let leader_cut = !partitions.is_empty() && all_brokers && rng.random_range(0..2u32) == 0;
                 if leader_cut {
                     let leader = format!("leader({})", partitions[rng.random_range(0..partitions.len())]);
                     let rest: Vec<String> = n.targets.iter().filter(|t| **t != leader).cloned().collect();
@@ -152,6 +156,21 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
         });
     }
     out
+}
+
+/// Whether a fault of `kind` may hit `target` (a node's name or a role): the controller
+/// never fails in kafkasim, and a power loss hits brokers.
+pub fn can_take(kind: NemesisKind, target: &str, brokers: &[String]) -> bool {
+    match kind {
+        NemesisKind::Crash | NemesisKind::Pause => target != CONTROLLER,
+        NemesisKind::PowerLoss => brokers.iter().any(|b| b == target) || RoleRef::parse(target).is_some(),
+        _ => true,
+    }
+}
+
+/// Whether a fault of `kind` needs two targets or more.
+pub fn needs_two(kind: NemesisKind) -> bool {
+    matches!(kind, NemesisKind::Partition | NemesisKind::Cut)
 }
 
 /// A duration drawn uniformly from `min..=max`: in whole milliseconds when both bounds

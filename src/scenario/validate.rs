@@ -3,8 +3,8 @@
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
-    Acks, BrokerConfig, CLUSTER_KEYS, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, Nemesis,
-    NemesisKind, OffsetReset, Partitioner, Producer, RoleRef, Scenario, Topic, Vary, VaryScope, Workload, did_you_mean,
+    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, Nemesis, NemesisKind,
+    OffsetReset, Partitioner, Producer, RoleRef, Scenario, Topic, Vary, VaryScope, Workload, did_you_mean,
     did_you_mean_sentence,
 };
 use crate::check::CHECKS;
@@ -29,10 +29,13 @@ impl Ctx<'_> {
         })
     }
     fn warn<U>(&mut self, at: &S<U>, message: impl Into<String>) {
-        let line = at.referenced.line();
-        let column = at.referenced.column();
-        self.warnings
-            .push(format!("{}:{line}:{column}: {}", self.file, message.into()));
+        let (line, column) = (at.referenced.line(), at.referenced.column());
+        let place = if line == 0 {
+            String::new()
+        } else {
+            format!("{line}:{column}:")
+        };
+        self.warnings.push(format!("{}:{place} {}", self.file, message.into()));
     }
 }
 
@@ -880,8 +883,10 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 Some(t) if p >= t.partitions => ctx.err(
                     n,
                     format!(
-                        "`{}`: topic `{topic}` has {} partitions (0..{})",
-                        n.value, t.partitions, t.partitions
+                        "`{}`: topic `{topic}` has {} partitions, numbered 0 to {}",
+                        n.value,
+                        t.partitions,
+                        t.partitions - 1
                     ),
                 ),
                 Some(_) => Ok(n.value.clone()),
@@ -1164,15 +1169,12 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 );
             }
             let max_down = spec.max_down.as_ref().map_or(1, |m| m.value);
-            let is_broker = |t: &String| broker_names.contains(t) || RoleRef::parse(t).is_some();
             for (k, kind) in spec.faults.value.iter().zip(&kinds) {
-                let eligible = match kind {
-                    NemesisKind::Crash | NemesisKind::Pause => targets.iter().filter(|t| *t != CONTROLLER).count(),
-                    NemesisKind::PowerLoss => targets.iter().filter(|t| is_broker(t)).count(),
-                    NemesisKind::Partition | NemesisKind::Cut if targets.len() < 2 => 0,
-                    _ => targets.len(),
-                };
-                if eligible == 0 {
+                let eligible = targets
+                    .iter()
+                    .filter(|t| super::nemesis::can_take(*kind, t, &broker_names))
+                    .count();
+                if eligible == 0 || (super::nemesis::needs_two(*kind) && targets.len() < 2) {
                     let why = match kind {
                         NemesisKind::Crash | NemesisKind::Pause => {
                             "the controller does not fail in kafkasim; add brokers or clients to `targets`"
@@ -1221,22 +1223,8 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             return ctx.err(&spec.scope, format!("unknown scope `{}`", spec.scope.value));
         };
         let key = spec.key.value.as_str();
-        let known: Vec<&str> = match scope {
-            VaryScope::Producer => props::names(Scope::Producer).collect(),
-            VaryScope::Topic => props::names(Scope::Topic).collect(),
-            VaryScope::Broker => props::names(Scope::Broker).collect(),
-            VaryScope::Group => props::names(Scope::Consumer).collect(),
-            VaryScope::Cluster => CLUSTER_KEYS.to_vec(),
-        };
-        if !known.contains(&key) {
-            return ctx.err(
-                &spec.key,
-                format!(
-                    "`{key}` is not a {} setting kafkasim knows{}",
-                    scope.word(),
-                    did_you_mean(key, known.iter().copied())
-                ),
-            );
+        if let Err(message) = super::vary::known(scope, key) {
+            return ctx.err(&spec.key, message);
         }
         if vary.iter().any(|x| x.scope == scope && x.key == key) {
             return ctx.err(&spec.key, format!("`{}: {key}` is varied twice", scope.word()));

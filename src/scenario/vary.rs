@@ -2,7 +2,7 @@
 //! into the parsed file before validation, so that a combination Kafka would refuse is
 //! refused here with the file's own error, located at the `vary` value that caused it.
 
-use super::schema::{DurationValue, Props, S, Scalar, ScenarioFile, parse_duration};
+use super::schema::{DurationValue, Props, S, Scalar, ScenarioFile, VARY_SCOPES, parse_duration};
 use super::{CLUSTER_KEYS, InputError, Vary, VaryScope, did_you_mean, props};
 use serde_saphyr::Location;
 use std::fmt;
@@ -40,11 +40,16 @@ impl Setting {
         let (scope, key) = name.split_once(':').ok_or_else(usage)?;
         let scope = VaryScope::parse(scope).ok_or_else(|| {
             format!(
-                "--set {text}: unknown scope `{scope}`{}; one of producer, topic, broker, group, cluster",
-                did_you_mean(scope, ["producer", "topic", "broker", "group", "cluster"])
+                "--set {text}: unknown scope `{scope}`{}; one of {}",
+                did_you_mean(scope, VARY_SCOPES.iter().copied()),
+                VARY_SCOPES.join(", ")
             )
         })?;
         known(scope, key).map_err(|e| format!("--set {text}: {e}"))?;
+        // One value, as YAML reads a scalar: `1` is a number, `true` a boolean.
+        if value.trim_start().starts_with(['[', '{']) {
+            return Err(format!("--set {text}: the value is one number, word or true/false"));
+        }
         let value = serde_saphyr::from_str::<Scalar>(value).map_err(|_| usage())?;
         Ok(Setting {
             scope,

@@ -173,6 +173,8 @@ pub struct FaultRecord {
     /// The fault with its roles resolved; `None` when a role it names had nobody to play
     /// it (see `unresolved`).
     pub op: Option<FaultOp>,
+    /// The node each role it names resolved to, in the order written.
+    pub roles: Vec<NodeId>,
     /// Why a role could not be resolved: the fault did not fire.
     pub unresolved: Option<String>,
     /// Whether it changed anything (crashing a node that is already down does not).
@@ -278,9 +280,14 @@ struct Slot<A: Actor> {
     held: Vec<Event<A::Msg, A::Timer>>,
 }
 
+/// Sequence numbers below this go to events that come first among those of their instant
+/// (the heals of faults), the rest count up from it.
+const FIRST: u64 = 1 << 62;
+
 pub struct Engine<A: Actor> {
     now: Time,
     seq: u64,
+    first_seq: u64,
     queue: BinaryHeap<Entry<A::Msg, A::Timer>>,
     slots: Vec<Slot<A>>,
     pub network: Network,
@@ -300,7 +307,8 @@ impl<A: Actor> Engine<A> {
     pub fn new(actors: Vec<(String, A)>, network: Network) -> Engine<A> {
         let mut engine = Engine {
             now: Time::ZERO,
-            seq: 0,
+            seq: FIRST,
+            first_seq: 0,
             queue: BinaryHeap::new(),
             slots: Vec::new(),
             network,
@@ -397,9 +405,22 @@ impl<A: Actor> Engine<A> {
 
     fn push(&mut self, at: Time, event: Event<A::Msg, A::Timer>) {
         self.seq += 1;
+        debug_assert!(self.seq > FIRST);
         self.queue.push(Entry {
             at,
             seq: self.seq,
+            event,
+        });
+    }
+
+    /// Schedules an event before every event at `at` that [`Engine::push`] scheduled: a
+    /// fault that lasts until `at` has healed by the time another fault fires at `at`.
+    fn push_first(&mut self, at: Time, event: Event<A::Msg, A::Timer>) {
+        self.first_seq += 1;
+        debug_assert!(self.first_seq < FIRST);
+        self.queue.push(Entry {
+            at,
+            seq: self.first_seq,
             event,
         });
     }
@@ -549,17 +570,26 @@ impl<A: Actor> Engine<A> {
         }
     }
 
-    /// A fault with its roles resolved. In a partition, a node that a role resolves to
-    /// leaves the other groups that name it: "the leader, cut off from the rest".
-    fn resolve_op(&self, op: &FaultOp<Target<A::Role>>) -> Result<FaultOp, String> {
+    /// A fault with its roles resolved, and the node each role resolved to, in the order
+    /// written. In a partition, a node that a role resolves to leaves the other groups
+    /// that name it: "the leader, cut off from the rest".
+    fn resolve_op(&self, op: &FaultOp<Target<A::Role>>) -> Result<(FaultOp, Vec<NodeId>), String> {
         let name = |n: NodeId| self.slots[n.index()].name.clone();
-        match op {
+        let mut roles = Vec::new();
+        let mut resolve = |t: &Target<A::Role>| -> Result<NodeId, String> {
+            let n = self.resolve_target(t)?;
+            if matches!(t, Target::Role(_)) {
+                roles.push(n);
+            }
+            Ok(n)
+        };
+        let op = match op {
             FaultOp::Partition(groups) => {
                 let mut resolved: Vec<Vec<(NodeId, bool)>> = Vec::new();
                 for g in groups {
                     let mut out = Vec::new();
                     for t in g {
-                        out.push((self.resolve_target(t)?, matches!(t, Target::Role(_))));
+                        out.push((resolve(t)?, matches!(t, Target::Role(_))));
                     }
                     resolved.push(out);
                 }
@@ -572,54 +602,53 @@ impl<A: Actor> Engine<A> {
                 for (i, g) in resolved.iter().enumerate() {
                     let mut nodes = Vec::new();
                     for &(n, by) in g {
-                        if !by && by_role.iter().any(|&(m, j)| m == n && j != i) {
+                        if nodes.contains(&n) || (!by && by_role.iter().any(|&(m, j)| m == n && j != i)) {
                             continue;
                         }
-                        if out.iter().any(|o| o.contains(&n)) || nodes.contains(&n) {
+                        if out.iter().any(|o| o.contains(&n)) {
                             return Err(format!("{} would be on both sides of the partition", name(n)));
                         }
                         nodes.push(n);
                     }
                     out.push(nodes);
                 }
-                Ok(FaultOp::Partition(out))
+                FaultOp::Partition(out)
             }
-            _ => {
-                let op = op.try_map(|t| self.resolve_target(t))?;
-                match &op {
-                    FaultOp::Cut(a, b) if a == b => Err(format!("both ends of the cut are {}", name(*a))),
-                    FaultOp::Slow(nodes, d) => {
-                        let mut unique: Vec<NodeId> = Vec::new();
-                        for n in nodes {
-                            if !unique.contains(n) {
-                                unique.push(*n);
-                            }
+            _ => match op.try_map(&mut resolve)? {
+                FaultOp::Cut(a, b) if a == b => return Err(format!("both ends of the cut are {}", name(a))),
+                FaultOp::Slow(nodes, d) => {
+                    let mut unique: Vec<NodeId> = Vec::new();
+                    for n in nodes {
+                        if !unique.contains(&n) {
+                            unique.push(n);
                         }
-                        Ok(FaultOp::Slow(unique, *d))
                     }
-                    _ => Ok(op),
+                    FaultOp::Slow(unique, d)
                 }
-            }
-        }
+                op => op,
+            },
+        };
+        Ok((op, roles))
     }
 
     fn apply_fault(&mut self, index: usize, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
         let (heal_after, heal_of) = (self.faults[index].heal_after, self.faults[index].heal_of);
-        let op = match self.resolve_op(&self.faults[index].op) {
-            Ok(op) => op,
+        let (op, roles) = match self.resolve_op(&self.faults[index].op) {
+            Ok(resolved) => resolved,
             Err(why) => {
                 let record = FaultRecord {
                     index,
                     heal_of,
                     at: self.now,
                     op: None,
+                    roles: Vec::new(),
                     unresolved: Some(why),
                     fired: false,
                     affected: Vec::new(),
                     healed: 0,
                 };
                 if let Some(sink) = self.trace.as_mut() {
-                    let line = serde_json::json!({"t": self.now, "fault": index, "unresolved": &record.unresolved});
+                    let line = serde_json::json!({"t": self.now, "unresolved_fault": index, "why": &record.unresolved});
                     write_line(sink, &line, &mut self.trace_error);
                 }
                 observer(Happening::Fault(&record));
@@ -628,6 +657,12 @@ impl<A: Actor> Engine<A> {
             }
         };
         let owner = index as u32;
+        // A crash heals only what it took down: a power loss of a node whose process had
+        // already crashed fires (the page cache goes) but leaves its restart to the crash.
+        let was_up = match &op {
+            FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n) => self.slots[n.index()].up,
+            _ => false,
+        };
         let mut affected = Vec::new();
         let mut healed = 0;
         let fired = match &op {
@@ -678,7 +713,7 @@ impl<A: Actor> Engine<A> {
         // nothing (restarting would cut another fault short); a network fault is undone
         // whatever it changed, since its cuts are in force until then.
         let heal = match (&op, heal_after) {
-            (FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n), Some(d)) if fired => {
+            (FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n), Some(d)) if fired && was_up => {
                 Some((FaultOp::Restart(Target::Node(*n)), d))
             }
             (FaultOp::Isolate(_) | FaultOp::Partition(_) | FaultOp::Cut(..) | FaultOp::Slow(..), Some(d)) => {
@@ -693,13 +728,14 @@ impl<A: Actor> Engine<A> {
                 heal_of: Some(index),
             });
             let heal_index = self.faults.len() - 1;
-            self.push(self.now + after, Event::Fault(heal_index));
+            self.push_first(self.now + after, Event::Fault(heal_index));
         }
         let record = FaultRecord {
             index,
             heal_of,
             at: self.now,
             op: Some(op),
+            roles,
             unresolved: None,
             fired,
             affected,
@@ -1083,6 +1119,34 @@ mod tests {
             r[2].op
         );
         assert!(!e.network.can_send(NodeId(0), NodeId(1)));
+    }
+
+    #[test]
+    fn a_heal_comes_before_a_new_fault_at_its_instant() {
+        let mut e = engine(3);
+        e.schedule_fault(
+            Time::from_millis(1),
+            FaultOp::Crash(NodeId(0).into()),
+            Some(Duration::from_millis(1)),
+        );
+        e.schedule_fault(Time::from_millis(2), FaultOp::Crash(NodeId(0).into()), None);
+        // A partition naming a role and the node it resolves to on one side fires.
+        e.schedule_fault(
+            Time::from_millis(3),
+            FaultOp::Partition(vec![vec![Target::Role(1), NodeId(1).into()], vec![NodeId(2).into()]]),
+            None,
+        );
+        // A cut that another fault already holds still takes hold of the link.
+        e.schedule_fault(
+            Time::from_millis(4),
+            FaultOp::Cut(NodeId(1).into(), NodeId(2).into()),
+            None,
+        );
+        e.run_until(Time::from_millis(5), &mut |_| {});
+        let fired: Vec<(u64, bool)> = e.fault_records.iter().map(|r| (r.at.as_millis(), r.fired)).collect();
+        assert_eq!(fired, [(1, true), (2, true), (2, true), (3, true), (4, true)]);
+        assert_eq!(e.fault_records[1].heal_of, Some(0), "the restart comes first");
+        assert!(!e.is_up(NodeId(0)));
     }
 
     #[test]

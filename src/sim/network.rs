@@ -95,20 +95,21 @@ impl Network {
         from == to || self.live.contains_edge(from.0, to.0)
     }
 
-    /// Cuts the one-way link `from → to` on behalf of fault `owner`. Returns whether it
-    /// was up.
+    /// Cuts the one-way link `from → to` on behalf of fault `owner`. Returns whether the
+    /// fault took hold of it: it stays cut until that fault is undone, even where another
+    /// fault had cut it already.
     pub fn cut(&mut self, from: NodeId, to: NodeId, owner: u32) -> bool {
         if from == to {
             return false;
         }
         let owners = self.cut_by.entry((from.0, to.0)).or_default();
-        if !owners.contains(&owner) {
-            owners.push(owner);
-        }
-        if self.live.remove_edge(from.0, to.0).is_none() {
+        if owners.contains(&owner) {
             return false;
         }
-        self.link(from, to).epoch += 1;
+        owners.push(owner);
+        if self.live.remove_edge(from.0, to.0).is_some() {
+            self.link(from, to).epoch += 1;
+        }
         true
     }
 
@@ -259,6 +260,9 @@ mod tests {
         let mut n = net(2);
         let (_, epoch) = n.send(Time::ZERO, NodeId(0), NodeId(1)).unwrap();
         assert!(n.cut(NodeId(0), NodeId(1), 0));
+        // Another fault takes hold of the same cut; the first one's again does not.
+        assert!(n.cut(NodeId(0), NodeId(1), 1));
+        assert!(!n.cut(NodeId(0), NodeId(1), 0));
         assert!(!n.still_open(NodeId(0), NodeId(1), epoch));
         assert!(n.send(Time::ZERO, NodeId(0), NodeId(1)).is_none());
         assert!(n.send(Time::ZERO, NodeId(1), NodeId(0)).is_some());

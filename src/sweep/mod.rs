@@ -103,11 +103,6 @@ impl Variant {
     pub fn flags(&self) -> String {
         self.0.iter().map(|(k, v)| format!(" --set {k}={v}")).collect()
     }
-    /// `producer:acks=1 topic:min.insync.replicas=2`.
-    pub fn label(&self) -> String {
-        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        parts.join(" ")
-    }
 }
 
 impl Serialize for Variant {
@@ -231,8 +226,17 @@ impl RunRecord {
 
     /// The command that replays this run.
     pub fn replay(&self) -> String {
+        // A run that ran out of events replays with the same budget.
+        let budget = match (&self.outcome, &self.message) {
+            (Some(Outcome::Budget), Some(m)) => m
+                .strip_prefix("more than ")
+                .and_then(|m| m.strip_suffix(" events"))
+                .map(|n| format!(" --max-events {n}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         format!(
-            "kafkasim run {} --seed {}{}",
+            "kafkasim run {} --seed {}{}{budget}",
             self.file,
             self.seed,
             self.variant.flags()
@@ -307,12 +311,19 @@ pub struct Options {
 thread_local! {
     /// The last panic's message and place, kept by the hook [`quiet_panics`] installs.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this thread is inside a guarded run.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Makes panics silent (a sweep reports them itself) and keeps each one's message and
-/// place for the run's record.
+/// Makes panics inside guarded runs silent (a sweep reports them itself) and keeps each
+/// one's message and place for the run's record; other panics go to the hook that was
+/// there before.
 pub fn quiet_panics() {
-    std::panic::set_hook(Box::new(|info| {
+    let before = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !GUARDED.with(std::cell::Cell::get) {
+            return before(info);
+        }
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
@@ -340,6 +351,7 @@ pub enum Ended {
 /// Runs `scenario` with `seed`, catching a panic and stopping at `max_events`.
 pub fn run_guarded(scenario: &Scenario, seed: u64, max_events: u64, source: &str) -> Ended {
     LAST_PANIC.with(|p| p.borrow_mut().take());
+    GUARDED.with(|g| g.set(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(
             scenario,
@@ -351,6 +363,7 @@ pub fn run_guarded(scenario: &Scenario, seed: u64, max_events: u64, source: &str
             },
         )
     }));
+    GUARDED.with(|g| g.set(false));
     match result {
         Ok(Ok(report)) => Ended::Report(Box::new(report)),
         Ok(Err(RunError::Budget { events, simulated_ms })) => Ended::Budget { events, simulated_ms },
@@ -403,24 +416,42 @@ pub fn run_one(plan: &Plan, index: usize, seed: u64, max_events: u64) -> RunReco
     }
 }
 
-/// The (combination, seed) pairs a sweep runs, in order: combination by combination,
-/// seeds in order within each; with a shard, only its share.
-pub fn runs(plan: &Plan, opts: &Options) -> Vec<(usize, u64)> {
-    let per = opts.seeds;
-    (0..plan.combinations.len() as u64 * per)
-        .filter(|i| opts.shard.is_none_or(|(k, n)| i % n == k - 1))
-        .map(|i| ((i / per) as usize, opts.from + i % per))
-        .collect()
+/// The most runs one process takes on: their records are kept in memory (a few hundred
+/// bytes each) until the sweep ends.
+pub const MAX_RUNS: u64 = 10_000_000;
+
+/// How many runs the sweep (its shard, with one) has: combinations × seeds, or its share.
+/// More than [`MAX_RUNS`] is an error that says how to split the sweep.
+pub fn count_runs(plan: &Plan, opts: &Options) -> Result<u64, String> {
+    let total = (plan.combinations.len() as u64)
+        .checked_mul(opts.seeds)
+        .ok_or("--seeds times the combinations is more than any count")?;
+    let mine = match opts.shard {
+        Some((k, n)) => total / n + u64::from(k - 1 < total % n),
+        None => total,
+    };
+    if mine > MAX_RUNS {
+        let shards = total.div_ceil(MAX_RUNS);
+        return Err(format!(
+            "this sweep has {mine} runs for one process, more than {MAX_RUNS}: split it into {shards} or more with --shard K/N and `kafkasim merge`"
+        ));
+    }
+    Ok(mine)
 }
 
-/// Runs the sweep; `progress` hears of every run as it ends (from any thread). The
-/// records come back in run order whatever the number of jobs.
+/// Runs the sweep; `progress` hears of every run as it ends (from any thread). The runs
+/// are the (combination, seed) pairs in order, combination by combination (with a shard,
+/// those whose index is K−1 modulo N), and the records come back in that order whatever
+/// the number of jobs.
 pub fn sweep(plan: &Plan, opts: &Options, progress: &(dyn Fn(&RunRecord) + Sync)) -> Vec<RunRecord> {
-    let runs = runs(plan, opts);
+    let per = opts.seeds;
+    let total = plan.combinations.len() as u64 * per;
     let work = || {
-        runs.par_iter()
-            .map(|&(index, seed)| {
-                let record = run_one(plan, index, seed, opts.max_events);
+        (0..total)
+            .into_par_iter()
+            .filter(|i| opts.shard.is_none_or(|(k, n)| i % n == k - 1))
+            .map(|i| {
+                let record = run_one(plan, (i / per) as usize, opts.from + i % per, opts.max_events);
                 progress(&record);
                 record
             })
@@ -456,6 +487,28 @@ pub fn merge(files: &[(String, String)]) -> Result<Vec<RunRecord>, String> {
             let r: RunRecord =
                 serde_json::from_str(line).map_err(|e| format!("{name}:{}: not a sweep record: {e}", i + 1))?;
             if let Some(first) = records.first() {
+                if r.file != first.file || r.matrix != first.matrix {
+                    return Err(format!(
+                        "{name}:{}: this record is of a sweep of {}{}, the first file's of {}{}: run every shard with the same scenario path and the same kind of sweep",
+                        i + 1,
+                        r.file,
+                        if r.matrix { " (a matrix)" } else { "" },
+                        first.file,
+                        if first.matrix { " (a matrix)" } else { "" }
+                    ));
+                }
+                if let Some(other) = records
+                    .iter()
+                    .find(|o| o.variant_index == r.variant_index && o.variant != r.variant)
+                {
+                    return Err(format!(
+                        "{name}:{}: combination {} ran with `{}` here and with `{}` elsewhere: every shard must have the same --set settings",
+                        i + 1,
+                        r.variant_index,
+                        r.variant.flags().trim(),
+                        other.variant.flags().trim()
+                    ));
+                }
                 if r.scenario_hash != first.scenario_hash || r.scenario != first.scenario {
                     return Err(format!(
                         "{name}:{}: this record is of another scenario (hash {}) than the first file's ({} {})",

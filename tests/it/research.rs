@@ -450,3 +450,107 @@ fn a_sweep_exits_1_when_a_seed_misses_its_expectations() {
         "{out}"
     );
 }
+
+#[test]
+fn merge_refuses_shards_run_with_other_settings_and_a_shard_may_hold_nothing() {
+    let dir = temp_dir("merge-settings");
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let scenario = "scenarios/nemesis-acks-1.yaml";
+    kafkasim(&[
+        "sweep",
+        scenario,
+        "--seeds",
+        "2",
+        "--shard",
+        "1/2",
+        "--out",
+        &out("a.jsonl"),
+    ]);
+    kafkasim(&[
+        "sweep",
+        scenario,
+        "--seeds",
+        "2",
+        "--shard",
+        "2/2",
+        "--set",
+        "producer:acks=all",
+        "--out",
+        &out("b.jsonl"),
+    ]);
+    let o = kafkasim(&["merge", &out("a.jsonl"), &out("b.jsonl")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("every shard must have the same --set settings"));
+    // Three runs over five shards: shards 4 and 5 hold none, and merge takes their files.
+    for k in 1..=5 {
+        let o = kafkasim(&[
+            "sweep",
+            scenario,
+            "--seeds",
+            "3",
+            "--shard",
+            &format!("{k}/5"),
+            "--out",
+            &out(&format!("s{k}.jsonl")),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(dir.join("s5.jsonl")).unwrap(), b"");
+    let files: Vec<String> = (1..=5).map(|k| out(&format!("s{k}.jsonl"))).collect();
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    let merged = kafkasim(&args);
+    let whole = kafkasim(&["sweep", scenario, "--seeds", "3"]);
+    assert_eq!(merged.stdout, whole.stdout);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_shrunk_failure_fails_the_same_way_not_just_the_same_check() {
+    // A group that cannot keep up: liveness fails because the group lags, and
+    // at-least-once because the run ended first. Removing the group, or cutting the drain
+    // the group needs, would fail liveness another way; shrinking keeps both.
+    let yaml = "name: slow\nduration: 20s\ndrain: 10s\ncluster: { brokers: 1 }\ntopics: [{ name: t, partitions: 2 }]\nproducers: [{ name: app, topic: t, rate: 100/s }]\nconsumers: [{ group: g, topics: [t], processing: 20ms, commit: after-processing, config: { auto.offset.reset: earliest } }]\nfaults:\n  - { at: 2s, slow: { nodes: [app], latency: 5ms }, for: 1s }\n  - { at: 5s, pause: broker-1, for: 1s }\n";
+    let p = Plan::new("slow.yaml", yaml.as_bytes(), Vec::new()).unwrap();
+    let record = sweep::run_one(&p, 0, 0, sweep::DEFAULT_MAX_EVENTS);
+    assert_eq!(
+        record.failure().as_deref(),
+        Some("at-least-once, liveness failed unexpectedly")
+    );
+    let shrunk = sweep::shrink::shrink(&p, &record, sweep::DEFAULT_MAX_EVENTS, &mut |_| {}).unwrap();
+    let s = scenario::parse("min.yaml", &shrunk.text).unwrap();
+    assert_eq!(s.groups.len(), 1, "{}", shrunk.text);
+    assert_eq!(s.drain.as_millis(), 10_000, "{}", shrunk.text);
+    assert!(s.faults.is_empty(), "{}", shrunk.text);
+    let report = run_seed(&s, 0);
+    let liveness = report.checks.iter().find(|c| c.name == "liveness").unwrap();
+    assert_eq!(liveness.kinds, ["group-lags"]);
+}
+
+#[test]
+fn a_seed_above_i64_max_freezes_and_replays() {
+    let dir = temp_dir("big-seed");
+    let frozen = dir.join("f.yaml");
+    let seed = u64::MAX.to_string();
+    let a = kafkasim(&[
+        "run",
+        "scenarios/nemesis-acks-1.yaml",
+        "--seed",
+        &seed,
+        "--freeze",
+        frozen.to_str().unwrap(),
+    ]);
+    let b = kafkasim(&["run", frozen.to_str().unwrap()]);
+    assert_eq!(
+        a.status.code(),
+        b.status.code(),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&frozen)
+            .unwrap()
+            .contains(&format!("seed: {seed}\n"))
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
