@@ -101,39 +101,7 @@ enum Command {
     /// every combination of settings over the same seeds and prints the matrix instead.
     /// Exits 1 if a seed missed its expectations (never with `vary`: there violations
     /// are the data), 2 on bad input.
-    Sweep {
-        /// The scenario file (YAML).
-        scenario: PathBuf,
-        /// How many seeds to run.
-        #[arg(long, value_name = "N")]
-        seeds: u64,
-        /// The first seed (default: the scenario's `seed`).
-        #[arg(long, value_name = "S")]
-        from: Option<u64>,
-        /// Runs at once (default: one per core). Each run is single-threaded.
-        #[arg(long, value_name = "J")]
-        jobs: Option<usize>,
-        /// Run only shard K of N: the runs whose index is K-1 modulo N. Merge the shards'
-        /// --out files with `kafkasim merge`.
-        #[arg(long, value_name = "K/N")]
-        shard: Option<String>,
-        /// Write one JSON line per run to FILE, sorted by (combination, seed).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Shrink the first seed of each group of failures to a minimal scenario in DIR.
-        #[arg(long, value_name = "DIR")]
-        shrink: Option<PathBuf>,
-        /// Pin a setting (SCOPE:KEY=VALUE), as `run --set` does; the `vary` block is then
-        /// ignored. Repeatable.
-        #[arg(long, value_name = "SCOPE:KEY=VALUE")]
-        set: Vec<String>,
-        /// A run that handles more events than this is stopped and counted as `budget`.
-        #[arg(long, value_name = "N", default_value_t = kafkasim::sweep::DEFAULT_MAX_EVENTS)]
-        max_events: u64,
-        /// Output format: `text` for people, `json` for scripts.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Sweep(sweep_cli::SweepArgs),
     /// Merge the --out files of sharded sweeps: prints what one sweep would have printed.
     Merge {
         /// The shards' JSONL files.
@@ -149,7 +117,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -255,36 +223,14 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             keys,
         } => partition(partitions, key_type, stats, keys),
         Command::Assign { file } => assign(&file),
-        Command::Sweep {
-            scenario,
-            seeds,
-            from,
-            jobs,
-            shard,
-            out,
-            shrink,
-            set,
-            max_events,
-            format,
-        } => sweep_cli::command(sweep_cli::Args {
-            scenario,
-            seeds,
-            from,
-            jobs,
-            shard,
-            out,
-            shrink,
-            settings: settings(&set)?,
-            max_events,
-            json: matches!(format, Format::Json),
-        }),
+        Command::Sweep(args) => sweep_cli::command(args),
         Command::Merge { files, out, format } => {
             sweep_cli::merge(&files, out.as_deref(), matches!(format, Format::Json))
         }
     }
 }
 
-fn settings(set: &[String]) -> Result<Vec<kafkasim::scenario::vary::Setting>, String> {
+pub(crate) fn settings(set: &[String]) -> Result<Vec<kafkasim::scenario::vary::Setting>, String> {
     set.iter()
         .map(|s| kafkasim::scenario::vary::Setting::parse(s))
         .collect()

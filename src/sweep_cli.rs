@@ -2,7 +2,6 @@
 //! files, exit codes. The work itself is the library's `sweep` module.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kafkasim::scenario::vary::Setting;
 use kafkasim::sweep::matrix::{matrix, render_matrix, render_summary, summary};
 use kafkasim::sweep::{self, Options, Plan, RunRecord, shrink};
 use std::io::{IsTerminal, Write};
@@ -10,17 +9,40 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub struct Args {
-    pub scenario: PathBuf,
-    pub seeds: u64,
-    pub from: Option<u64>,
-    pub jobs: Option<usize>,
-    pub shard: Option<String>,
-    pub out: Option<PathBuf>,
-    pub shrink: Option<PathBuf>,
-    pub settings: Vec<Setting>,
-    pub max_events: u64,
-    pub json: bool,
+/// The arguments of `kafkasim sweep`.
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The scenario file (YAML).
+    scenario: PathBuf,
+    /// How many seeds to run.
+    #[arg(long, value_name = "N")]
+    seeds: u64,
+    /// The first seed (default: the scenario's `seed`).
+    #[arg(long, value_name = "S")]
+    from: Option<u64>,
+    /// Runs at once (default: one per core). Each run is single-threaded.
+    #[arg(long, value_name = "J")]
+    jobs: Option<usize>,
+    /// Run only shard K of N: the runs whose index is K-1 modulo N. Merge the shards' --out
+    /// files with `kafkasim merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Write one JSON line per run to FILE, sorted by (combination, seed).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Shrink the first seed of each group of failures to a minimal scenario in DIR.
+    #[arg(long, value_name = "DIR")]
+    shrink: Option<PathBuf>,
+    /// Pin a setting (SCOPE:KEY=VALUE), as `run --set` does; the `vary` block is then
+    /// ignored. Repeatable.
+    #[arg(long, value_name = "SCOPE:KEY=VALUE")]
+    set: Vec<String>,
+    /// A run that handles more events than this is stopped and counted as `budget`.
+    #[arg(long, value_name = "N", default_value_t = kafkasim::sweep::DEFAULT_MAX_EVENTS)]
+    max_events: u64,
+    /// Output format: `text` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value_t = crate::Format::Text)]
+    format: crate::Format,
 }
 
 /// `K/N` with 1 <= K <= N.
@@ -49,10 +71,10 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-pub fn command(a: Args) -> Result<ExitCode, String> {
+pub fn command(a: SweepArgs) -> Result<ExitCode, String> {
     let file = a.scenario.display().to_string();
     let bytes = std::fs::read(&a.scenario).map_err(|e| format!("{file}: cannot read the scenario: {e}"))?;
-    let plan = Plan::new(&file, &bytes, a.settings).map_err(|e| e.to_string())?;
+    let plan = Plan::new(&file, &bytes, crate::settings(&a.set)?).map_err(|e| e.to_string())?;
     if a.seeds == 0 {
         return Err("--seeds must be at least 1".to_string());
     }
@@ -126,7 +148,7 @@ pub fn command(a: Args) -> Result<ExitCode, String> {
     if let Some(out) = &a.out {
         crate::write_whole(out, sweep::jsonl(&records).as_bytes())?;
     }
-    let code = print(&records, a.json);
+    let code = print(&records, matches!(a.format, crate::Format::Json));
     if let Some(dir) = &a.shrink {
         shrink_groups(&plan, &records, dir, a.max_events)?;
     }

@@ -14,6 +14,10 @@ pub fn freeze(text: &str, settings: &[Setting], scenario: &Scenario, seed: u64) 
     apply(&mut tree, settings);
     tree.remove("vary");
     tree.remove("nemesis");
+    // A description written `>` ends with a newline that would come back as a blank line.
+    if let Some(Yaml::Str(d)) = tree.get_mut("description") {
+        d.truncate(d.trim_end().len());
+    }
     let after = if tree.get("description").is_some() {
         "description"
     } else {

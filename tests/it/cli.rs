@@ -1,14 +1,7 @@
 //! The `kafkasim` binary as a user runs it: exit codes, output formats, the trace file.
 
-use std::process::{Command, Output};
-
-fn kafkasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
-        .args(args)
-        .current_dir(crate::root())
-        .output()
-        .expect("runs")
-}
+use crate::kafkasim;
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8")
@@ -196,7 +189,7 @@ fn partition_stats_count_keys_per_partition() {
 /// `kafkasim assign` with `input` on standard input.
 fn assign_stdin(input: &str) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kafkasim"))
         .args(["assign", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

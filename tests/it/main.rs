@@ -52,6 +52,15 @@ pub fn run_yaml(yaml: &str) -> kafkasim::report::Report {
     run(&kafkasim::scenario::parse("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// Runs the `kafkasim` binary from the crate root, as a user would.
+pub fn kafkasim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kafkasim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("runs")
+}
+
 /// `scenarios/NAME.yaml`, as a user would type it from the crate root.
 pub fn relative(path: &Path) -> String {
     path.strip_prefix(root()).unwrap_or(path).display().to_string()

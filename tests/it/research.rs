@@ -1,19 +1,12 @@
 //! The research loop: the nemesis, faults that name roles, sweeps over seeds and
 //! combinations, shards, freezing and shrinking.
 
+use crate::kafkasim;
 use kafkasim::report::Report;
 use kafkasim::scenario::vary::Setting;
 use kafkasim::scenario::{self, FaultKind, Scenario};
 use kafkasim::sweep::{self, Options, Plan, RunRecord};
-use std::process::{Command, Output};
-
-fn kafkasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kafkasim"))
-        .args(args)
-        .current_dir(crate::root())
-        .output()
-        .expect("runs")
-}
+use std::process::Output;
 
 fn plan(path: &str, set: &[&str]) -> Plan {
     let bytes = std::fs::read(crate::root().join(path)).expect("readable");
