@@ -88,21 +88,16 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
         let pick = |rng: &mut SimRng| candidates[rng.random_range(0..candidates.len())].clone();
         let concrete = |t: &String| if is_role(t) { Vec::new() } else { vec![t.clone()] };
         let (fault, down, nodes) = match kind {
-            NemesisKind::Crash => {
+            NemesisKind::Crash | NemesisKind::PowerLoss | NemesisKind::Pause | NemesisKind::Isolate => {
                 let t = pick(&mut rng);
-                (FaultKind::Crash(t.clone()), 1, concrete(&t))
-            }
-            NemesisKind::PowerLoss => {
-                let t = pick(&mut rng);
-                (FaultKind::PowerLoss(t.clone()), 1, concrete(&t))
-            }
-            NemesisKind::Pause => {
-                let t = pick(&mut rng);
-                (FaultKind::Pause(t.clone()), 1, concrete(&t))
-            }
-            NemesisKind::Isolate => {
-                let t = pick(&mut rng);
-                (FaultKind::Isolate(t.clone()), 1, concrete(&t))
+                let nodes = concrete(&t);
+                let fault = match kind {
+                    NemesisKind::Crash => FaultKind::Crash(t),
+                    NemesisKind::PowerLoss => FaultKind::PowerLoss(t),
+                    NemesisKind::Pause => FaultKind::Pause(t),
+                    _ => FaultKind::Isolate(t),
+                };
+                (fault, 1, nodes)
             }
             NemesisKind::Partition => {
                 // Jepsen's two partitions: the leader of a random partition cut off from
