@@ -73,6 +73,10 @@ struct ProducerStats {
     acked: u64,
     failed: u64,
     unacknowledged: u64,
+    refused: u64,
+    /// Per partition: the error its batches keep getting and since when (cleared by an
+    /// acknowledgement).
+    stuck: BTreeMap<Pidx, (String, Time)>,
     errors: BTreeMap<String, u64>,
     failed_by_reason: BTreeMap<String, u64>,
     /// (latency of the batch's average record in µs, records in the batch).
@@ -306,6 +310,7 @@ impl Collector<'_> {
                     r.1 += at.since(since).0;
                 }
                 let s = &mut self.producers[*producer as usize];
+                s.stuck.remove(partition);
                 s.acked += u64::from(*count);
                 s.batches += 1;
                 s.batch_records_max = s.batch_records_max.max(u64::from(*count));
@@ -322,10 +327,10 @@ impl Collector<'_> {
                 records,
                 retrying,
             } => {
-                *self.producers[*producer as usize]
-                    .errors
-                    .entry(error.name().to_string())
-                    .or_default() += 1;
+                let s = &mut self.producers[*producer as usize];
+                *s.errors.entry(error.name().to_string()).or_default() += 1;
+                let stuck = s.stuck.entry(*partition).or_insert((String::new(), at));
+                stuck.0 = error.name().to_string();
                 self.refused[*partition as usize].0.get_or_insert(at);
                 let kind = BurstKind::ProduceError {
                     producer: *producer,
@@ -341,6 +346,7 @@ impl Collector<'_> {
                 reason,
                 ..
             } => {
+                let reason_kind = reason;
                 let reason = match reason {
                     FailReason::DeliveryTimeout => "delivery.timeout.ms expired".to_string(),
                     FailReason::Error(e) => e.name().to_string(),
@@ -351,8 +357,12 @@ impl Collector<'_> {
                 };
                 self.refused[*partition as usize].0.get_or_insert(at);
                 let s = &mut self.producers[*producer as usize];
-                s.failed += u64::from(*count);
-                *s.failed_by_reason.entry(reason.clone()).or_default() += u64::from(*count);
+                if matches!(reason_kind, FailReason::BufferExhausted) {
+                    s.refused += u64::from(*count);
+                } else {
+                    s.failed += u64::from(*count);
+                    *s.failed_by_reason.entry(reason.clone()).or_default() += u64::from(*count);
+                }
                 self.burst(
                     at,
                     BurstKind::Failed {
@@ -1237,6 +1247,12 @@ fn assemble(
     let partition_name = |p: Pidx| info.partition_name(p);
     let producer_name = |p: u32| names[(c.first_producer + p) as usize].clone();
     let end = Time((scenario.duration + scenario.drain).0);
+    let producer_node = |i: usize| match engine.node(NodeId(c.first_producer + i as u32)) {
+        Node::Producer(p) => p,
+        _ => unreachable!("producers are numbered from first_producer"),
+    };
+    let producer_pending: Vec<Vec<(Pidx, u64)>> = (0..c.producers.len()).map(|i| producer_node(i).pending()).collect();
+    let producer_offered: Vec<u64> = (0..c.producers.len()).map(|i| producer_node(i).offered()).collect();
     let lost_write = c.lost_write.finish(
         |p| final_log(engine, info, p),
         |p| final_replica(engine, info, p),
@@ -1294,6 +1310,26 @@ fn assemble(
         "nonmonotonic-poll",
         c.nonmonotonic.violations(&partition_name, &member_name),
     );
+    // The producer half of liveness: after the drain, no producer still holds records that
+    // were neither acknowledged nor given up.
+    for (i, pending) in producer_pending.iter().enumerate() {
+        for &(p, n) in pending {
+            let why = match c.producers[i].stuck.get(&p) {
+                Some((error, since)) => format!(", getting {error} since {since}"),
+                None => String::new(),
+            };
+            results.entry("liveness").or_default().push(crate::check::Violation {
+                at: end,
+                message: format!(
+                    "{} still holds {n} record{} for {} after the drain{why}",
+                    producer_name(i as u32),
+                    if n == 1 { "" } else { "s" },
+                    info.partition_name(p)
+                ),
+                kind: "producer-stuck",
+            });
+        }
+    }
     // The consumer half of liveness: after the drain, every group has committed up to the
     // high watermark of every partition it reads.
     for (g, parts) in group_partitions.iter().enumerate() {
@@ -1371,6 +1407,9 @@ fn assemble(
                 acked: s.acked,
                 failed: s.failed,
                 unacknowledged: s.unacknowledged,
+                refused: s.refused,
+                pending: producer_pending[i].iter().map(|(_, n)| n).sum(),
+                offered: producer_offered[i],
                 errors: s.errors.clone(),
                 failed_by_reason: s.failed_by_reason.clone(),
                 latency_ms: Latency {

@@ -440,6 +440,8 @@ mod tests {
             count,
             bytes: 100,
             leader_epoch: epoch,
+            producer_epoch: 0,
+            seq: None,
         }
     }
 

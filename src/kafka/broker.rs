@@ -12,6 +12,7 @@
 use crate::kafka::epoch::{EpochCache, truncation_offset};
 use crate::kafka::group::{Coordinator, GroupSnapshot, GroupTimer};
 use crate::kafka::log::{Batch, Log, RecordRange};
+use crate::kafka::producer_state::{ProducerStates, Verdict};
 use crate::kafka::protocol::{
     AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
 };
@@ -224,16 +225,6 @@ struct PendingProduce {
     parts: Vec<ProducePart>,
 }
 
-/// The idempotent-producer state of one producer on one partition (`ProducerStateEntry`).
-#[derive(Default)]
-struct ProducerEntry {
-    session: Option<u32>,
-    /// The last five batches: (first sequence, count, base offset).
-    window: VecDeque<(u64, u32, u64)>,
-}
-
-const BATCHES_TO_RETAIN: usize = 5;
-
 #[derive(Default)]
 struct Fetcher {
     in_flight: Option<u64>,
@@ -252,8 +243,10 @@ pub struct Broker {
     high_watermark: Vec<u64>,
     parked: Vec<Parked>,
     purgatory: Vec<PendingProduce>,
-    producers: BTreeMap<(Pidx, u32), ProducerEntry>,
+    producers: ProducerStates,
     fetchers: BTreeMap<u32, Fetcher>,
+    /// A heartbeat is out with no answer yet.
+    heartbeat_unanswered: bool,
     next_id: u64,
     /// The classic group coordinator, for the groups this broker coordinates.
     pub coordinator: Coordinator,
@@ -284,8 +277,9 @@ impl Broker {
             high_watermark: vec![0; n],
             parked: Vec::new(),
             purgatory: Vec::new(),
-            producers: BTreeMap::new(),
+            producers: ProducerStates::default(),
             fetchers: BTreeMap::new(),
+            heartbeat_unanswered: false,
             next_id: 0,
             disk_rng,
             coordinator: Coordinator::new(group_rng, info.config.group_initial_rebalance_delay),
@@ -388,6 +382,7 @@ impl Broker {
         self.purgatory.clear();
         self.producers.clear();
         self.fetchers.clear();
+        self.heartbeat_unanswered = false;
         self.broker_epoch = None;
         self.image = None;
         self.roles.iter_mut().for_each(|r| *r = Role::Offline);
@@ -425,6 +420,11 @@ impl Broker {
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
+        for (p, log) in self.disk.logs.iter().enumerate() {
+            if let Some(log) = log {
+                self.producers.rebuild(p as Pidx, log);
+            }
+        }
         for p in 0..self.info.partitions.len() {
             // The HW comes back from its checkpoint, never above the log end.
             self.high_watermark[p] = self.disk.high_watermark_checkpoint[p].min(self.leo(p as Pidx));
@@ -447,6 +447,14 @@ impl Broker {
     }
 
     fn heartbeat(&mut self, out: &mut Out) {
+        if self.heartbeat_unanswered {
+            // The last heartbeat went unanswered for its timeout,
+            // min(`controller.socket.timeout.ms`, `broker.heartbeat.interval.ms`): the
+            // channel to the controller closes the connection and opens a new one
+            // (`NodeToControllerRequestThread`, `NetworkClient.handleTimedOutRequests`).
+            out.close(self.info.controller_node());
+        }
+        self.heartbeat_unanswered = true;
         let metadata_version = self.image.as_ref().map_or(0, |i| i.version);
         let msg = Msg::BrokerHeartbeat {
             broker_epoch: self.broker_epoch,
@@ -516,6 +524,10 @@ impl Broker {
                 let f = self.fetchers.entry(leader).or_default();
                 if f.in_flight == Some(request) {
                     f.in_flight = None;
+                    // The fetcher's client gives up on the connection
+                    // (`NetworkClient.handleTimedOutRequests`) and reconnects after the
+                    // backoff.
+                    out.close(self.info.broker_node(leader));
                     self.back_off(leader, out);
                 }
             }
@@ -562,6 +574,7 @@ impl Broker {
             Msg::BrokerHeartbeatResponse {
                 broker_epoch, image, ..
             } => {
+                self.heartbeat_unanswered = false;
                 self.broker_epoch = broker_epoch;
                 if let Some(image) = image {
                     self.apply_image(now, image, out);
@@ -1004,6 +1017,8 @@ impl Broker {
         let hw = &mut self.high_watermark[p as usize];
         *hw = (*hw).min(leo);
         if !removed.is_empty() {
+            self.producers
+                .rebuild(p, self.disk.logs[p as usize].as_ref().expect("a replica"));
             out.observe(Obs::Truncated {
                 partition: p,
                 from: removed.start,
@@ -1108,12 +1123,14 @@ impl Broker {
                             log.flush();
                         }
                         self.disk.epochs[p as usize].assign(r.leader_epoch, base);
+                        let appended = RecordRange {
+                            base_offset: base,
+                            ..*r
+                        };
+                        self.producers.record(p, &appended);
                         out.observe(Obs::Replicated {
                             partition: p,
-                            range: RecordRange {
-                                base_offset: base,
-                                ..*r
-                            },
+                            range: appended,
                             source,
                         });
                     }
@@ -1400,53 +1417,20 @@ impl Broker {
         }
         let flush_messages = topic.flush_messages;
         let log = self.disk.logs[p as usize].as_mut().expect("a leader holds a replica");
-        let producer = batch.writer.producer;
-        if idempotent {
-            let entry = self.producers.entry((p, producer)).or_insert_with(|| {
-                // Rebuilt from the log after a restart or a leader change, as Kafka
-                // rebuilds producer state from its snapshot and log.
-                let window = log
-                    .last_batches_of(producer, BATCHES_TO_RETAIN)
-                    .iter()
-                    .map(|r| (r.first_seq, r.count, r.base_offset))
-                    .collect();
-                ProducerEntry { session: None, window }
-            });
-            if let Some(&(_, _, base)) = entry
-                .window
-                .iter()
-                .find(|(seq, count, _)| *seq == batch.first_seq && *count == batch.count)
-            {
-                return Ok(base);
-            }
-            let in_sequence = match (entry.session, entry.window.back()) {
-                (Some(s), Some(&(seq, count, _))) if s == batch.writer.session => {
-                    batch.first_seq == seq + u64::from(count)
-                }
-                _ => true,
-            };
-            if !in_sequence {
-                return Err(ErrorCode::OutOfOrderSequenceNumber);
-            }
+        if idempotent && let Verdict::Duplicate(base) = self.producers.check(p, batch)? {
+            return Ok(base);
         }
         let base = log.append(batch, epoch, now);
         if flush_messages.is_some_and(|n| log.unflushed_records() >= n) {
             log.flush();
         }
         let range = *log.ranges().last().expect("just appended");
+        self.producers.record(p, &range);
         out.observe(Obs::Replicated {
             partition: p,
             range,
             source: None,
         });
-        if idempotent {
-            let entry = self.producers.get_mut(&(p, producer)).expect("inserted above");
-            entry.session = Some(batch.writer.session);
-            entry.window.push_back((batch.first_seq, batch.count, base));
-            if entry.window.len() > BATCHES_TO_RETAIN {
-                entry.window.pop_front();
-            }
-        }
         Ok(base)
     }
 

@@ -252,8 +252,21 @@ impl Member {
                 }
             }
             MemberTimer::RequestTimeout(id) => {
-                if let Some((_, what)) = self.pending.remove(&id) {
+                if let Some((broker, what)) = self.pending.remove(&id) {
+                    // `NetworkClient.handleTimedOutRequests`: the connection is closed and
+                    // every request in flight on it fails.
+                    out.close(self.info.broker_node(broker));
                     self.request_failed(what, ErrorCode::RequestTimedOut, out);
+                    let others: Vec<u64> = self
+                        .pending
+                        .iter()
+                        .filter(|(_, (b, _))| *b == broker)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in others {
+                        let (_, what) = self.pending.remove(&id).expect("listed");
+                        self.request_failed(what, ErrorCode::NetworkException, out);
+                    }
                 }
             }
             MemberTimer::Retry => self.retry_scheduled = false,

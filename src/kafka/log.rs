@@ -4,8 +4,9 @@
 use crate::sim::Time;
 use serde::Serialize;
 
-/// Who wrote a batch: the producer instance and its session (bumped at every restart, as
-/// a new producer epoch would be).
+/// Who wrote a batch: the producer instance and its session, which is the idempotent
+/// producer's epoch: bumped at every restart (where Kafka's producer would get a new
+/// producer id, which is as good) and at every local epoch bump (KIP-360).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
 pub struct Writer {
     pub producer: u32,
@@ -14,12 +15,18 @@ pub struct Writer {
 
 /// A producer batch: `count` records with sequence numbers `first_seq..first_seq+count`
 /// of one producer on one partition.
+///
+/// `first_seq` names the records (the producer's own count of records it gave the
+/// partition, which the checks follow); `seq` is the sequence number on the wire of an
+/// idempotent producer, assigned when the batch is first drained and restarted at 0 by
+/// an epoch bump (`ProducerBatch.baseSequence`), and `None` without idempotence.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
 pub struct Batch {
     pub writer: Writer,
     pub first_seq: u64,
     pub count: u32,
     pub bytes: u32,
+    pub seq: Option<u64>,
 }
 
 /// A run of consecutive records as they sit in a log: offsets
@@ -32,6 +39,13 @@ pub struct RecordRange {
     pub count: u32,
     pub bytes: u32,
     pub leader_epoch: u32,
+    /// The writer's producer epoch (its session) and the wire sequence of the first
+    /// record, for an idempotent producer: what a replica rebuilds its producer state
+    /// from.
+    #[serde(skip)]
+    pub producer_epoch: u32,
+    #[serde(skip)]
+    pub seq: Option<u64>,
 }
 
 impl RecordRange {
@@ -53,6 +67,7 @@ impl RecordRange {
         RecordRange {
             base_offset: self.base_offset + u64::from(skip),
             first_seq: self.first_seq + u64::from(skip),
+            seq: self.seq.map(|s| s + u64::from(skip)),
             count: self.count - skip,
             bytes: scale(self.bytes, self.count - skip, self.count),
             ..*self
@@ -106,6 +121,8 @@ impl Log {
                 count: batch.count,
                 bytes: batch.bytes,
                 leader_epoch,
+                producer_epoch: batch.writer.session,
+                seq: batch.seq,
             },
             appended_at: now,
         });
@@ -192,22 +209,8 @@ impl Log {
     }
 
     /// Every record range in the log, in offset order.
-    pub fn ranges(&self) -> impl Iterator<Item = &RecordRange> {
+    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = &RecordRange> {
         self.entries.iter().map(|e| &e.range)
-    }
-
-    /// The last `n` batches of `producer`, newest last (rebuilding producer state).
-    pub fn last_batches_of(&self, producer: u32, n: usize) -> Vec<RecordRange> {
-        let mut found: Vec<RecordRange> = self
-            .entries
-            .iter()
-            .rev()
-            .filter(|e| e.range.producer == producer)
-            .take(n)
-            .map(|e| e.range)
-            .collect();
-        found.reverse();
-        found
     }
 }
 
@@ -224,6 +227,7 @@ mod tests {
             first_seq: seq,
             count,
             bytes: count * 10,
+            seq: Some(seq),
         }
     }
 

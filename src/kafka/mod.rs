@@ -15,6 +15,7 @@ pub mod log;
 pub mod partitioner;
 pub mod placement;
 pub mod producer;
+pub mod producer_state;
 pub mod protocol;
 
 use crate::kafka::broker::{Broker, BrokerTimer};
@@ -478,6 +479,10 @@ impl Actor for Node {
             Node::Controller(c) => Some(c.resolve(role)),
             _ => None,
         }
+    }
+
+    fn is_reply(msg: &Msg) -> bool {
+        msg.is_reply()
     }
 
     fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Out) {

@@ -190,6 +190,29 @@ struct PendingBatch {
     retry_at: Time,
     /// Bytes it holds of `buffer.memory` (`max(batch.size, its first record)`).
     alloc: u32,
+    /// An idempotent producer's epoch and wire sequence for the batch, from its first
+    /// drain on (`ProducerBatch.setProducerState`); a retry keeps them unless an epoch
+    /// bump rewrites them.
+    seq: Option<(u32, u64)>,
+    /// An epoch bump rewrote its sequence (`ProducerBatch.sequenceHasBeenReset`).
+    reset: bool,
+}
+
+/// An idempotent producer's sequence state for one partition (`TxnPartitionEntry`), and
+/// what the `TransactionManager` keeps of it.
+#[derive(Clone, Copy, Debug, Default)]
+struct SeqState {
+    /// The epoch its sequence numbers belong to.
+    epoch: u32,
+    /// The sequence the next new batch gets.
+    next: u64,
+    /// The sequence after the last one acknowledged (`lastAckedSequence + 1`).
+    acked_next: u64,
+    /// After a batch in retry expired: the sequence after it
+    /// (`partitionsWithUnresolvedSequences`). Nothing new is drained until it resolves.
+    unresolved: Option<u64>,
+    /// The next epoch bump restarts its sequences at 0 (`partitionsToRewriteSequences`).
+    rewrite: bool,
 }
 
 /// A record whose `send()` waits for `buffer.memory`: its partition and size are chosen.
@@ -216,9 +239,16 @@ pub struct ProducerNode {
     rng: SimRng,
     next_record: u64,
     next_seq: Vec<u64>,
+    /// The producer epoch: bumped at every restart and at every local bump (KIP-360).
     session: u32,
     started: bool,
     // Process memory.
+    /// Per partition: the idempotent sequence state.
+    seqs: Vec<SeqState>,
+    /// A local epoch bump is due before the next drain (`epochBumpRequired`).
+    bump_required: bool,
+    /// Per broker: where the next drain starts among the partitions it leads.
+    drain_index: BTreeMap<u32, usize>,
     leaders: Vec<Option<u32>>,
     metadata_request: Option<(u64, u32)>,
     metadata_at: Option<Time>,
@@ -260,6 +290,9 @@ impl ProducerNode {
             next_seq: vec![0; n],
             session: 0,
             started: false,
+            seqs: vec![SeqState::default(); n],
+            bump_required: false,
+            drain_index: BTreeMap::new(),
             leaders: vec![None; n],
             metadata_request: None,
             metadata_at: None,
@@ -295,6 +328,9 @@ impl ProducerNode {
             }
         }
         self.leaders.iter_mut().for_each(|l| *l = None);
+        self.seqs.iter_mut().for_each(|s| *s = SeqState::default());
+        self.bump_required = false;
+        self.drain_index.clear();
         self.metadata_request = None;
         self.metadata_at = None;
         self.in_flight.clear();
@@ -328,18 +364,40 @@ impl ProducerNode {
                 self.wake_at = None;
             }
             ProducerTimer::RequestTimeout(id) => {
-                if let Some(req) = self.in_flight.remove(&id) {
-                    self.fail_request(now, req, ErrorCode::RequestTimedOut, out);
+                if let Some(broker) = self.in_flight.get(&id).map(|r| r.broker) {
+                    self.disconnect(now, broker, out);
                 }
             }
             ProducerTimer::MetadataTimeout(id) => {
-                if self.metadata_request.is_some_and(|(r, _)| r == id) {
-                    self.metadata_request = None;
-                    self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
+                if let Some((r, broker)) = self.metadata_request
+                    && r == id
+                {
+                    self.disconnect(now, broker, out);
                 }
             }
         }
         self.drive(now, out);
+    }
+
+    /// A request to `broker` timed out: the client closes the connection and every request
+    /// in flight on it fails as timed out (`NetworkClient.handleTimedOutRequests`); the
+    /// next request opens a new connection.
+    fn disconnect(&mut self, now: Time, broker: u32, out: &mut Out) {
+        out.close(self.info.broker_node(broker));
+        if self.metadata_request.is_some_and(|(_, b)| b == broker) {
+            self.metadata_request = None;
+            self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
+        }
+        let ids: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, r)| r.broker == broker)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let req = self.in_flight.remove(&id).expect("listed");
+            self.fail_request(now, req, ErrorCode::RequestTimedOut, out);
+        }
     }
 
     pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
@@ -383,6 +441,13 @@ impl ProducerNode {
                         Ok(base_offset) => {
                             let b = self.queues[i].remove(k).expect("found");
                             self.pool_used -= u64::from(b.alloc);
+                            // `TransactionManager.maybeUpdateLastAckedSequence`.
+                            let st = &mut self.seqs[i];
+                            if let Some((epoch, seq)) = b.seq
+                                && epoch == st.epoch
+                            {
+                                st.acked_next = st.acked_next.max(seq + u64::from(b.count));
+                            }
                             out.observe(Obs::Acked {
                                 partition: p,
                                 producer: self.index,
@@ -419,14 +484,37 @@ impl ProducerNode {
         self.queues[i].iter().position(|b| b.in_flight && b.first_seq == seq)
     }
 
-    /// A failed attempt: retry after backoff, or give the batch up (`Sender.completeBatch`).
+    /// A failed attempt: retry after backoff, or give the batch up (`Sender.completeBatch`,
+    /// `Sender.canRetry`, `TransactionManager.canRetry`).
     fn batch_failed(&mut self, now: Time, i: usize, k: usize, code: ErrorCode, out: &mut Out) {
-        let spec = &self.cfg.spec;
+        let cfg = Arc::clone(&self.cfg);
+        let spec = &cfg.spec;
         let p = self.cfg.first + i as u32;
         let b = &mut self.queues[i][k];
         b.attempts += 1;
         let expired = now.since(b.first_at) >= spec.delivery_timeout;
-        let retry = code.retriable() && u64::from(b.attempts) <= spec.retries && !expired;
+        let attempts_left = u64::from(b.attempts) <= spec.retries;
+        let may_retry = attempts_left && !expired;
+        let retry = match code {
+            ErrorCode::OutOfOrderSequenceNumber if spec.idempotence && may_retry => {
+                // A gap in the log, or only a batch that arrived before its predecessor?
+                // Bump the epoch when this batch is the next one after the acknowledged
+                // sequence (or after an unresolved one); otherwise retry it as it is.
+                let st = &self.seqs[i];
+                let seq = b.seq.map(|(_, s)| s);
+                let next_after_acked = seq == Some(st.acked_next);
+                let bump = match st.unresolved {
+                    None => !b.reset && next_after_acked,
+                    Some(after) => seq == Some(after),
+                };
+                if bump {
+                    self.request_epoch_bump(i);
+                }
+                true
+            }
+            code => code.retriable() && may_retry,
+        };
+        let b = &mut self.queues[i][k];
         out.observe(Obs::ProduceError {
             partition: p,
             producer: self.index,
@@ -439,10 +527,31 @@ impl ProducerNode {
             let backoff = Duration(spec.retry_backoff.0.saturating_mul(1 << exp))
                 .min(spec.retry_backoff_max.max(spec.retry_backoff));
             b.retry_at = now + backoff;
+            if !spec.idempotence {
+                // `RecordAccumulator.reenqueue`: without idempotence the batch goes back to
+                // the front of the queue (`addFirst`), so batches that fail together are
+                // sent again newest first. An idempotent producer keeps sequence order
+                // (`insertInSequenceOrder`), which is where it already sits.
+                let b = self.queues[i].remove(k).expect("exists");
+                let front = self.queues[i]
+                    .iter()
+                    .position(|b| !b.in_flight)
+                    .unwrap_or(self.queues[i].len());
+                self.queues[i].insert(front, b);
+            }
         } else {
             let b = self.queues[i].remove(k).expect("exists");
             self.pool_used -= u64::from(b.alloc);
-            self.sequence_gap();
+            // `TransactionManager.handleFailedBatch`: sequences after a batch that may or
+            // may not be in the log restart in a new epoch, unless the batch ran out of
+            // retries (then nobody knows whether the broker has it).
+            if let Some((_, seq)) = b.seq.filter(|_| spec.idempotence) {
+                if expired {
+                    self.mark_unresolved(i, seq + u64::from(b.count));
+                } else if attempts_left || code == ErrorCode::OutOfOrderSequenceNumber {
+                    self.request_epoch_bump(i);
+                }
+            }
             let reason = if expired {
                 FailReason::DeliveryTimeout
             } else {
@@ -458,6 +567,60 @@ impl ProducerNode {
         }
         if code.refresh_metadata() {
             self.metadata_at = None;
+        }
+    }
+
+    /// A batch sent before expired: it may or may not be in the log, so nothing new goes
+    /// to the partition until its sequences resolve (`Sender.sendProducerData` calling
+    /// `TransactionManager.markSequenceUnresolved`).
+    fn mark_unresolved(&mut self, i: usize, after: u64) {
+        let st = &mut self.seqs[i];
+        st.unresolved = Some(st.unresolved.map_or(after, |u| u.max(after)));
+    }
+
+    /// `TransactionManager.requestEpochBumpForPartition`.
+    fn request_epoch_bump(&mut self, i: usize) {
+        self.bump_required = true;
+        self.seqs[i].rewrite = true;
+    }
+
+    /// Before each drain (`Sender.runOnce`): resolve the partitions whose batches in
+    /// retry expired (`maybeResolveSequences`), then bump the epoch locally if asked to
+    /// (`bumpIdempotentEpochAndResetIdIfNeeded`, KAFKA-8805): the partitions that asked
+    /// restart their sequences at 0, renumbering the batches that have one
+    /// (`startSequencesAtBeginning`).
+    fn resolve_sequences(&mut self) {
+        for i in 0..self.queues.len() {
+            let Some(_) = self.seqs[i].unresolved else { continue };
+            if self.queues[i].iter().any(|b| b.seq.is_some()) {
+                continue;
+            }
+            let st = &mut self.seqs[i];
+            st.unresolved = None;
+            if st.acked_next != st.next {
+                self.request_epoch_bump(i);
+            }
+        }
+        if !self.bump_required {
+            return;
+        }
+        self.bump_required = false;
+        self.session += 1;
+        for i in 0..self.queues.len() {
+            if !self.seqs[i].rewrite {
+                continue;
+            }
+            let mut next = 0;
+            for b in self.queues[i].iter_mut().filter(|b| b.seq.is_some()) {
+                b.seq = Some((self.session, next));
+                b.reset = true;
+                next += u64::from(b.count);
+            }
+            self.seqs[i] = SeqState {
+                epoch: self.session,
+                next,
+                ..SeqState::default()
+            };
         }
     }
 
@@ -555,6 +718,8 @@ impl ProducerNode {
                     attempts: 0,
                     retry_at: Time::ZERO,
                     alloc,
+                    seq: None,
+                    reset: false,
                 });
                 self.pool_used += u64::from(alloc);
                 self.batched[i] = true;
@@ -824,7 +989,9 @@ impl ProducerNode {
             {
                 let b = self.queues[i].remove(k).expect("found");
                 self.pool_used -= u64::from(b.alloc);
-                self.sequence_gap();
+                if let Some((_, seq)) = b.seq {
+                    self.mark_unresolved(i, seq + u64::from(b.count));
+                }
                 out.observe(Obs::Failed {
                     partition: self.cfg.first + i as u32,
                     producer: self.index,
@@ -833,16 +1000,6 @@ impl ProducerNode {
                     reason: FailReason::DeliveryTimeout,
                 });
             }
-        }
-    }
-
-    /// A batch given up leaves a gap in its partition's sequence numbers. An idempotent
-    /// producer then starts a new epoch, in which the broker accepts any sequence
-    /// (KIP-360's epoch bump), instead of failing every later batch with
-    /// OUT_OF_ORDER_SEQUENCE_NUMBER.
-    fn sequence_gap(&mut self) {
-        if self.cfg.spec.idempotence {
-            self.session += 1;
         }
     }
 
@@ -857,124 +1014,202 @@ impl ProducerNode {
         }
     }
 
-    /// Drains ready batches into one produce request per leader (`Sender.sendProducerData`).
-    /// The batch of partition `i` the sender may send now, if any: the first one not in
-    /// flight, once ready, while fewer than `max.in.flight.requests.per.connection` of the
-    /// partition's batches are out. An idempotent producer sends a retried batch only
-    /// when nothing else of the partition is in flight, so retries keep their order.
-    fn sendable(&self, now: Time, i: usize) -> Option<usize> {
-        let q = &self.queues[i];
-        let k = q.iter().position(|b| !b.in_flight)?;
-        let out = q.iter().filter(|b| b.in_flight).count() as u32;
-        let b = &q[k];
-        let blocked = !self.ready(now, b)
-            || out >= self.cfg.spec.max_in_flight
-            || (self.cfg.spec.idempotence && b.attempts > 0 && out > 0);
-        (!blocked).then_some(k)
+    /// The partition's head batch: the first one not in flight (Kafka's deque holds only
+    /// these; a retried batch goes back to its front).
+    fn head(&self, i: usize) -> Option<usize> {
+        self.queues[i].iter().position(|b| !b.in_flight)
     }
 
-    /// Drains ready batches into produce requests, one batch per partition per request and
-    /// up to `max.in.flight.requests.per.connection` requests per broker
-    /// (`Sender.sendProducerData`, run until nothing more can go).
+    /// Sends what can go now: produce requests, one per ready broker, each carrying the
+    /// head batch of every partition that broker leads (`Sender.sendProducerData`), run
+    /// until nothing more can go.
     fn send_ready(&mut self, now: Time, out: &mut Out) {
+        if self.cfg.spec.idempotence {
+            self.resolve_sequences();
+        }
         while self.send_round(now, out) {}
     }
 
+    /// One pass of `Sender.sendProducerData`: the brokers with a sendable partition
+    /// (`RecordAccumulator.ready`), less those the network client cannot send to
+    /// (`NetworkClient.ready`: reconnect backoff, `max.in.flight.requests.per.connection`),
+    /// each drained into one request (`RecordAccumulator.drain`).
     fn send_round(&mut self, now: Time, out: &mut Out) -> bool {
-        let spec = &self.cfg.spec;
-        let mut per_broker: BTreeMap<u32, (Vec<(usize, usize)>, u32)> = BTreeMap::new();
+        let mut ready_nodes: Vec<u32> = Vec::new();
         for i in 0..self.queues.len() {
-            // The leader has a batch ready, whether or not it can take it now
-            // (`RecordAccumulator.ready` lists it; `NodeLatencyStats.readyTimeMs`).
-            if let Some(leader) = self.leaders[i]
-                && self.queues[i]
-                    .iter()
-                    .find(|b| !b.in_flight)
-                    .is_some_and(|b| self.ready(now, b))
-            {
-                self.node_stats.entry(leader).or_insert((now, now)).0 = now;
-            }
-            let Some(k) = self.sendable(now, i) else { continue };
+            let Some(k) = self.head(i) else { continue };
             let Some(leader) = self.leaders[i] else {
+                // An unknown leader asks for metadata.
                 self.metadata_at = None;
                 continue;
             };
-            if self.blocked_until.get(&leader).is_some_and(|&t| t > now) {
-                continue;
+            if self.ready(now, &self.queues[i][k]) {
+                // `NodeLatencyStats.readyTimeMs`, for the partitioner.
+                self.node_stats.entry(leader).or_insert((now, now)).0 = now;
+                if !ready_nodes.contains(&leader) {
+                    ready_nodes.push(leader);
+                }
             }
-            let bytes = self.queues[i][k].bytes;
-            let entry = per_broker.entry(leader).or_default();
-            if !entry.0.is_empty() && entry.1 + bytes > spec.max_request_size {
-                continue;
-            }
-            entry.0.push((i, k));
-            entry.1 += bytes;
         }
+        ready_nodes.sort_unstable();
+        let mut sent_any = false;
+        for broker in ready_nodes {
+            if self.blocked_until.get(&broker).is_some_and(|&t| t > now) {
+                continue;
+            }
+            let in_flight = self.in_flight.values().filter(|r| r.broker == broker).count() as u32;
+            if in_flight >= self.cfg.spec.max_in_flight {
+                continue;
+            }
+            let parts = self.drain(now, broker);
+            if !parts.is_empty() {
+                self.send_request(now, broker, parts, out);
+                sent_any = true;
+            }
+        }
+        sent_any
+    }
+
+    /// `RecordAccumulator.drainBatchesForOneNode`: walks the partitions `broker` leads
+    /// round-robin from where the last drain stopped, taking each one's head batch unless
+    /// it is backing off, up to `max.request.size` (a first batch goes alone even when
+    /// larger). Linger does not matter here: once the broker is ready, every partition's
+    /// head batch goes along. With one request in flight allowed, a partition with a batch
+    /// in flight is muted. An idempotent producer stops the drain at a partition whose
+    /// sequences are not settled (`shouldStopDrainBatchesForPartition`).
+    fn drain(&mut self, now: Time, broker: u32) -> Vec<(usize, usize)> {
+        let spec = &self.cfg.spec;
+        let led: Vec<usize> = (0..self.queues.len())
+            .filter(|&i| self.leaders[i] == Some(broker))
+            .collect();
+        let mut taken = Vec::new();
+        if led.is_empty() {
+            return taken;
+        }
+        let start = self.drain_index.get(&broker).copied().unwrap_or(0) % led.len();
+        let mut size = 0u32;
+        for step in 0..led.len() {
+            let at = (start + step) % led.len();
+            let i = led[at];
+            self.drain_index.insert(broker, at);
+            let muted = spec.max_in_flight == 1 && self.queues[i].iter().any(|b| b.in_flight);
+            let Some(k) = self.head(i).filter(|_| !muted) else {
+                continue;
+            };
+            let b = &self.queues[i][k];
+            if b.attempts > 0 && now < b.retry_at {
+                continue;
+            }
+            if !taken.is_empty() && size + b.bytes > spec.max_request_size {
+                break;
+            }
+            if spec.idempotence && self.stop_drain(i, k) {
+                break;
+            }
+            if spec.idempotence && b.seq.is_none() {
+                let st = &mut self.seqs[i];
+                if st.epoch != self.session {
+                    // `maybeUpdateProducerIdAndEpoch`: the partition's batches of the old
+                    // epoch are all done; its sequences start again at 0.
+                    *st = SeqState {
+                        epoch: self.session,
+                        ..SeqState::default()
+                    };
+                }
+                let count = u64::from(self.queues[i][k].count);
+                self.queues[i][k].seq = Some((self.session, st.next));
+                st.next += count;
+            }
+            size += self.queues[i][k].bytes;
+            taken.push((i, k));
+        }
+        // The next drain starts after the last partition looked at.
+        if let Some(at) = self.drain_index.get_mut(&broker) {
+            *at = (*at + 1) % led.len();
+        }
+        taken
+    }
+
+    /// `RecordAccumulator.shouldStopDrainBatchesForPartition`: a new batch waits while the
+    /// partition has batches of an older epoch still out, or unresolved sequences; a
+    /// retried batch waits until every batch before it is done.
+    fn stop_drain(&self, i: usize, k: usize) -> bool {
+        let st = &self.seqs[i];
+        let b = &self.queues[i][k];
+        if b.seq.is_none() {
+            let outstanding = self.queues[i].iter().any(|b| b.seq.is_some());
+            (outstanding && st.epoch != self.session) || st.unresolved.is_some()
+        } else {
+            k != 0
+        }
+    }
+
+    /// Sends one produce request with the drained batches.
+    fn send_request(&mut self, now: Time, broker: u32, parts: Vec<(usize, usize)>, out: &mut Out) {
+        let spec = &self.cfg.spec;
         let acks = match spec.acks {
             Acks::Zero => AcksMode::Zero,
             Acks::One => AcksMode::One,
             Acks::All => AcksMode::All,
         };
-        let mut sent_any = false;
-        for (broker, (parts, _)) in per_broker {
-            let in_flight = self.in_flight.values().filter(|r| r.broker == broker).count() as u32;
-            if in_flight >= spec.max_in_flight {
-                continue;
-            }
-            sent_any = true;
-            self.node_stats.insert(broker, (now, now));
-            let mut batches = Vec::with_capacity(parts.len());
-            let mut retried = 0u32;
-            for &(i, k) in &parts {
-                let b = &mut self.queues[i][k];
-                b.open = false;
-                b.in_flight = acks != AcksMode::Zero;
-                retried += u32::from(b.attempts > 0);
-                let writer = Writer {
-                    producer: self.index,
-                    session: self.session,
-                };
-                let batch = Batch {
-                    writer,
-                    first_seq: b.first_seq,
-                    count: b.count,
-                    bytes: b.bytes,
-                };
-                batches.push((self.cfg.first + i as u32, batch));
-            }
-            self.next_request += 1;
-            let id = self.next_request;
-            out.observe(Obs::ProduceSent {
-                producer: self.index,
-                batches: batches.len() as u32,
-                retried,
-            });
-            let sent: Vec<(Pidx, u64)> = batches.iter().map(|(p, b)| (*p, b.first_seq)).collect();
-            let msg = Msg::ProduceRequest {
-                id,
-                acks,
-                idempotent: spec.idempotence,
-                timeout_ms: spec.request_timeout.as_millis(),
-                batches,
+        self.node_stats.insert(broker, (now, now));
+        let mut batches = Vec::with_capacity(parts.len());
+        let mut retried = 0u32;
+        for &(i, k) in &parts {
+            let b = &mut self.queues[i][k];
+            b.open = false;
+            b.in_flight = acks != AcksMode::Zero;
+            retried += u32::from(b.attempts > 0);
+            let (session, seq) = match b.seq {
+                Some((epoch, seq)) => (epoch, Some(seq)),
+                None => (self.session, None),
             };
-            out.send(self.info.broker_node(broker), msg);
-            if acks == AcksMode::Zero {
-                // Nothing comes back: the send is complete once it is on the wire.
-                for &(i, k) in &parts {
-                    let b = self.queues[i].remove(k).expect("sent");
-                    self.pool_used -= u64::from(b.alloc);
-                    out.observe(Obs::SentUnacknowledged {
-                        partition: self.cfg.first + i as u32,
-                        producer: self.index,
-                        records: b.count,
-                    });
-                }
-            } else {
-                self.in_flight.insert(id, InFlight { broker, batches: sent });
-                out.set_timer(spec.request_timeout, Timer::Producer(ProducerTimer::RequestTimeout(id)));
-            }
+            let batch = Batch {
+                writer: Writer {
+                    producer: self.index,
+                    session,
+                },
+                first_seq: b.first_seq,
+                count: b.count,
+                bytes: b.bytes,
+                seq,
+            };
+            batches.push((self.cfg.first + i as u32, batch));
         }
-        sent_any
+        self.next_request += 1;
+        let id = self.next_request;
+        out.observe(Obs::ProduceSent {
+            producer: self.index,
+            batches: batches.len() as u32,
+            retried,
+        });
+        let sent: Vec<(Pidx, u64)> = batches.iter().map(|(p, b)| (*p, b.first_seq)).collect();
+        let msg = Msg::ProduceRequest {
+            id,
+            acks,
+            idempotent: spec.idempotence,
+            timeout_ms: spec.request_timeout.as_millis(),
+            batches,
+        };
+        out.send(self.info.broker_node(broker), msg);
+        if acks == AcksMode::Zero {
+            // Nothing comes back: the send is complete once it is on the wire. Remove
+            // from the back so the positions stay valid.
+            let mut parts = parts;
+            parts.sort_unstable_by(|a, b| b.cmp(a));
+            for (i, k) in parts {
+                let b = self.queues[i].remove(k).expect("sent");
+                self.pool_used -= u64::from(b.alloc);
+                out.observe(Obs::SentUnacknowledged {
+                    partition: self.cfg.first + i as u32,
+                    producer: self.index,
+                    records: b.count,
+                });
+            }
+        } else {
+            self.in_flight.insert(id, InFlight { broker, batches: sent });
+            out.set_timer(spec.request_timeout, Timer::Producer(ProducerTimer::RequestTimeout(id)));
+        }
     }
 
     /// Sets a wake-up for the earliest future moment something becomes due. Batches that
@@ -1027,6 +1262,24 @@ impl ProducerNode {
             self.wake_at = Some(next);
             out.set_timer(next.since(now), Timer::Producer(ProducerTimer::Wake));
         }
+    }
+
+    /// Records the workload hands to `send()` over the run, if the producer is up for all
+    /// of it.
+    pub fn offered(&self) -> u64 {
+        self.cfg.total_records()
+    }
+
+    /// Records still in the producer's queues, per partition: handed to `send()`, not yet
+    /// acknowledged nor given up. (A record in a blocked `send()` has not been handed
+    /// over yet.)
+    pub fn pending(&self) -> Vec<(Pidx, u64)> {
+        self.queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (self.cfg.first + i as u32, q.iter().map(|b| u64::from(b.count)).sum()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     pub fn peer(&self, node: NodeId) -> Option<u32> {

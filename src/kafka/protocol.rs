@@ -18,6 +18,7 @@ pub enum ErrorCode {
     NotEnoughReplicas,
     NotEnoughReplicasAfterAppend,
     OutOfOrderSequenceNumber,
+    InvalidProducerEpoch,
     FencedLeaderEpoch,
     UnknownLeaderEpoch,
     InvalidUpdateVersion,
@@ -45,6 +46,7 @@ impl ErrorCode {
             ErrorCode::NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
             ErrorCode::NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
             ErrorCode::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            ErrorCode::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             ErrorCode::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             ErrorCode::InvalidUpdateVersion => "INVALID_UPDATE_VERSION",
@@ -60,9 +62,23 @@ impl ErrorCode {
         }
     }
 
-    /// Whether the producer may retry (the exception extends `RetriableException`).
+    /// Whether the exception extends `RetriableException` (`Errors.java`). The producer
+    /// retries these; OUT_OF_ORDER_SEQUENCE_NUMBER is not one of them but the idempotent
+    /// producer retries it on its own terms (`TransactionManager.canRetry`), and
+    /// INVALID_PRODUCER_EPOCH fails the batch.
     pub fn retriable(self) -> bool {
-        true
+        matches!(
+            self,
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::NetworkException
+                | ErrorCode::NotCoordinator
+                | ErrorCode::NotEnoughReplicas
+                | ErrorCode::NotEnoughReplicasAfterAppend
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::CoordinatorNotAvailable
+        )
     }
 
     /// Whether the client should refresh its metadata (`InvalidMetadataException`, or a
@@ -70,7 +86,37 @@ impl ErrorCode {
     pub fn refresh_metadata(self) -> bool {
         matches!(
             self,
-            ErrorCode::NotLeaderOrFollower | ErrorCode::NetworkException | ErrorCode::RequestTimedOut
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::NetworkException
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+        )
+    }
+}
+
+impl Msg {
+    /// Whether the message answers a request of the receiver's, and so travels on the
+    /// connection the receiver opened (the controller's metadata updates answer a
+    /// broker's registration, as a KRaft broker fetches its metadata).
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            Msg::MetadataResponse { .. }
+                | Msg::ProduceResponse { .. }
+                | Msg::FetchResponse { .. }
+                | Msg::ListOffsetsResponse { .. }
+                | Msg::FindCoordinatorResponse { .. }
+                | Msg::OffsetCommitResponse { .. }
+                | Msg::OffsetFetchResponse { .. }
+                | Msg::JoinGroupResponse { .. }
+                | Msg::SyncGroupResponse { .. }
+                | Msg::HeartbeatResponse { .. }
+                | Msg::LeaveGroupResponse { .. }
+                | Msg::BrokerHeartbeatResponse { .. }
+                | Msg::MetadataUpdate { .. }
+                | Msg::AlterPartitionResponse { .. }
+                | Msg::OffsetsForLeaderEpochResponse { .. }
         )
     }
 }

@@ -109,6 +109,16 @@ pub struct ProducerReport {
     pub failed: u64,
     /// `acks=0` records: sent with no acknowledgement to wait for.
     pub unacknowledged: u64,
+    /// Records `send()` refused: `buffer.memory` stayed full for `max.block.ms`
+    /// (BufferExhaustedException). Not counted in `failed`.
+    pub refused: u64,
+    /// Records still in the producer when the run ended: neither acknowledged nor given up.
+    /// `sent` = `acked` + `failed` + `unacknowledged` + `refused` + `pending`.
+    pub pending: u64,
+    /// Records the workload would have handed to `send()` had the producer been up and
+    /// unblocked throughout; `offered - sent` fell due while it was down, or were still
+    /// waiting for a blocked `send()` when the workload stopped.
+    pub offered: u64,
     /// Error responses by Kafka error name, retried or not (counted per batch).
     pub errors: BTreeMap<String, u64>,
     pub failed_by_reason: BTreeMap<String, u64>,

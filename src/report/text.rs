@@ -298,12 +298,23 @@ pub fn render(r: &Report) -> String {
             p.sent,
             p.acked,
             p.failed,
-            if p.unacknowledged > 0 {
-                format!(" · unacknowledged (acks=0) {}", p.unacknowledged)
-            } else {
-                String::new()
-            }
+            [
+                (p.unacknowledged, "unacknowledged (acks=0)"),
+                (p.refused, "refused by send()"),
+                (p.pending, "still pending"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!(" · {what} {n}"))
+            .collect::<String>()
         );
+        if p.offered > p.sent {
+            let _ = writeln!(
+                out,
+                "    {} more fell due while the producer was down or blocked in send()",
+                count(p.offered - p.sent, "record")
+            );
+        }
         if p.batches > 0 {
             let _ = writeln!(
                 out,

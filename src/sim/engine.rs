@@ -7,11 +7,11 @@
 //! of the old incarnation; a pause holds the node's events back until it resumes.
 
 use crate::sim::NodeId;
-use crate::sim::network::Network;
+use crate::sim::network::{Arrival, LinkKey, Network, Stamp};
 use crate::sim::time::{Duration, Time};
 use serde::Serialize;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Write;
 
 /// What a node is handed.
@@ -45,6 +45,7 @@ pub enum CrashKind {
 /// Where a handler writes its effects. Nothing else of the world is reachable from it.
 pub struct Outbox<M, T, O> {
     sends: Vec<(NodeId, M)>,
+    closes: Vec<NodeId>,
     timers: Vec<(Duration, T)>,
     observations: Vec<O>,
 }
@@ -53,12 +54,18 @@ impl<M, T, O> Outbox<M, T, O> {
     fn new() -> Self {
         Outbox {
             sends: Vec::new(),
+            closes: Vec::new(),
             timers: Vec::new(),
             observations: Vec::new(),
         }
     }
     pub fn send(&mut self, to: NodeId, msg: M) {
         self.sends.push((to, msg));
+    }
+    /// Closes the connection to `to` before this handler's sends go out: what is in flight
+    /// on it, either way, is discarded (a client whose request timed out).
+    pub fn close(&mut self, to: NodeId) {
+        self.closes.push(to);
     }
     pub fn set_timer(&mut self, after: Duration, timer: T) {
         self.timers.push((after, timer));
@@ -89,6 +96,11 @@ pub trait Actor {
     /// node is not the one to ask, `Some(Err(why))` when nobody plays it.
     fn resolve(&self, _role: &Self::Role) -> Option<Result<NodeId, String>> {
         None
+    }
+    /// Whether a message answers one the receiver sent: it travels on the connection the
+    /// receiver opened. Anything else opens (or uses) the sender's own connection.
+    fn is_reply(_msg: &Self::Msg) -> bool {
+        false
     }
 }
 
@@ -200,7 +212,9 @@ enum Event<M, T> {
         from: NodeId,
         to: NodeId,
         to_inc: u32,
-        epoch: u32,
+        stamp: Stamp,
+        /// A retransmission: a receiver that is gone answers it with a reset.
+        again: bool,
         msg: M,
     },
     /// A message that reached a paused node: already past the network.
@@ -265,6 +279,14 @@ impl<M, T> Ord for Entry<M, T> {
     }
 }
 
+/// A segment the network holds: lost to a cut and waiting for its retransmission, or
+/// arrived ahead of a lost one and waiting in the receive buffer.
+struct Segment<M> {
+    to_inc: u32,
+    stamp: Stamp,
+    msg: M,
+}
+
 struct Slot<A: Actor> {
     actor: A,
     name: String,
@@ -291,6 +313,11 @@ pub struct Engine<A: Actor> {
     queue: BinaryHeap<Entry<A::Msg, A::Timer>>,
     slots: Vec<Slot<A>>,
     pub network: Network,
+    /// Per link (from, to, client): segments lost to a cut, in order, until the link is
+    /// live.
+    lost: BTreeMap<LinkKey, Vec<Segment<A::Msg>>>,
+    /// Per link: segments that arrived ahead of a lost one, by sequence number.
+    early: BTreeMap<LinkKey, BTreeMap<u64, Segment<A::Msg>>>,
     faults: Vec<Scheduled<A::Role>>,
     pub fault_records: Vec<FaultRecord>,
     events: u64,
@@ -312,6 +339,8 @@ impl<A: Actor> Engine<A> {
             queue: BinaryHeap::new(),
             slots: Vec::new(),
             network,
+            lost: BTreeMap::new(),
+            early: BTreeMap::new(),
             faults: Vec::new(),
             fault_records: Vec::new(),
             events: 0,
@@ -456,10 +485,165 @@ impl<A: Actor> Engine<A> {
             }
             return;
         }
+        if let Event::Deliver {
+            from,
+            to,
+            to_inc,
+            stamp,
+            again,
+            msg,
+        } = event
+        {
+            self.arrive(from, to, Segment { to_inc, stamp, msg }, again, observer);
+            return;
+        }
+        self.receive(event, observer);
+    }
+
+    /// A segment reaches the receiving end of its link: discarded if its connection was
+    /// closed, held for retransmission if a cut lost it, kept in the receive buffer if it
+    /// overtook a lost one, otherwise handed over with whatever it was holding up.
+    fn arrive(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        seg: Segment<A::Msg>,
+        again: bool,
+        observer: &mut impl FnMut(Happening<'_, A::Obs>),
+    ) {
+        let key = (from.0, to.0, seg.stamp.client.0);
+        match self.network.arrive(from, to, &seg.stamp) {
+            Arrival::Closed => self.trace_drop(from, to, "connection-closed"),
+            Arrival::Lost => {
+                self.trace_drop(from, to, "lost-retransmitting");
+                if self.network.can_send(from, to) {
+                    self.retransmit(from, to, vec![seg]);
+                } else {
+                    let held = self.lost.entry(key).or_default();
+                    let at = held.partition_point(|h| h.stamp.seq < seg.stamp.seq);
+                    held.insert(at, seg);
+                }
+            }
+            Arrival::Early => {
+                self.early.entry(key).or_default().insert(seg.stamp.seq, seg);
+            }
+            Arrival::InOrder => {
+                self.hand_over(from, to, seg, again, observer);
+                loop {
+                    let next = self.network.expected(key);
+                    let Some(buffer) = self.early.get_mut(&key) else { break };
+                    let Some(seg) = buffer.remove(&next) else { break };
+                    if buffer.is_empty() {
+                        self.early.remove(&key);
+                    }
+                    self.network.take_in_order(key);
+                    self.hand_over(from, to, seg, true, observer);
+                }
+            }
+        }
+    }
+
+    /// Schedules the retransmission of segments lost on a link that is live again; if the
+    /// kernel has given up on them, the connection is reset and the sender hears of it.
+    fn retransmit(&mut self, from: NodeId, to: NodeId, segs: Vec<Segment<A::Msg>>) {
+        for seg in segs {
+            match self.network.retransmit(self.now, from, to, &seg.stamp) {
+                Some((stamp, at)) => self.push(
+                    at,
+                    Event::Deliver {
+                        from,
+                        to,
+                        to_inc: seg.to_inc,
+                        stamp,
+                        again: true,
+                        msg: seg.msg,
+                    },
+                ),
+                None => {
+                    self.trace_drop(from, to, "retransmissions-exhausted");
+                    let client = seg.stamp.client;
+                    self.close(client, if client == from { to } else { from });
+                    if self.slots[from.index()].up {
+                        let inc = self.slots[from.index()].incarnation;
+                        self.push(
+                            self.now,
+                            Event::PeerDown {
+                                node: from,
+                                inc,
+                                peer: to,
+                            },
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After a heal: every link that is live again retransmits what it lost.
+    fn retransmit_healed(&mut self) {
+        let healed: Vec<LinkKey> = self
+            .lost
+            .keys()
+            .filter(|(a, b, _)| self.network.can_send(NodeId(*a), NodeId(*b)))
+            .copied()
+            .collect();
+        for key in healed {
+            let segs = self.lost.remove(&key).expect("listed");
+            self.retransmit(NodeId(key.0), NodeId(key.1), segs);
+        }
+    }
+
+    /// Closes the connection `client` opened to `server`: nothing in flight on it
+    /// arrives.
+    fn close(&mut self, client: NodeId, server: NodeId) {
+        self.network.close(client, server);
+        for key in [(client.0, server.0, client.0), (server.0, client.0, client.0)] {
+            self.lost.remove(&key);
+            self.early.remove(&key);
+        }
+    }
+
+    /// A segment taken in order by the receiving host, for the process there.
+    fn hand_over(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        seg: Segment<A::Msg>,
+        again: bool,
+        observer: &mut impl FnMut(Happening<'_, A::Obs>),
+    ) {
+        let slot = &self.slots[to.index()];
+        if (!slot.up || slot.incarnation != seg.to_inc) && again && slot.host_alive && self.slots[from.index()].up {
+            // A retransmission reaches a host whose process is gone: it answers with a
+            // reset, and the sender learns the connection is closed.
+            let inc = self.slots[from.index()].incarnation;
+            let back = self.network.base_latency(to, from);
+            self.push(
+                self.now + back,
+                Event::PeerDown {
+                    node: from,
+                    inc,
+                    peer: to,
+                },
+            );
+        }
+        let event = Event::Arrived {
+            from,
+            to,
+            to_inc: seg.to_inc,
+            msg: seg.msg,
+        };
+        self.receive(event, observer);
+    }
+
+    /// Runs an event for its node, unless the node is down (or another incarnation) or
+    /// paused (then it waits in the node's socket buffer).
+    fn receive(&mut self, event: Event<A::Msg, A::Timer>, observer: &mut impl FnMut(Happening<'_, A::Obs>)) {
         let Some((node, inc)) = event.target() else { return };
         let slot = &mut self.slots[node.index()];
         if !slot.up || slot.incarnation != inc {
-            if let Event::Deliver { from, to, .. } | Event::Arrived { from, to, .. } = &event {
+            if let Event::Arrived { from, to, .. } = &event {
                 self.trace_drop(*from, *to, "receiver-down");
             }
             return;
@@ -467,38 +651,17 @@ impl<A: Actor> Engine<A> {
         if slot.paused {
             // A message that arrives while its receiver stalls sits in the receiver's
             // socket buffer: a later cut cannot take it back.
-            if let Event::Deliver { from, to, epoch, .. } = &event
-                && !self.network.still_open(*from, *to, *epoch)
-            {
-                self.trace_drop(*from, *to, "link-cut");
-                return;
-            }
-            let event = match event {
-                Event::Deliver {
-                    from, to, to_inc, msg, ..
-                } => Event::Arrived { from, to, to_inc, msg },
-                other => other,
-            };
-            self.slots[node.index()].held.push(event);
+            slot.held.push(event);
             return;
         }
         let input = match event {
             Event::Start { .. } => Input::Start,
             Event::Timer { timer, .. } => Input::Timer(timer),
             Event::PeerDown { peer, .. } => Input::PeerDown(peer),
-            Event::Deliver {
-                from, to, epoch, msg, ..
-            } => {
-                if !self.network.still_open(from, to, epoch) {
-                    self.trace_drop(from, to, "link-cut");
-                    return;
-                }
-                // What a sender put on the wire arrives even if the sender died since: its
-                // host had already transmitted it.
-                Input::Message { from, msg }
-            }
+            // What a sender put on the wire arrives even if the sender died since: its
+            // host had already transmitted it.
             Event::Arrived { from, msg, .. } => Input::Message { from, msg },
-            Event::Fault(_) | Event::Resume { .. } => unreachable!("handled above"),
+            Event::Deliver { .. } | Event::Fault(_) | Event::Resume { .. } => unreachable!("handled above"),
         };
         self.events += 1;
         self.trace_input(node, &input);
@@ -527,33 +690,42 @@ impl<A: Actor> Engine<A> {
         for (after, timer) in out.timers.drain(..) {
             self.push(self.now + after, Event::Timer { node, inc, timer });
         }
+        for to in out.closes.drain(..) {
+            self.close(node, to);
+        }
         for (to, msg) in out.sends.drain(..) {
             let to_slot = &self.slots[to.index()];
             let to_inc = to_slot.incarnation;
             let (receiver_up, host_alive) = (to_slot.up, to_slot.host_alive);
-            match self.network.send(self.now, node, to) {
+            if !receiver_up && self.network.can_send(node, to) {
                 // Nothing reaches a dead process. A live host refuses the connection for
                 // it; a powered-off one stays silent.
-                Some(_) if !receiver_up => {
-                    if host_alive {
-                        let back = self.network.base_latency(node, to) + self.network.base_latency(to, node);
-                        self.push(self.now + back, Event::PeerDown { node, inc, peer: to });
-                    }
-                    self.trace_drop(node, to, "receiver-down");
+                if host_alive {
+                    let back = self.network.base_latency(node, to) + self.network.base_latency(to, node);
+                    self.push(self.now + back, Event::PeerDown { node, inc, peer: to });
                 }
-                Some((at, epoch)) => {
-                    self.push(
-                        at,
-                        Event::Deliver {
-                            from: node,
-                            to,
-                            to_inc,
-                            epoch,
-                            msg,
-                        },
-                    );
+                self.trace_drop(node, to, "receiver-down");
+                continue;
+            }
+            let client = if A::is_reply(&msg) { to } else { node };
+            let (stamp, at) = self.network.send(self.now, node, to, client);
+            let seg = Segment { to_inc, stamp, msg };
+            match at {
+                Some(at) => self.push(
+                    at,
+                    Event::Deliver {
+                        from: node,
+                        to,
+                        to_inc,
+                        stamp: seg.stamp,
+                        again: false,
+                        msg: seg.msg,
+                    },
+                ),
+                None => {
+                    self.trace_drop(node, to, "cut-retransmitting");
+                    self.lost.entry((node.0, to.0, client.0)).or_default().push(seg);
                 }
-                None => self.trace_drop(node, to, "link-cut"),
             }
         }
     }
@@ -699,6 +871,9 @@ impl<A: Actor> Engine<A> {
                 changed
             }
         };
+        if matches!(op, FaultOp::HealAll | FaultOp::Undo(_) | FaultOp::Drain) {
+            self.retransmit_healed();
+        }
         if affected.is_empty() {
             match &op {
                 FaultOp::Crash(n)
@@ -770,6 +945,12 @@ impl<A: Actor> Engine<A> {
         slot.held.clear();
         slot.incarnation += 1;
         slot.host_alive = kind != CrashKind::PowerLoss;
+        // The host resets the dead process's connections (or, losing power, takes them
+        // with it): nothing still in flight on them arrives, and whatever the node sends
+        // next, a clean shutdown's last words or a restarted process's first, opens new
+        // ones.
+        self.close_all(node);
+        let slot = &mut self.slots[node.index()];
         let mut out = Outbox::new();
         slot.actor.crash(self.now, kind, &mut out);
         if kind != CrashKind::Stop {
@@ -778,11 +959,19 @@ impl<A: Actor> Engine<A> {
         out.timers.clear();
         self.apply_outbox(node, &mut out, observer);
         if kind != CrashKind::PowerLoss {
-            // The host closes the dead process's connections: peers hear of it one link
-            // latency later, if the link is up.
+            // Peers hear of the reset one link latency later, if the link is up.
             self.notify_peers(node);
         }
         true
+    }
+
+    fn close_all(&mut self, node: NodeId) {
+        for i in 0..self.slots.len() as u32 {
+            if i != node.0 {
+                self.close(node, NodeId(i));
+                self.close(NodeId(i), node);
+            }
+        }
     }
 
     fn restart(&mut self, node: NodeId) -> bool {
@@ -1001,21 +1190,28 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_drops_what_is_in_flight_and_a_heal_lets_new_messages_through() {
-        let run = |cut: bool| {
+    fn a_cut_loses_what_is_in_flight_until_a_retransmission_after_the_heal() {
+        let run = |cut: Option<(u64, u64)>| {
             let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
             actors[0].1.ping = Some(NodeId(1));
             let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
             let mut e = Engine::new(actors, net);
-            if cut {
-                e.schedule_fault(Time(500), FaultOp::Cut(NodeId(0).into(), NodeId(1).into()), None);
-                e.schedule_fault(Time(700), FaultOp::HealAll, None);
+            if let Some((at, heal)) = cut {
+                e.schedule_fault(Time(at), FaultOp::Cut(NodeId(0).into(), NodeId(1).into()), None);
+                e.schedule_fault(Time(heal), FaultOp::HealAll, None);
             }
-            e.run_until(Time::from_millis(5), &mut |_| {});
+            e.run_until(Time::from_millis(2_000), &mut |_| {});
             seen(&e, 1)
+                .into_iter()
+                .filter(|s| s.contains("ping"))
+                .collect::<Vec<_>>()
         };
-        assert!(run(false).contains(&"1ms ping 1 from 0".to_string()));
-        assert!(!run(true).iter().any(|s| s.contains("ping")));
+        assert_eq!(run(None), ["1ms ping 1 from 0"]);
+        // Sent at 0, lost at 0.5 ms: retransmitted 200 ms after the send, one trip later.
+        assert_eq!(run(Some((500, 700))), ["201ms ping 1 from 0"]);
+        // Healed at 300 ms: the retransmission at 200 ms was lost too, the one at 600 ms
+        // gets through.
+        assert_eq!(run(Some((500, 300_000))), ["601ms ping 1 from 0"]);
     }
 
     #[test]

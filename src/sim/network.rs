@@ -1,10 +1,23 @@
-//! The simulated network: one FIFO link per ordered pair of nodes, with latency and
-//! jitter, and a directed graph of live links on which partitions, one-way cuts and heals
-//! are computed.
+//! The simulated network: links between nodes with latency and jitter, behaving like TCP
+//! connections (KAFKA.md §7.3).
 //!
-//! A cut drops what is sent on the link and what is already in flight on it: every link
-//! carries an epoch that a cut bumps, and a message stamped with an older epoch is dropped
-//! on arrival. Senders learn of a cut only through their own timeouts, as over TCP.
+//! - **Cuts lose nothing.** A segment sent on a cut link, or in flight when a cut falls, is
+//!   retransmitted: Linux's retransmission timer starts at 200 ms and doubles (capped at
+//!   120 s), so after the link heals the segment arrives at the first retransmission that
+//!   falls after the heal. A link delivers in order: a segment that overtakes a lost one
+//!   waits in the receiver's buffer for it. Every segment carries its link's sequence
+//!   number and the count of cuts the link had when it was sent; the engine holds lost
+//!   segments and reschedules them ([`Network::retransmit_at`]).
+//! - **Connections belong to their client.** Node a's requests to b and b's answers
+//!   travel on the connection a opened; b's own requests to a on another, so one cannot
+//!   hold the other up.
+//! - **A connection ends when a side closes it.** A client closes its connection when a
+//!   request times out; what was in flight on it either way is discarded (the
+//!   connection's generation moves on). A restarted process resets its connections (the
+//!   engine drops what was addressed to the old incarnation). After about 15 minutes of
+//!   retransmissions (`tcp_retries2` = 15) the kernel gives up on the connection.
+//! - **Links exist once used.** Only links that carried a segment, or were cut, take
+//!   memory: a thousand consumers do not cost a million links.
 //!
 //! Every cut and slowdown belongs to the fault that made it (its owner), so that one fault
 //! can be undone while another one that cut the same link stays in force: a link is live
@@ -18,67 +31,206 @@ use petgraph::graphmap::DiGraphMap;
 use rand::RngExt;
 use std::collections::BTreeMap;
 
+/// Linux's `TCP_RTO_MIN`: the first retransmission comes this long after the send.
+pub const RTO_MIN: Duration = Duration::from_millis(200);
+/// Linux's `TCP_RTO_MAX`: the retransmission timer doubles up to this.
+pub const RTO_MAX: Duration = Duration::from_millis(120_000);
+/// `net.ipv4.tcp_retries2`: retransmissions before the kernel gives the connection up.
+pub const RETRIES: u32 = 15;
+
+/// One direction of a connection, from the first time it is used.
 #[derive(Clone, Copy, Debug, Default)]
 struct Link {
-    /// Bumped by every cut of this link; in-flight messages of older epochs are dropped.
-    epoch: u32,
     /// The latest delivery time scheduled on this link, to keep it FIFO under jitter.
     last_delivery: Time,
+    /// The sequence number of the next segment sent, and of the next one the receiver
+    /// takes in order.
+    next_seq: u64,
+    expected: u64,
 }
+
+/// What a segment carries besides its message: see [`Network::send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The connection generation it was sent on.
+    pub conn: u32,
+    /// The link's cut count when it was (re)transmitted.
+    pub cuts: u32,
+    /// Its place in the link's order.
+    pub seq: u64,
+    /// The node that opened the connection it travels on (the requester).
+    pub client: NodeId,
+    /// When it was first sent: retransmissions are timed from here.
+    pub sent: Time,
+}
+
+/// What becomes of a segment that reaches the receiver's side of the link.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// Sent on a connection that has been closed since: discarded.
+    Closed,
+    /// Lost on the wire by a cut: to be retransmitted.
+    Lost,
+    /// Next in order: deliver it.
+    InOrder,
+    /// Ahead of a lost segment: wait in the receive buffer.
+    Early,
+}
+
+/// A direction of a connection: (from, to, the connection's client).
+pub type LinkKey = (u32, u32, u32);
 
 pub struct Network {
     nodes: usize,
-    /// Edge a→b exists while a can send to b.
-    live: DiGraphMap<u32, ()>,
-    links: Vec<Link>,
+    links: BTreeMap<LinkKey, Link>,
+    /// Connection generations by (client, server); absent means 0.
+    conns: BTreeMap<(u32, u32), u32>,
     latency: Duration,
     jitter: Duration,
     /// Extra one-way latency added to every link touching a node: the largest of the
     /// `slow` faults in force on it, each with its owner.
     slow: Vec<Duration>,
     slowed_by: BTreeMap<u32, Vec<(u32, Duration)>>,
-    /// The faults that cut each cut link (from, to).
+    /// The faults that cut each cut link (from, to); a link is live while absent here.
     cut_by: BTreeMap<(u32, u32), Vec<u32>>,
+    /// Cuts each link (from, to) has seen: a segment sent under an older count was lost
+    /// on the wire.
+    cuts: BTreeMap<(u32, u32), u32>,
     rng: SimRng,
 }
 
 impl Network {
     pub fn new(nodes: usize, latency: Duration, jitter: Duration, rng: SimRng) -> Network {
-        let mut net = Network {
+        Network {
             nodes,
-            live: DiGraphMap::new(),
-            links: vec![Link::default(); nodes * nodes],
+            links: BTreeMap::new(),
+            conns: BTreeMap::new(),
             latency,
             jitter,
             slow: vec![Duration::ZERO; nodes],
             slowed_by: BTreeMap::new(),
             cut_by: BTreeMap::new(),
+            cuts: BTreeMap::new(),
             rng,
-        };
-        net.heal();
-        net
-    }
-
-    fn link(&mut self, from: NodeId, to: NodeId) -> &mut Link {
-        &mut self.links[from.index() * self.nodes + to.index()]
-    }
-
-    /// Schedules a message from `from` to `to` sent at `now`: its delivery time and the
-    /// link epoch it travels under, or `None` when the link is cut.
-    pub fn send(&mut self, now: Time, from: NodeId, to: NodeId) -> Option<(Time, u32)> {
-        if from != to && !self.live.contains_edge(from.0, to.0) {
-            return None;
         }
+    }
+
+    fn link(&mut self, from: NodeId, to: NodeId, client: NodeId) -> &mut Link {
+        self.links.entry((from.0, to.0, client.0)).or_default()
+    }
+
+    /// The connection a segment from `from` to `to` travels on, as (client, server).
+    fn pair(from: NodeId, to: NodeId, client: NodeId) -> (u32, u32) {
+        if client == from { (from.0, to.0) } else { (to.0, from.0) }
+    }
+
+    fn conn(&self, from: NodeId, to: NodeId, client: NodeId) -> u32 {
+        self.conns.get(&Self::pair(from, to, client)).copied().unwrap_or(0)
+    }
+
+    /// A one-way delay drawn for a segment: latency, jitter and slowdowns.
+    fn delay(&mut self, from: NodeId, to: NodeId) -> Duration {
         let jitter = if self.jitter.0 == 0 {
             0
         } else {
             self.rng.random_range(0..=self.jitter.0)
         };
-        let delay = self.latency + Duration(jitter) + self.slow[from.index()] + self.slow[to.index()];
-        let link = self.link(from, to);
+        self.latency + Duration(jitter) + self.slow[from.index()] + self.slow[to.index()]
+    }
+
+    /// Sends a segment from `from` to `to` at `now` on the connection `client` opened
+    /// (`from` for a request, `to` for an answer): its stamp, and when it arrives if the
+    /// link is live (`None` when it is cut: the segment waits for a retransmission).
+    pub fn send(&mut self, now: Time, from: NodeId, to: NodeId, client: NodeId) -> (Stamp, Option<Time>) {
+        let conn = self.conn(from, to, client);
+        let live = self.can_send(from, to);
+        let delay = self.delay(from, to);
+        let cuts = self.cuts.get(&(from.0, to.0)).copied().unwrap_or(0);
+        let link = self.link(from, to, client);
+        let stamp = Stamp {
+            conn,
+            cuts,
+            seq: link.next_seq,
+            sent: now,
+            client,
+        };
+        link.next_seq += 1;
+        if !live {
+            return (stamp, None);
+        }
         let at = (now + delay).max(link.last_delivery);
         link.last_delivery = at;
-        Some((at, link.epoch))
+        (stamp, Some(at))
+    }
+
+    /// What happens to a segment arriving now with `stamp`.
+    pub fn arrive(&mut self, from: NodeId, to: NodeId, stamp: &Stamp) -> Arrival {
+        if stamp.conn != self.conn(from, to, stamp.client) {
+            return Arrival::Closed;
+        }
+        if stamp.cuts != self.cuts.get(&(from.0, to.0)).copied().unwrap_or(0) {
+            return Arrival::Lost;
+        }
+        let link = self.link(from, to, stamp.client);
+        if stamp.seq == link.expected {
+            link.expected += 1;
+            Arrival::InOrder
+        } else {
+            Arrival::Early
+        }
+    }
+
+    /// The next segment the receiver of a link takes in order.
+    pub fn expected(&self, key: LinkKey) -> u64 {
+        self.links.get(&key).map_or(0, |l| l.expected)
+    }
+
+    /// Takes a segment out of the receive buffer in order (see [`Arrival::Early`]).
+    pub fn take_in_order(&mut self, key: LinkKey) {
+        self.links.entry(key).or_default().expected += 1;
+    }
+
+    /// When a segment lost on the wire arrives, retransmitted on a link that is live at
+    /// `now`: at the first retransmission due at or after `now` (200 ms after the send,
+    /// then doubling), plus one trip, after what the link already carries. `None` when the
+    /// kernel gave up first (after [`RETRIES`] retransmissions), with a new stamp
+    /// otherwise.
+    pub fn retransmit(&mut self, now: Time, from: NodeId, to: NodeId, stamp: &Stamp) -> Option<(Stamp, Time)> {
+        let at = Self::retransmit_at(stamp.sent, now)?;
+        let delay = self.delay(from, to);
+        let cuts = self.cuts.get(&(from.0, to.0)).copied().unwrap_or(0);
+        let link = self.link(from, to, stamp.client);
+        let arrive = (at + delay).max(link.last_delivery);
+        link.last_delivery = arrive;
+        let stamp = Stamp { cuts, ..*stamp };
+        Some((stamp, arrive))
+    }
+
+    /// The first retransmission of a segment sent at `sent` that comes at or after `now`,
+    /// if the kernel has not given up by then.
+    pub fn retransmit_at(sent: Time, now: Time) -> Option<Time> {
+        let mut at = sent;
+        let mut rto = RTO_MIN;
+        for _ in 0..RETRIES {
+            at += rto;
+            if at >= now {
+                return Some(at);
+            }
+            rto = Duration(rto.0.saturating_mul(2)).min(RTO_MAX);
+        }
+        None
+    }
+
+    /// Closes the connection `client` opened to `server`: whatever was in flight on it,
+    /// either way, is discarded (the receivers' sequence numbers move past everything
+    /// sent), and the next request opens a new one.
+    pub fn close(&mut self, client: NodeId, server: NodeId) {
+        *self.conns.entry((client.0, server.0)).or_insert(0) += 1;
+        for key in [(client.0, server.0, client.0), (server.0, client.0, client.0)] {
+            if let Some(link) = self.links.get_mut(&key) {
+                link.expected = link.next_seq;
+            }
+        }
     }
 
     /// The one-way latency of a link as configured, without jitter.
@@ -86,13 +238,8 @@ impl Network {
         self.latency + self.slow[from.index()] + self.slow[to.index()]
     }
 
-    /// Whether a message sent under `epoch` may still be delivered.
-    pub fn still_open(&self, from: NodeId, to: NodeId, epoch: u32) -> bool {
-        self.links[from.index() * self.nodes + to.index()].epoch == epoch
-    }
-
     pub fn can_send(&self, from: NodeId, to: NodeId) -> bool {
-        from == to || self.live.contains_edge(from.0, to.0)
+        from == to || !self.cut_by.contains_key(&(from.0, to.0))
     }
 
     /// Cuts the one-way link `from → to` on behalf of fault `owner`. Returns whether the
@@ -107,8 +254,8 @@ impl Network {
             return false;
         }
         owners.push(owner);
-        if self.live.remove_edge(from.0, to.0).is_some() {
-            self.link(from, to).epoch += 1;
+        if owners.len() == 1 {
+            *self.cuts.entry((from.0, to.0)).or_insert(0) += 1;
         }
         true
     }
@@ -153,20 +300,15 @@ impl Network {
     /// holds it cut) and its slowdowns. Returns how many links came back or sped up.
     pub fn undo(&mut self, owner: u32) -> usize {
         let mut restored = 0;
-        let mut live_again = Vec::new();
-        self.cut_by.retain(|link, owners| {
+        self.cut_by.retain(|_, owners| {
             let before = owners.len();
             owners.retain(|o| *o != owner);
             if owners.is_empty() && before > 0 {
-                live_again.push(*link);
+                restored += 1;
                 return false;
             }
             true
         });
-        for (a, b) in live_again {
-            self.live.add_edge(a, b, ());
-            restored += 1;
-        }
         let slow = &mut self.slow;
         self.slowed_by.retain(|node, entries| {
             let before = entries.len();
@@ -182,16 +324,7 @@ impl Network {
 
     /// Restores every link and removes every slowdown. Returns how many links came back.
     pub fn heal(&mut self) -> usize {
-        let mut healed = 0;
-        for a in 0..self.nodes as u32 {
-            self.live.add_node(a);
-            for b in 0..self.nodes as u32 {
-                if a != b && !self.live.contains_edge(a, b) {
-                    self.live.add_edge(a, b, ());
-                    healed += 1;
-                }
-            }
-        }
+        let healed = self.cut_by.len();
         self.slow.iter_mut().for_each(|s| *s = Duration::ZERO);
         self.slowed_by.clear();
         self.cut_by.clear();
@@ -199,10 +332,19 @@ impl Network {
     }
 
     /// Groups of nodes that can all reach one another (strongly connected components of
-    /// the live graph), each sorted, the list sorted by first member. One group means the
-    /// network is whole.
+    /// the live links), each sorted, the list sorted by first member. One group means the
+    /// network is whole. Builds the whole graph: for tests and small clusters.
     pub fn components(&self) -> Vec<Vec<NodeId>> {
-        let mut groups: Vec<Vec<NodeId>> = tarjan_scc(&self.live)
+        let mut live: DiGraphMap<u32, ()> = DiGraphMap::new();
+        for a in 0..self.nodes as u32 {
+            live.add_node(a);
+            for b in 0..self.nodes as u32 {
+                if a != b && self.can_send(NodeId(a), NodeId(b)) {
+                    live.add_edge(a, b, ());
+                }
+            }
+        }
+        let mut groups: Vec<Vec<NodeId>> = tarjan_scc(&live)
             .into_iter()
             .map(|mut g| {
                 g.sort_unstable();
@@ -214,7 +356,12 @@ impl Network {
     }
 
     pub fn is_whole(&self) -> bool {
-        self.live.edge_count() == self.nodes * self.nodes.saturating_sub(1)
+        self.cut_by.is_empty()
+    }
+
+    /// Links that exist (were used or cut), for memory accounting.
+    pub fn links_in_use(&self) -> usize {
+        self.links.len() + self.cuts.len()
     }
 }
 
@@ -232,9 +379,11 @@ mod tests {
         let mut n = net(2);
         let mut last = Time::ZERO;
         for i in 0..100 {
-            let (at, _) = n.send(Time(i), NodeId(0), NodeId(1)).unwrap();
+            let (stamp, at) = n.send(Time(i), NodeId(0), NodeId(1), NodeId(0));
+            let at = at.expect("live");
             assert!(at >= last);
             assert!(at >= Time(i) + Duration::from_millis(1));
+            assert_eq!(stamp.seq, i);
             last = at;
         }
     }
@@ -256,19 +405,73 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_drops_messages_in_flight_and_is_one_way() {
-        let mut n = net(2);
-        let (_, epoch) = n.send(Time::ZERO, NodeId(0), NodeId(1)).unwrap();
+    fn a_cut_loses_segments_in_flight_for_retransmission_and_is_one_way() {
+        let mut n = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(1, "net"));
+        let (in_flight, _) = n.send(Time::ZERO, NodeId(0), NodeId(1), NodeId(0));
         assert!(n.cut(NodeId(0), NodeId(1), 0));
         // Another fault takes hold of the same cut; the first one's again does not.
         assert!(n.cut(NodeId(0), NodeId(1), 1));
         assert!(!n.cut(NodeId(0), NodeId(1), 0));
-        assert!(!n.still_open(NodeId(0), NodeId(1), epoch));
-        assert!(n.send(Time::ZERO, NodeId(0), NodeId(1)).is_none());
-        assert!(n.send(Time::ZERO, NodeId(1), NodeId(0)).is_some());
+        assert_eq!(n.arrive(NodeId(0), NodeId(1), &in_flight), Arrival::Lost);
+        let (sent_while_cut, at) = n.send(Time(100), NodeId(0), NodeId(1), NodeId(0));
+        assert_eq!(at, None);
+        assert!(n.send(Time::ZERO, NodeId(1), NodeId(0), NodeId(0)).1.is_some());
         n.heal();
-        let (_, epoch2) = n.send(Time::ZERO, NodeId(0), NodeId(1)).unwrap();
-        assert!(n.still_open(NodeId(0), NodeId(1), epoch2));
+        // Healed at 1 s: the retransmissions due then come at 0.2, 0.6, 1.4 s after each
+        // send, and the segments arrive in order, one trip later.
+        let (first, at1) = n
+            .retransmit(Time(1_000_000), NodeId(0), NodeId(1), &in_flight)
+            .expect("in time");
+        assert_eq!(at1, Time(1_401_000));
+        let (second, at2) = n
+            .retransmit(Time(1_000_000), NodeId(0), NodeId(1), &sent_while_cut)
+            .expect("in time");
+        assert_eq!(at2, Time(1_401_100));
+        assert_eq!(n.arrive(NodeId(0), NodeId(1), &second), Arrival::Early);
+        assert_eq!(n.arrive(NodeId(0), NodeId(1), &first), Arrival::InOrder);
+        assert_eq!(n.expected((0, 1, 0)), 1);
+        n.take_in_order((0, 1, 0));
+        assert_eq!(n.expected((0, 1, 0)), 2);
+    }
+
+    #[test]
+    fn the_kernel_gives_up_after_fifteen_retransmissions() {
+        // 0.2 + 0.4 + … + 102.4 s, then five times 120 s: the fifteenth and last
+        // retransmission is at 804.6 s (the kernel declares the connection dead 120 s
+        // later, at the 924.6 s Linux documents).
+        assert_eq!(
+            Network::retransmit_at(Time::ZERO, Time(804_600_000)),
+            Some(Time(804_600_000))
+        );
+        assert_eq!(Network::retransmit_at(Time::ZERO, Time(804_600_001)), None);
+        assert_eq!(Network::retransmit_at(Time(5), Time(5)), Some(Time(200_005)));
+    }
+
+    #[test]
+    fn closing_a_connection_discards_what_is_in_flight_both_ways() {
+        let mut n = net(2);
+        let (a, _) = n.send(Time::ZERO, NodeId(0), NodeId(1), NodeId(0));
+        let (b, _) = n.send(Time::ZERO, NodeId(1), NodeId(0), NodeId(0));
+        // Node 1's own connection to node 0 is another one, and stays open.
+        let (other, _) = n.send(Time::ZERO, NodeId(1), NodeId(0), NodeId(1));
+        n.close(NodeId(0), NodeId(1));
+        assert_eq!(n.arrive(NodeId(1), NodeId(0), &other), Arrival::InOrder);
+        assert_eq!(n.arrive(NodeId(0), NodeId(1), &a), Arrival::Closed);
+        assert_eq!(n.arrive(NodeId(1), NodeId(0), &b), Arrival::Closed);
+        // The next segment opens a new connection and is taken in order.
+        let (c, _) = n.send(Time(10), NodeId(0), NodeId(1), NodeId(0));
+        assert_eq!(n.arrive(NodeId(0), NodeId(1), &c), Arrival::InOrder);
+    }
+
+    #[test]
+    fn links_take_memory_only_once_used() {
+        let mut n = net(10_000);
+        assert_eq!(n.links_in_use(), 0);
+        n.send(Time::ZERO, NodeId(3), NodeId(4), NodeId(3));
+        n.isolate(NodeId(7), 0);
+        assert_eq!(n.links_in_use(), 1 + 2 * 9_999);
+        n.heal();
+        assert!(n.is_whole());
     }
 
     #[test]
