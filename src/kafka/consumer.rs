@@ -257,16 +257,7 @@ impl Member {
                     // every request in flight on it fails.
                     out.close(self.info.broker_node(broker));
                     self.request_failed(what, ErrorCode::RequestTimedOut, out);
-                    let others: Vec<u64> = self
-                        .pending
-                        .iter()
-                        .filter(|(_, (b, _))| *b == broker)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in others {
-                        let (_, what) = self.pending.remove(&id).expect("listed");
-                        self.request_failed(what, ErrorCode::NetworkException, out);
-                    }
+                    self.fail_requests_to(broker, out);
                 }
             }
             MemberTimer::Retry => self.retry_scheduled = false,
@@ -371,7 +362,8 @@ impl Member {
         });
     }
 
-    pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
+    /// Every request in flight to `broker` fails: its connection is gone.
+    fn fail_requests_to(&mut self, broker: u32, out: &mut Out) {
         let ids: Vec<u64> = self
             .pending
             .iter()
@@ -382,6 +374,10 @@ impl Member {
             let (_, what) = self.pending.remove(&id).expect("listed");
             self.request_failed(what, ErrorCode::NetworkException, out);
         }
+    }
+
+    pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
+        self.fail_requests_to(broker, out);
         self.drive(now, out);
     }
 

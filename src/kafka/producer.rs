@@ -384,24 +384,18 @@ impl ProducerNode {
     /// next request opens a new connection.
     fn disconnect(&mut self, now: Time, broker: u32, out: &mut Out) {
         out.close(self.info.broker_node(broker));
-        if self.metadata_request.is_some_and(|(_, b)| b == broker) {
-            self.metadata_request = None;
-            self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
-        }
-        let ids: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, r)| r.broker == broker)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            let req = self.in_flight.remove(&id).expect("listed");
-            self.fail_request(now, req, ErrorCode::RequestTimedOut, out);
-        }
+        self.connection_lost(now, broker, ErrorCode::RequestTimedOut, out);
     }
 
     pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
         self.blocked_until.insert(broker, now + RECONNECT_BACKOFF);
+        self.connection_lost(now, broker, ErrorCode::NetworkException, out);
+        self.drive(now, out);
+    }
+
+    /// The connection to `broker` is gone: its metadata request and every produce request
+    /// on it fail with `code`.
+    fn connection_lost(&mut self, now: Time, broker: u32, code: ErrorCode, out: &mut Out) {
         if self.metadata_request.is_some_and(|(_, b)| b == broker) {
             self.metadata_request = None;
             self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
@@ -414,9 +408,8 @@ impl ProducerNode {
             .collect();
         for id in ids {
             let req = self.in_flight.remove(&id).expect("listed");
-            self.fail_request(now, req, ErrorCode::NetworkException, out);
+            self.fail_request(now, req, code, out);
         }
-        self.drive(now, out);
     }
 
     pub fn on_message(&mut self, now: Time, msg: Msg, out: &mut Out) {
