@@ -134,7 +134,10 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            // A file with several mistakes gives one line for each.
+            for line in message.split('\n') {
+                eprintln!("error: {line}");
+            }
             ExitCode::from(2)
         }
     }
@@ -209,7 +212,9 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                         );
                     }
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        for e in e.all() {
+                            eprintln!("error: {}", e.headline());
+                        }
                         bad = true;
                     }
                 }

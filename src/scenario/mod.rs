@@ -17,7 +17,9 @@ use serde::Serialize;
 use std::fmt;
 use std::path::Path;
 
-/// Bad input: a message and, where it applies, the place in the file.
+/// Bad input: a message and, where it applies, the place in the file. When validation
+/// finds several mistakes, this is the first in file order and `more` holds the others,
+/// in file order too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     pub file: String,
@@ -25,15 +27,52 @@ pub struct InputError {
     pub line: u64,
     pub column: u64,
     pub message: String,
+    /// The file's other mistakes, after this one.
+    pub more: Vec<InputError>,
 }
 
+impl InputError {
+    pub fn new(file: &str, line: u64, column: u64, message: impl Into<String>) -> InputError {
+        InputError {
+            file: file.to_string(),
+            line,
+            column,
+            message: message.into(),
+            more: Vec::new(),
+        }
+    }
+
+    /// Several errors as one: sorted by place (errors about the whole file first; ties keep
+    /// the order they were found in), repeats dropped. `None` when there are none.
+    pub fn gather(mut errors: Vec<InputError>) -> Option<InputError> {
+        errors.sort_by_key(|e| (e.line, e.column));
+        errors.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+        let mut errors = errors.into_iter();
+        let mut first = errors.next()?;
+        first.more = errors.collect();
+        Some(first)
+    }
+
+    /// This error and the ones after it, in file order.
+    pub fn all(&self) -> impl Iterator<Item = &InputError> {
+        std::iter::once(self).chain(&self.more)
+    }
+
+    /// `FILE:LINE:COLUMN: MESSAGE` for this error alone.
+    pub fn headline(&self) -> String {
+        if self.line == 0 {
+            format!("{}: {}", self.file, self.message)
+        } else {
+            format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        }
+    }
+}
+
+/// One line per error, in file order.
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
-        }
+        let lines: Vec<String> = self.all().map(InputError::headline).collect();
+        f.write_str(&lines.join("\n"))
     }
 }
 
@@ -522,11 +561,13 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
 
 /// Reads a scenario file's text.
 pub fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| InputError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the scenario: {e}"),
+    std::fs::read_to_string(path).map_err(|e| {
+        InputError::new(
+            &path.display().to_string(),
+            0,
+            0,
+            format!("cannot read the scenario: {e}"),
+        )
     })
 }
 
@@ -556,12 +597,7 @@ pub fn parse_with(file: &str, text: &str, settings: &[vary::Setting]) -> Result<
 
 fn yaml_error(file: &str, err: &serde_saphyr::Error) -> InputError {
     let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-    InputError {
-        file: file.to_string(),
-        line,
-        column,
-        message: yaml_message(err),
-    }
+    InputError::new(file, line, column, yaml_message(err))
 }
 
 /// The parser's messages, reworded for people: unknown keys and values get a "did you

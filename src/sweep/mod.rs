@@ -48,12 +48,8 @@ impl Plan {
     /// Parses the scenario and validates every combination. `set` pins settings
     /// (`--set`): then the sweep runs that one combination and `vary` is ignored.
     pub fn new(file: &str, bytes: &[u8], set: Vec<Setting>) -> Result<Plan, InputError> {
-        let text = String::from_utf8(bytes.to_vec()).map_err(|e| InputError {
-            file: file.to_string(),
-            line: 0,
-            column: 0,
-            message: format!("the scenario is not UTF-8 text: {e}"),
-        })?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|e| InputError::new(file, 0, 0, format!("the scenario is not UTF-8 text: {e}")))?;
         let base = scenario::parse(file, &text)?;
         let matrix = set.is_empty() && !base.vary.is_empty();
         let combinations = if matrix {
@@ -410,7 +406,7 @@ pub fn run_one(plan: &Plan, index: usize, seed: u64, max_events: u64) -> RunReco
         ),
         Err(e) => RunRecord {
             outcome: Some(Outcome::Invalid),
-            message: Some(e.to_string()),
+            message: Some(e.to_string().replace('\n', "; ")),
             ..RunRecord::base(plan, index, seed)
         },
     }
