@@ -561,12 +561,32 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
 
 /// Reads a scenario file's text.
 pub fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let file = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| InputError::new(&file, 0, 0, format!("cannot read the scenario: {e}")))?;
+    decode(&file, bytes)
+}
+
+/// A scenario file's bytes as text; bytes that are not UTF-8 are an error at their place.
+pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, InputError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        // Everything before `at` is valid, so lines and columns count characters there.
+        let before = std::str::from_utf8(&bytes[..at]).expect("valid up to here");
+        let line = before.matches('\n').count() as u64 + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+        let bad = e.utf8_error().error_len().unwrap_or(bytes.len() - at);
+        let shown: Vec<String> = bytes[at..at + bad].iter().map(|b| format!("0x{b:02X}")).collect();
         InputError::new(
-            &path.display().to_string(),
-            0,
-            0,
-            format!("cannot read the scenario: {e}"),
+            file,
+            line,
+            column,
+            format!(
+                "the file is not UTF-8 text: {} here {} not UTF-8; save the file as UTF-8",
+                shown.join(" "),
+                if bad == 1 { "is" } else { "are" }
+            ),
         )
     })
 }
@@ -578,7 +598,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, InputError> {
 
 /// Parses scenario text without validating it.
 pub fn parse_raw(file: &str, text: &str) -> Result<schema::ScenarioFile, InputError> {
-    serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))
+    serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))
 }
 
 /// Parses scenario text, writes `settings` into it (one variant), and validates it.
@@ -595,16 +615,98 @@ pub fn parse_with(file: &str, text: &str, settings: &[vary::Setting]) -> Result<
     })
 }
 
-fn yaml_error(file: &str, err: &serde_saphyr::Error) -> InputError {
+fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> InputError {
     let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-    InputError::new(file, line, column, yaml_message(err))
+    InputError::new(file, line, column, yaml_message(err, &found_at(text, line, column)))
+}
+
+/// What the YAML at `line:column` of `text` is, in words: "a list", "a mapping", or
+/// the value itself.
+fn found_at(text: &str, line: u64, column: u64) -> String {
+    let Some(l) = text.lines().nth((line as usize).wrapping_sub(1)) else {
+        return "nothing".to_string();
+    };
+    let rest: String = l.chars().skip((column as usize).saturating_sub(1)).collect();
+    let rest = rest.trim();
+    let plain = !rest.starts_with(['"', '\'']);
+    if rest.starts_with('[') || rest == "-" || rest.starts_with("- ") {
+        "a list".to_string()
+    } else if rest.starts_with('{') || (plain && (rest.contains(": ") || rest.ends_with(':'))) {
+        "a mapping".to_string()
+    } else if rest.is_empty() || rest.starts_with('#') {
+        "nothing".to_string()
+    } else {
+        let value: String = rest
+            .chars()
+            .take_while(|c| !matches!(c, ',' | ']' | '}' | '#'))
+            .collect();
+        format!("`{}`", value.trim())
+    }
 }
 
 /// The parser's messages, reworded for people: unknown keys and values get a "did you
-/// mean", type names become words.
-fn yaml_message(err: &serde_saphyr::Error) -> String {
+/// mean", type names become words, and what was found is named. `found` describes what
+/// stands at the error's place.
+fn yaml_message(err: &serde_saphyr::Error, found: &str) -> String {
     use serde_saphyr::Error as E;
-    match err.without_snippet() {
+    use serde_saphyr::budget::BudgetBreach as B;
+    // An alias bomb ("billion laughs"): a few lines whose aliases expand to gigabytes.
+    let expands = |what: &str| {
+        format!(
+            "the file expands to {what}: its aliases (`*name`) repeat anchored values (`&name`) too many times; a scenario needs no such repetition"
+        )
+    };
+    // The error itself, out of the wrappers that add a snippet or an alias's places.
+    let mut inner = err;
+    while let E::WithSnippet { error, .. } | E::AliasError { error, .. } = inner {
+        inner = error;
+    }
+    match inner {
+        E::Unexpected { expected, .. } => {
+            let wanted = match *expected {
+                "mapping start" => "a mapping (`key: value` pairs)",
+                "sequence start" => "a list (`- item` lines, or `[a, b]`)",
+                "string scalar" | "scalar" => "a single value",
+                other => other,
+            };
+            format!("expected {wanted} here, found {found}")
+        }
+        E::ExternallyTaggedEnumExpectedScalarOrMapping { .. } => {
+            format!("expected a single word here, found {found}")
+        }
+        E::SerdeInvalidType {
+            unexpected, expected, ..
+        } => {
+            let what = match unexpected.as_str() {
+                "sequence" => "a list".to_string(),
+                "map" => "a mapping".to_string(),
+                "unit value" => "nothing".to_string(),
+                other => format!("the {other}"),
+            };
+            format!("expected {expected} here, found {what}")
+        }
+        E::MultipleDocuments { .. } => {
+            "a `---` line starts a second YAML document here; a scenario file holds one".to_string()
+        }
+        E::Eof { .. } => "the file ends in the middle of a value".to_string(),
+        E::UnknownAnchor { .. } => "this alias (`*name`) names no anchor (`&name`) written before it".to_string(),
+        E::Budget { breach, .. } => match breach {
+            B::ScalarBytes { total_scalar_bytes } => {
+                expands(&format!("more than {} MB of text", total_scalar_bytes / 1_000_000))
+            }
+            B::Nodes { nodes } => expands(&format!("more than {} values", nodes.saturating_sub(1))),
+            B::Aliases { aliases } => expands(&format!("more than {} aliases", aliases.saturating_sub(1))),
+            B::AliasAnchorRatio { aliases, anchors } => expands(&format!("{aliases} aliases for {anchors} anchors")),
+            B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => expands("too much anchored content"),
+            B::Depth { depth } => {
+                format!("lists and mappings are nested {depth} deep here; a scenario needs a few levels")
+            }
+            _ => "the file is too large to read as a scenario".to_string(),
+        },
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => expands("too much content"),
         E::SerdeUnknownField { field, expected, .. } => format!(
             "unknown key `{field}`; known keys here: {}.{}",
             expected.join(", "),

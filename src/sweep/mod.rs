@@ -48,8 +48,7 @@ impl Plan {
     /// Parses the scenario and validates every combination. `set` pins settings
     /// (`--set`): then the sweep runs that one combination and `vary` is ignored.
     pub fn new(file: &str, bytes: &[u8], set: Vec<Setting>) -> Result<Plan, InputError> {
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|e| InputError::new(file, 0, 0, format!("the scenario is not UTF-8 text: {e}")))?;
+        let text = scenario::decode(file, bytes.to_vec())?;
         let base = scenario::parse(file, &text)?;
         let matrix = set.is_empty() && !base.vary.is_empty();
         let combinations = if matrix {

@@ -124,3 +124,35 @@ fn check_command_exits_2_with_one_line_per_error() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Bytes that are not UTF-8 are refused at their line and column, by the library, by
+/// `check`, `run` and `sweep`. The file is written here: the corpus reads its files as text.
+#[test]
+fn invalid_utf8_names_its_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("latin-1.yaml");
+    // `café` saved as Latin-1: the `é` is the single byte 0xE9.
+    let mut bytes = b"name: bad-input\nduration: 30s\ncluster: { brokers: 3 }\ntopics:\n  - name: caf".to_vec();
+    bytes.push(0xE9);
+    bytes.extend(b"\n    partitions: 3\n");
+    std::fs::write(&path, &bytes).expect("written");
+    let e = kafkasim::scenario::load(&path).expect_err("not UTF-8");
+    assert_eq!((e.line, e.column), (5, 14), "{e}");
+    assert!(e.message.contains("0xE9") && e.message.contains("not UTF-8"), "{e}");
+    let file = path.to_str().expect("UTF-8 path");
+    for args in [
+        vec!["check", file],
+        vec!["run", file],
+        vec!["sweep", file, "--seeds", "1"],
+    ] {
+        let out = crate::kafkasim(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {file}:5:14: the file is not UTF-8")),
+            "{args:?}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
