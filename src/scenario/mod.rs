@@ -2,6 +2,7 @@
 //! resolution into a [`Scenario`] with every default applied.
 
 pub mod doc;
+pub mod estimate;
 pub mod freeze;
 pub mod nemesis;
 pub mod props;
@@ -9,7 +10,8 @@ pub mod schema;
 mod validate;
 pub mod vary;
 
-pub use validate::resolve;
+pub use estimate::Limit;
+pub use validate::{resolve, resolve_limited};
 
 use crate::sim::Duration;
 use schema::CommitMode;
@@ -553,10 +555,16 @@ impl Scenario {
     }
 }
 
-/// Reads, parses and validates a scenario file.
+/// Reads, parses and validates a scenario file; the size limit applies.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    load_limited(path, Limit::Enforced)
+}
+
+/// Reads, parses and validates a scenario file; `limit` says whether the size limit
+/// applies (`--allow-huge` lifts it).
+pub fn load_limited(path: &Path, limit: Limit) -> Result<Scenario, InputError> {
     let file = path.display().to_string();
-    parse(&file, &read(path)?)
+    parse_with_limit(&file, &read(path)?, &[], limit)
 }
 
 /// Reads a scenario file's text.
@@ -601,11 +609,23 @@ pub fn parse_raw(file: &str, text: &str) -> Result<schema::ScenarioFile, InputEr
     serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))
 }
 
-/// Parses scenario text, writes `settings` into it (one variant), and validates it.
+/// Parses scenario text, writes `settings` into it (one variant), and validates it; the
+/// size limit applies.
 pub fn parse_with(file: &str, text: &str, settings: &[vary::Setting]) -> Result<Scenario, InputError> {
+    parse_with_limit(file, text, settings, Limit::Enforced)
+}
+
+/// Parses scenario text, writes `settings` into it (one variant), and validates it;
+/// `limit` says whether the size limit applies.
+pub fn parse_with_limit(
+    file: &str,
+    text: &str,
+    settings: &[vary::Setting],
+    limit: Limit,
+) -> Result<Scenario, InputError> {
     let mut raw = parse_raw(file, text)?;
     vary::apply(file, &mut raw, settings)?;
-    resolve(file, raw).map_err(|mut e| {
+    resolve_limited(file, raw, limit).map_err(|mut e| {
         // Only a `--set` value has no place in the file.
         if e.line == 0 && !settings.is_empty() {
             let given: Vec<String> = settings.iter().map(|s| format!("--set {s}")).collect();

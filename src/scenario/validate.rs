@@ -6,6 +6,7 @@
 //! error, a fault naming a member of a group whose `members` is wrong) stays silent, so
 //! that one mistake gives one message.
 
+use super::estimate::Limit;
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
@@ -17,7 +18,7 @@ use crate::check::CHECKS;
 use crate::kafka::TruncationMode;
 use crate::sim::Duration;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An item's check stopped: its error is recorded in the [`Ctx`], or it depends on an
 /// item whose error is.
@@ -191,8 +192,15 @@ fn is_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
-/// Checks a parsed scenario and applies every default.
+/// Checks a parsed scenario and applies every default; the size limit applies.
 pub fn resolve(file: &str, raw: ScenarioFile) -> Result<Scenario, InputError> {
+    resolve_limited(file, raw, Limit::Enforced)
+}
+
+/// Checks a parsed scenario and applies every default; then, unless `limit` lifts it,
+/// refuses a scenario whose estimated size is above kafkasim's limits (only a scenario
+/// without errors is estimated).
+pub fn resolve_limited(file: &str, raw: ScenarioFile, limit: Limit) -> Result<Scenario, InputError> {
     let ctx = Ctx {
         file,
         warnings: RefCell::new(Vec::new()),
@@ -204,6 +212,9 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> Result<Scenario, InputError> {
     }
     let mut scenario = resolved.expect("a check stops only with an error recorded");
     scenario.warnings = ctx.warnings.take();
+    if limit == Limit::Enforced {
+        super::estimate::enforce(file, &raw, &scenario)?;
+    }
     Ok(scenario)
 }
 
@@ -488,18 +499,23 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         }
     }
 
-    // Node names must be unique across brokers, producers and group members.
+    // Node names must be unique across brokers, producers and group members. They are
+    // kept in node order, and in a set to look them up (a large scenario has hundreds of
+    // thousands).
     let mut node_names: Vec<String> = (1..=brokers.unwrap_or(0)).map(Scenario::broker_name).collect();
     node_names.push(CONTROLLER.to_string());
+    let mut node_set: BTreeSet<String> = node_names.iter().cloned().collect();
     // Names whose nodes are unknown because of an error: `brokers` is wrong (`broker-N`),
     // or a producer's `instances` or a group's `members` is (`NAME-N`).
     let mut unknown_prefixes: Vec<String> = Vec::new();
     if brokers.is_none() {
         unknown_prefixes.push("broker-".to_string());
     }
-    let claim = |node_names: &mut Vec<String>, at: &S<String>, names: Vec<String>| {
+    let claim = |(node_names, node_set): (&mut Vec<String>, &mut BTreeSet<String>),
+                 at: &S<String>,
+                 names: Vec<String>| {
         for n in names {
-            if node_names.contains(&n) {
+            if !node_set.insert(n.clone()) {
                 ctx.report(at, format!("node name `{n}` is already taken: names must be unique across brokers, producers and group members"));
                 return;
             }
@@ -531,7 +547,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
             Some(1) | None => vec![spec.name.value.clone()],
             Some(n) => (0..n).map(|i| format!("{}-{i}", spec.name.value)).collect(),
         };
-        claim(&mut node_names, &spec.name, names);
+        claim((&mut node_names, &mut node_set), &spec.name, names);
         let topic = topics.index(ctx, &spec.topic).ok();
         let workload = match (&spec.rate, &spec.messages) {
             (Some(_), Some(m)) => ctx.err(m, "write either `rate` or `messages`, not both"),
@@ -891,7 +907,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         let member_names: Vec<String> = (0..members.unwrap_or(0))
             .map(|i| format!("{}-{i}", spec.group.value))
             .collect();
-        claim(&mut node_names, &spec.group, member_names.clone());
+        claim((&mut node_names, &mut node_set), &spec.group, member_names.clone());
         declared_groups.push((spec.group.value.clone(), member_names));
         if spec.topics.value.is_empty() {
             ctx.report(&spec.topics, "a group must read at least one topic");
@@ -1029,7 +1045,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
     // Faults.
     let node = |n: &S<String>| -> R<String> {
         let name = n.value.as_str();
-        if node_names.iter().any(|x| x == name) {
+        if node_set.contains(name) {
             return Ok(name.to_string());
         }
         if unknown_prefixes.iter().any(|p| name.starts_with(p.as_str())) {
