@@ -627,10 +627,14 @@ pub fn parse_with_limit(
     vary::apply(file, &mut raw, settings)?;
     resolve_limited(file, raw, limit).map_err(|mut e| {
         // Only a `--set` value has no place in the file.
-        if e.line == 0 && !settings.is_empty() {
-            let given: Vec<String> = settings.iter().map(|s| format!("--set {s}")).collect();
-            e.message.push_str(&format!(" (given by {})", given.join(" ")));
-        }
+        let given: Vec<String> = settings.iter().map(|s| format!("--set {s}")).collect();
+        let mark = |e: &mut InputError| {
+            if e.line == 0 && !settings.is_empty() {
+                e.message.push_str(&format!(" (given by {})", given.join(" ")));
+            }
+        };
+        mark(&mut e);
+        e.more.iter_mut().for_each(mark);
         e
     })
 }
