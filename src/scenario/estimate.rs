@@ -8,9 +8,9 @@
 //! fetches), per record (drawing its key and partition: about a thirty-second of an
 //! event), per node and per second of simulated time (heartbeats, idle fetches, timers),
 //! and what stays in memory (every batch in every replica's log and in the checkers, every
-//! replica, every node). Measured on this version's scenarios and benchmarks, the events
-//! it counts are 1 to 3.6 times the events a run handles, and its memory 1 to 3 times the
-//! peak a run uses. It depends on the scenario alone, never on the machine, so that
+//! replica, every node). Measured on the shipped scenarios and benchmarks, the events it
+//! counts are about 1 to 4 times the events a run handles, and its memory 1 to 3 times
+//! the peak a run uses. It depends on the scenario alone, never on the machine, so that
 //! whether a scenario runs stays a pure function of its text.
 
 use super::schema::{S, ScenarioFile};
