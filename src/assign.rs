@@ -107,12 +107,7 @@ impl<'de> Deserialize<'de> for Topics {
 /// `file` names the input in errors.
 pub fn run(file: &str, text: &str) -> Result<String, InputError> {
     let group: GroupFile = serde_json::from_str(text).map_err(|e| json_error(file, &e))?;
-    let whole = |message: String| InputError {
-        file: file.to_string(),
-        line: 0,
-        column: 0,
-        message,
-    };
+    let whole = |message: String| InputError::new(file, 0, 0, message);
     let (strategy, voted, Resolved { topics, members }) = resolve(group).map_err(whole)?;
     let outcome = Assignor::new(strategy).assign(&topics, &members).map_err(whole)?;
     Ok(render(strategy, voted, &outcome))
@@ -122,12 +117,7 @@ fn json_error(file: &str, e: &serde_json::Error) -> InputError {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
-    InputError {
-        file: file.to_string(),
-        line: e.line() as u64,
-        column: e.column() as u64,
-        message,
-    }
+    InputError::new(file, e.line() as u64, e.column() as u64, message)
 }
 
 struct Resolved {

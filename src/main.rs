@@ -59,12 +59,20 @@ enum Command {
         /// Stop the run after this many events (it is then an error).
         #[arg(long, value_name = "N")]
         max_events: Option<u64>,
+        /// Run a scenario even when its estimated size is above kafkasim's limits (ten
+        /// billion events or 8 GB of memory).
+        #[arg(long)]
+        allow_huge: bool,
     },
-    /// Parse and validate scenarios without running them.
+    /// Parse and validate scenarios without running them, and print their estimated size.
     Check {
         /// Scenario files (YAML).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+        /// Accept scenarios whose estimated size is above kafkasim's limits (ten billion
+        /// events or 8 GB of memory).
+        #[arg(long)]
+        allow_huge: bool,
     },
     /// Print the partition Kafka's Java producer picks for each key (murmur2).
     ///
@@ -134,7 +142,10 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            // A file with several mistakes gives one line for each.
+            for line in message.split('\n') {
+                eprintln!("error: {line}");
+            }
             ExitCode::from(2)
         }
     }
@@ -142,6 +153,15 @@ fn main() -> ExitCode {
 
 fn input_error(e: InputError) -> String {
     e.to_string()
+}
+
+/// Whether the estimate's limits apply: `--allow-huge` lifts them.
+pub(crate) fn limit(allow_huge: bool) -> scenario::Limit {
+    if allow_huge {
+        scenario::Limit::Lifted
+    } else {
+        scenario::Limit::Enforced
+    }
 }
 
 fn execute(command: Command) -> Result<ExitCode, String> {
@@ -155,6 +175,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             set,
             freeze,
             max_events,
+            allow_huge,
         } => {
             if html.is_some() {
                 return Err("not supported yet: --html (use the text or JSON report)".to_string());
@@ -162,7 +183,8 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let source = scenario.display().to_string();
             let text = scenario::read(&scenario).map_err(input_error)?;
             let settings = settings(&set)?;
-            let loaded = scenario::parse_with(&source, &text, &settings).map_err(input_error)?;
+            let loaded =
+                scenario::parse_with_limit(&source, &text, &settings, limit(allow_huge)).map_err(input_error)?;
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
@@ -179,10 +201,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
             run_scenario(&loaded, source, seed, format, trace.as_deref(), max_events)
         }
-        Command::Check { scenarios } => {
+        Command::Check { scenarios, allow_huge } => {
             let mut bad = false;
             for path in &scenarios {
-                match scenario::load(path) {
+                match scenario::load_limited(path, limit(allow_huge)) {
                     Ok(s) => {
                         for w in &s.warnings {
                             eprintln!("warning: {w}");
@@ -197,19 +219,24 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                             let combinations: usize = s.vary.iter().map(|v| v.values.len()).product();
                             extra.push_str(&format!(", {}", n(combinations, "combination")));
                         }
+                        let size = scenario::estimate::estimate(&s);
                         println!(
-                            "ok: {} ({}: {}, {}, {}, {}, {}{extra})",
+                            "ok: {} ({}: {}, {}, {}, {}, {}{extra}; estimated {} events, {})",
                             path.display(),
                             s.name,
                             n(s.brokers as usize, "broker"),
                             n(s.topics.len(), "topic"),
                             n(s.producers.len(), "producer"),
                             n(s.groups.len(), "group"),
-                            n(s.faults.len(), "fault")
+                            n(s.faults.len(), "fault"),
+                            scenario::estimate::count_words(size.events),
+                            scenario::estimate::bytes_words(size.memory),
                         );
                     }
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        for e in e.all() {
+                            eprintln!("error: {}", e.headline());
+                        }
                         bad = true;
                     }
                 }

@@ -43,6 +43,10 @@ pub struct SweepArgs {
     /// Output format: `text` for people, `json` for scripts.
     #[arg(long, value_enum, default_value_t = crate::Format::Text)]
     format: crate::Format,
+    /// Sweep a scenario even when the estimated size of one run is above kafkasim's limits
+    /// (ten billion events or 8 GB of memory); --max-events still bounds each run.
+    #[arg(long)]
+    allow_huge: bool,
 }
 
 /// `K/N` with 1 <= K <= N.
@@ -74,7 +78,8 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 pub fn command(a: SweepArgs) -> Result<ExitCode, String> {
     let file = a.scenario.display().to_string();
     let bytes = std::fs::read(&a.scenario).map_err(|e| format!("{file}: cannot read the scenario: {e}"))?;
-    let plan = Plan::new(&file, &bytes, crate::settings(&a.set)?).map_err(|e| e.to_string())?;
+    let plan = Plan::with_limit(&file, &bytes, crate::settings(&a.set)?, crate::limit(a.allow_huge))
+        .map_err(|e| e.to_string())?;
     if a.seeds == 0 {
         return Err("--seeds must be at least 1".to_string());
     }

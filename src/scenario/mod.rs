@@ -2,6 +2,7 @@
 //! resolution into a [`Scenario`] with every default applied.
 
 pub mod doc;
+pub mod estimate;
 pub mod freeze;
 pub mod nemesis;
 pub mod props;
@@ -9,7 +10,8 @@ pub mod schema;
 mod validate;
 pub mod vary;
 
-pub use validate::resolve;
+pub use estimate::Limit;
+pub use validate::{resolve, resolve_limited};
 
 use crate::sim::Duration;
 use schema::CommitMode;
@@ -17,7 +19,9 @@ use serde::Serialize;
 use std::fmt;
 use std::path::Path;
 
-/// Bad input: a message and, where it applies, the place in the file.
+/// Bad input: a message and, where it applies, the place in the file. When validation
+/// finds several mistakes, this is the first in file order and `more` holds the others,
+/// in file order too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     pub file: String,
@@ -25,15 +29,52 @@ pub struct InputError {
     pub line: u64,
     pub column: u64,
     pub message: String,
+    /// The file's other mistakes, after this one.
+    pub more: Vec<InputError>,
 }
 
+impl InputError {
+    pub fn new(file: &str, line: u64, column: u64, message: impl Into<String>) -> InputError {
+        InputError {
+            file: file.to_string(),
+            line,
+            column,
+            message: message.into(),
+            more: Vec::new(),
+        }
+    }
+
+    /// Several errors as one: sorted by place (errors about the whole file first; ties keep
+    /// the order they were found in), repeats dropped. `None` when there are none.
+    pub fn gather(mut errors: Vec<InputError>) -> Option<InputError> {
+        errors.sort_by_key(|e| (e.line, e.column));
+        errors.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+        let mut errors = errors.into_iter();
+        let mut first = errors.next()?;
+        first.more = errors.collect();
+        Some(first)
+    }
+
+    /// This error and the ones after it, in file order.
+    pub fn all(&self) -> impl Iterator<Item = &InputError> {
+        std::iter::once(self).chain(&self.more)
+    }
+
+    /// `FILE:LINE:COLUMN: MESSAGE` for this error alone.
+    pub fn headline(&self) -> String {
+        if self.line == 0 {
+            format!("{}: {}", self.file, self.message)
+        } else {
+            format!("{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        }
+    }
+}
+
+/// One line per error, in file order.
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
-        }
+        let lines: Vec<String> = self.all().map(InputError::headline).collect();
+        f.write_str(&lines.join("\n"))
     }
 }
 
@@ -514,19 +555,47 @@ impl Scenario {
     }
 }
 
-/// Reads, parses and validates a scenario file.
+/// Reads, parses and validates a scenario file; the size limit applies.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    load_limited(path, Limit::Enforced)
+}
+
+/// Reads, parses and validates a scenario file; `limit` says whether the size limit
+/// applies (`--allow-huge` lifts it).
+pub fn load_limited(path: &Path, limit: Limit) -> Result<Scenario, InputError> {
     let file = path.display().to_string();
-    parse(&file, &read(path)?)
+    parse_with_limit(&file, &read(path)?, &[], limit)
 }
 
 /// Reads a scenario file's text.
 pub fn read(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| InputError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the scenario: {e}"),
+    let file = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| InputError::new(&file, 0, 0, format!("cannot read the scenario: {e}")))?;
+    decode(&file, bytes)
+}
+
+/// A scenario file's bytes as text; bytes that are not UTF-8 are an error at their place.
+pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, InputError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        // Everything before `at` is valid, so lines and columns count characters there.
+        let before = std::str::from_utf8(&bytes[..at]).expect("valid up to here");
+        let line = before.matches('\n').count() as u64 + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+        let bad = e.utf8_error().error_len().unwrap_or(bytes.len() - at);
+        let shown: Vec<String> = bytes[at..at + bad].iter().map(|b| format!("0x{b:02X}")).collect();
+        InputError::new(
+            file,
+            line,
+            column,
+            format!(
+                "the file is not UTF-8 text: {} here {} not UTF-8; save the file as UTF-8",
+                shown.join(" "),
+                if bad == 1 { "is" } else { "are" }
+            ),
+        )
     })
 }
 
@@ -537,38 +606,131 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, InputError> {
 
 /// Parses scenario text without validating it.
 pub fn parse_raw(file: &str, text: &str) -> Result<schema::ScenarioFile, InputError> {
-    serde_saphyr::from_str(text).map_err(|e| yaml_error(file, &e))
+    serde_saphyr::from_str(text).map_err(|e| yaml_error(file, text, &e))
 }
 
-/// Parses scenario text, writes `settings` into it (one variant), and validates it.
+/// Parses scenario text, writes `settings` into it (one variant), and validates it; the
+/// size limit applies.
 pub fn parse_with(file: &str, text: &str, settings: &[vary::Setting]) -> Result<Scenario, InputError> {
+    parse_with_limit(file, text, settings, Limit::Enforced)
+}
+
+/// Parses scenario text, writes `settings` into it (one variant), and validates it;
+/// `limit` says whether the size limit applies.
+pub fn parse_with_limit(
+    file: &str,
+    text: &str,
+    settings: &[vary::Setting],
+    limit: Limit,
+) -> Result<Scenario, InputError> {
     let mut raw = parse_raw(file, text)?;
     vary::apply(file, &mut raw, settings)?;
-    resolve(file, raw).map_err(|mut e| {
+    resolve_limited(file, raw, limit).map_err(|mut e| {
         // Only a `--set` value has no place in the file.
-        if e.line == 0 && !settings.is_empty() {
-            let given: Vec<String> = settings.iter().map(|s| format!("--set {s}")).collect();
-            e.message.push_str(&format!(" (given by {})", given.join(" ")));
-        }
+        let given: Vec<String> = settings.iter().map(|s| format!("--set {s}")).collect();
+        let mark = |e: &mut InputError| {
+            if e.line == 0 && !settings.is_empty() {
+                e.message.push_str(&format!(" (given by {})", given.join(" ")));
+            }
+        };
+        mark(&mut e);
+        e.more.iter_mut().for_each(mark);
         e
     })
 }
 
-fn yaml_error(file: &str, err: &serde_saphyr::Error) -> InputError {
+fn yaml_error(file: &str, text: &str, err: &serde_saphyr::Error) -> InputError {
     let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-    InputError {
-        file: file.to_string(),
-        line,
-        column,
-        message: yaml_message(err),
+    InputError::new(file, line, column, yaml_message(err, &found_at(text, line, column)))
+}
+
+/// What the YAML at `line:column` of `text` is, in words: "a list", "a mapping", or
+/// the value itself.
+fn found_at(text: &str, line: u64, column: u64) -> String {
+    let Some(l) = text.lines().nth((line as usize).wrapping_sub(1)) else {
+        return "nothing".to_string();
+    };
+    let rest: String = l.chars().skip((column as usize).saturating_sub(1)).collect();
+    let rest = rest.trim();
+    let plain = !rest.starts_with(['"', '\'']);
+    if rest.starts_with('[') || rest == "-" || rest.starts_with("- ") {
+        "a list".to_string()
+    } else if rest.starts_with('{') || (plain && (rest.contains(": ") || rest.ends_with(':'))) {
+        "a mapping".to_string()
+    } else if rest.is_empty() || rest.starts_with('#') {
+        "nothing".to_string()
+    } else {
+        let value: String = rest
+            .chars()
+            .take_while(|c| !matches!(c, ',' | ']' | '}' | '#'))
+            .collect();
+        format!("`{}`", value.trim())
     }
 }
 
 /// The parser's messages, reworded for people: unknown keys and values get a "did you
-/// mean", type names become words.
-fn yaml_message(err: &serde_saphyr::Error) -> String {
+/// mean", type names become words, and what was found is named. `found` describes what
+/// stands at the error's place.
+fn yaml_message(err: &serde_saphyr::Error, found: &str) -> String {
     use serde_saphyr::Error as E;
-    match err.without_snippet() {
+    use serde_saphyr::budget::BudgetBreach as B;
+    // An alias bomb ("billion laughs"): a few lines whose aliases expand to gigabytes.
+    let expands = |what: &str| {
+        format!(
+            "the file expands to {what}: its aliases (`*name`) repeat anchored values (`&name`) too many times; a scenario needs no such repetition"
+        )
+    };
+    // The error itself, out of the wrappers that add a snippet or an alias's places.
+    let mut inner = err;
+    while let E::WithSnippet { error, .. } | E::AliasError { error, .. } = inner {
+        inner = error;
+    }
+    match inner {
+        E::Unexpected { expected, .. } => {
+            let wanted = match *expected {
+                "mapping start" => "a mapping (`key: value` pairs)",
+                "sequence start" => "a list (`- item` lines, or `[a, b]`)",
+                "string scalar" | "scalar" => "a single value",
+                other => other,
+            };
+            format!("expected {wanted} here, found {found}")
+        }
+        E::ExternallyTaggedEnumExpectedScalarOrMapping { .. } => {
+            format!("expected a single word here, found {found}")
+        }
+        E::SerdeInvalidType {
+            unexpected, expected, ..
+        } => {
+            let what = match unexpected.as_str() {
+                "sequence" => "a list".to_string(),
+                "map" => "a mapping".to_string(),
+                "unit value" => "nothing".to_string(),
+                other => format!("the {other}"),
+            };
+            format!("expected {expected} here, found {what}")
+        }
+        E::MultipleDocuments { .. } => {
+            "a `---` line starts a second YAML document here; a scenario file holds one".to_string()
+        }
+        E::Eof { .. } => "the file ends in the middle of a value".to_string(),
+        E::UnknownAnchor { .. } => "this alias (`*name`) names no anchor (`&name`) written before it".to_string(),
+        E::Budget { breach, .. } => match breach {
+            B::ScalarBytes { total_scalar_bytes } => {
+                expands(&format!("more than {} MB of text", total_scalar_bytes / 1_000_000))
+            }
+            B::Nodes { nodes } => expands(&format!("more than {} values", nodes.saturating_sub(1))),
+            B::Aliases { aliases } => expands(&format!("more than {} aliases", aliases.saturating_sub(1))),
+            B::AliasAnchorRatio { aliases, anchors } => expands(&format!("{aliases} aliases for {anchors} anchors")),
+            B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => expands("too much anchored content"),
+            B::Depth { depth } => {
+                format!("lists and mappings are nested {depth} deep here; a scenario needs a few levels")
+            }
+            _ => "the file is too large to read as a scenario".to_string(),
+        },
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => expands("too much content"),
         E::SerdeUnknownField { field, expected, .. } => format!(
             "unknown key `{field}`; known keys here: {}.{}",
             expected.join(", "),

@@ -1,5 +1,12 @@
-//! Validation: from the parsed file to a [`Scenario`], or the first error with its place.
+//! Validation: from the parsed file to a [`Scenario`], or every error with its place.
+//!
+//! Errors are gathered, not returned at the first: each topic, producer, group, fault and
+//! setting is checked on its own, and the errors are reported in file order. A check that
+//! depends on something already found wrong (a producer of a topic whose definition has an
+//! error, a fault naming a member of a group whose `members` is wrong) stays silent, so
+//! that one mistake gives one message.
 
+use super::estimate::Limit;
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
@@ -10,38 +17,63 @@ use super::{
 use crate::check::CHECKS;
 use crate::kafka::TruncationMode;
 use crate::sim::Duration;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 
-type R<T> = Result<T, InputError>;
+/// An item's check stopped: its error is recorded in the [`Ctx`], or it depends on an
+/// item whose error is.
+#[derive(Debug)]
+struct Stop;
+
+type R<T> = Result<T, Stop>;
 
 struct Ctx<'a> {
     file: &'a str,
-    warnings: Vec<String>,
+    warnings: RefCell<Vec<String>>,
+    errors: RefCell<Vec<InputError>>,
 }
 
 impl Ctx<'_> {
-    fn err<T, U>(&self, at: &S<U>, message: impl Into<String>) -> R<T> {
-        Err(InputError {
-            file: self.file.to_string(),
-            line: at.referenced.line(),
-            column: at.referenced.column(),
-            message: message.into(),
-        })
+    /// Records an error at `at`.
+    fn report<U>(&self, at: &S<U>, message: impl Into<String>) {
+        self.report_at(at.referenced.line(), at.referenced.column(), message);
     }
-    fn warn<U>(&mut self, at: &S<U>, message: impl Into<String>) {
+    fn report_at(&self, line: u64, column: u64, message: impl Into<String>) {
+        self.errors
+            .borrow_mut()
+            .push(InputError::new(self.file, line, column, message));
+    }
+    /// Records an error at `at` and stops the check that found it.
+    fn err<T, U>(&self, at: &S<U>, message: impl Into<String>) -> R<T> {
+        self.report(at, message);
+        Err(Stop)
+    }
+    /// How many errors are recorded so far: a mark to compare with later.
+    fn mark(&self) -> usize {
+        self.errors.borrow().len()
+    }
+    /// Whether an error was recorded since `mark`.
+    fn failed_since(&self, mark: usize) -> bool {
+        self.errors.borrow().len() > mark
+    }
+    fn warn<U>(&self, at: &S<U>, message: impl Into<String>) {
         let (line, column) = (at.referenced.line(), at.referenced.column());
         let place = if line == 0 {
             String::new()
         } else {
             format!("{line}:{column}:")
         };
-        self.warnings.push(format!("{}:{place} {}", self.file, message.into()));
+        self.warnings
+            .borrow_mut()
+            .push(format!("{}:{place} {}", self.file, message.into()));
     }
 }
 
 /// The properties of one `config:` block, checked against the table.
 struct Config<'a> {
     values: BTreeMap<&'static str, &'a S<Scalar>>,
+    /// Known properties whose value was refused (and reported).
+    refused: Vec<&'static str>,
 }
 
 impl Config<'_> {
@@ -66,10 +98,17 @@ impl Config<'_> {
     fn spanned(&self, name: &str) -> Option<&S<Scalar>> {
         self.values.get(name).copied()
     }
+    /// Whether none of `names` had its value refused: a check that combines properties
+    /// is made only then, so that a wrong value does not make a right one look wrong.
+    fn fine(&self, names: &[&str]) -> bool {
+        !self.refused.iter().any(|r| names.contains(r))
+    }
 }
 
-fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
+/// Checks every property of `block`; the valid ones are kept.
+fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> Config<'a> {
     let mut values = BTreeMap::new();
+    let mut refused = Vec::new();
     for (key, value) in &block.0 {
         let name = key.value.as_str();
         let Some(prop) = props::lookup(scope, name) else {
@@ -80,7 +119,8 @@ fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
                 Some(s) => format!("; `{name}` belongs under `{}`", s.key()),
                 None => did_you_mean(name, props::names(scope)),
             };
-            return ctx.err(key, format!("unknown {} property `{name}`{hint}", scope_word(scope)));
+            ctx.report(key, format!("unknown {} property `{name}`{hint}", scope_word(scope)));
+            continue;
         };
         let ok = match (&prop.kind, &value.value) {
             (Kind::Int { min }, Scalar::Int(i)) => *i >= *min && *i <= i64::from(i32::MAX),
@@ -99,25 +139,31 @@ fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> R<Config<'a>> {
                 Kind::Choice(options) => format!("one of {}", options.join(", ")),
                 Kind::Text => "text".to_string(),
             };
-            return ctx.err(
+            ctx.report(
                 value,
                 format!("`{name}` must be {wanted}, not {}", value.value.as_written()),
             );
+            refused.push(prop.name);
+            continue;
         }
         if !prop.modelled && value.value.to_string() != prop.default {
-            return ctx.err(
+            ctx.report(
                 value,
                 format!(
                     "not supported yet: kafkasim knows `{name}` but does not model it yet; remove it (Kafka's default is {})",
                     prop.default
                 ),
             );
+            refused.push(prop.name);
+            continue;
         }
-        if values.insert(prop.name, value).is_some() {
-            return ctx.err(key, format!("`{name}` is set twice"));
+        if values.contains_key(prop.name) {
+            ctx.report(key, format!("`{name}` is set twice"));
+            continue;
         }
+        values.insert(prop.name, value);
     }
-    Ok(Config { values })
+    Config { values, refused }
 }
 
 fn scope_word(scope: Scope) -> &'static str {
@@ -146,56 +192,111 @@ fn is_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
-/// Checks a parsed scenario and applies every default.
-pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
-    let mut ctx = Ctx {
+/// Checks a parsed scenario and applies every default; the size limit applies.
+pub fn resolve(file: &str, raw: ScenarioFile) -> Result<Scenario, InputError> {
+    resolve_limited(file, raw, Limit::Enforced)
+}
+
+/// Checks a parsed scenario and applies every default; then, unless `limit` lifts it,
+/// refuses a scenario whose estimated size is above kafkasim's limits (only a scenario
+/// without errors is estimated).
+pub fn resolve_limited(file: &str, raw: ScenarioFile, limit: Limit) -> Result<Scenario, InputError> {
+    let ctx = Ctx {
         file,
-        warnings: Vec::new(),
+        warnings: RefCell::new(Vec::new()),
+        errors: RefCell::new(Vec::new()),
     };
-    let missing = |key: &str, example: &str| InputError {
-        file: file.to_string(),
-        line: 1,
-        column: 1,
-        message: format!("the scenario has no `{key}`: add one, e.g. `{example}`"),
+    let resolved = resolve_in(&ctx, &raw);
+    if let Some(e) = InputError::gather(ctx.errors.take()) {
+        return Err(e);
+    }
+    let mut scenario = resolved.expect("a check stops only with an error recorded");
+    scenario.warnings = ctx.warnings.take();
+    if limit == Limit::Enforced {
+        super::estimate::enforce(file, &raw, &scenario)?;
+    }
+    Ok(scenario)
+}
+
+/// What the checks of the topics leave for the checks after them.
+struct Topics {
+    valid: Vec<Topic>,
+    /// Topics that are defined but whose definition has an error: naming them is no error.
+    broken: Vec<String>,
+}
+
+impl Topics {
+    /// The index of topic `name`; an error when no topic has that name.
+    fn index(&self, ctx: &Ctx, name: &S<String>) -> R<usize> {
+        if let Some(i) = self.valid.iter().position(|t| t.name == name.value) {
+            return Ok(i);
+        }
+        if self.broken.contains(&name.value) {
+            return Err(Stop);
+        }
+        let known = self
+            .valid
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(self.broken.iter().map(String::as_str));
+        ctx.err(
+            name,
+            format!("unknown topic `{}`{}", name.value, did_you_mean(&name.value, known)),
+        )
+    }
+}
+
+fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
+    let missing = |key: &str, example: &str| {
+        ctx.report_at(1, 1, format!("the scenario has no `{key}`: add one, e.g. `{example}`"));
     };
-    let name = raw.name.as_ref().ok_or_else(|| missing("name", "name: my-scenario"))?;
-    let raw_duration = raw
-        .duration
-        .as_ref()
-        .ok_or_else(|| missing("duration", "duration: 60s"))?;
-    let raw_cluster = raw
-        .cluster
-        .as_ref()
-        .ok_or_else(|| missing("cluster", "cluster: { brokers: 3 }"))?;
-    if !is_kebab(&name.value) {
-        return ctx.err(
+    let name = raw.name.as_ref();
+    match name {
+        None => missing("name", "name: my-scenario"),
+        Some(name) if !is_kebab(&name.value) => ctx.report(
             name,
             format!(
                 "scenario name `{}` must be kebab-case, like `isr-min-insync-2`",
                 name.value
             ),
-        );
+        ),
+        Some(_) => {}
     }
-    let duration = raw_duration.value.0;
-    if duration == Duration::ZERO {
-        return ctx.err(raw_duration, "`duration` must be more than zero");
-    }
+    let duration = match &raw.duration {
+        None => {
+            missing("duration", "duration: 60s");
+            None
+        }
+        Some(d) if d.value.0 == Duration::ZERO => {
+            ctx.report(d, "`duration` must be more than zero");
+            None
+        }
+        Some(d) => Some(d.value.0),
+    };
     let drain = raw
         .drain
         .as_ref()
         .map(|d| d.value.0)
         .unwrap_or(Duration::from_millis(30_000));
+    // The end of the run, when the duration is known.
+    let end = duration.map(|d| d + drain);
 
     // Cluster.
-    let cluster = &raw_cluster.value;
-    let brokers = cluster.brokers.value;
-    if brokers == 0 || brokers > 1000 {
-        return ctx.err(
-            &cluster.brokers,
-            format!("`brokers` must be between 1 and 1000, not {brokers}"),
-        );
+    let raw_cluster = raw.cluster.as_ref();
+    if raw_cluster.is_none() {
+        missing("cluster", "cluster: { brokers: 3 }");
     }
-    let network = cluster.network.as_ref();
+    let no_props = Props::default();
+    let cluster = raw_cluster.map(|c| &c.value);
+    let brokers = match cluster.map(|c| &c.brokers) {
+        None => None,
+        Some(b) if b.value == 0 || b.value > 1000 => {
+            ctx.report(b, format!("`brokers` must be between 1 and 1000, not {}", b.value));
+            None
+        }
+        Some(b) => Some(b.value),
+    };
+    let network = cluster.and_then(|c| c.network.as_ref());
     let latency = network
         .and_then(|n| n.latency.as_ref())
         .map(|d| d.value.0)
@@ -203,7 +304,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     if let Some(l) = network.and_then(|n| n.latency.as_ref())
         && l.value.0 == Duration::ZERO
     {
-        return ctx.err(
+        ctx.report(
             l,
             "`latency` must be more than zero: a message takes time to cross the network",
         );
@@ -212,7 +313,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         .and_then(|n| n.jitter.as_ref())
         .map(|d| d.value.0)
         .unwrap_or(Duration::ZERO);
-    let truncation = match &cluster.truncation {
+    let truncation = match cluster.and_then(|c| c.truncation.as_ref()) {
         None => TruncationMode::LeaderEpoch,
         Some(t) => match t.value.as_str() {
             "leader-epoch" => TruncationMode::LeaderEpoch,
@@ -220,7 +321,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             "high-watermark" => TruncationMode::HighWatermark,
             other => {
                 const MODES: [&str; 3] = ["leader-epoch", "kip-101", "high-watermark"];
-                return ctx.err(
+                ctx.report(
                     t,
                     format!(
                         "unknown truncation mode `{other}`{}; one of {}",
@@ -228,21 +329,25 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         MODES.join(", ")
                     ),
                 );
+                TruncationMode::LeaderEpoch
             }
         },
     };
-    let bc = config(&ctx, Scope::Broker, &cluster.config)?;
+    let bc = config(ctx, Scope::Broker, cluster.map_or(&no_props, |c| &c.config));
     let broker_min_isr = bc.int("min.insync.replicas").unwrap_or(1) as u32;
     let default_rf = bc.int("default.replication.factor").unwrap_or(1) as u32;
-    let default_partitions = bc.int("num.partitions").unwrap_or(1) as u32;
-    if default_partitions > 10_000 {
+    // `None` when `num.partitions` is wrong: then a topic without `partitions` has an
+    // unknown count.
+    let mut default_partitions = Some(bc.int("num.partitions").unwrap_or(1) as u32);
+    if default_partitions > Some(10_000) {
         let at = bc.spanned("num.partitions").expect("set");
-        return ctx.err(at, "`num.partitions` must be between 1 and 10000 in kafkasim");
+        ctx.report(at, "`num.partitions` must be between 1 and 10000 in kafkasim");
+        default_partitions = None;
     }
     if let Some(at) = bc.spanned("offsets.topic.num.partitions")
         && bc.int("offsets.topic.num.partitions").unwrap_or(50) > 10_000
     {
-        return ctx.err(
+        ctx.report(
             at,
             "`offsets.topic.num.partitions` must be between 1 and 10000 in kafkasim",
         );
@@ -269,51 +374,66 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
 
     // Topics.
     if raw.topics.is_empty() {
-        return ctx.err(name, "the scenario has no `topics`: add at least one");
+        let message = "the scenario has no `topics`: add at least one";
+        match name {
+            Some(name) => ctx.report(name, message),
+            None => ctx.report_at(1, 1, message),
+        }
     }
-    let mut topics: Vec<Topic> = Vec::new();
+    let mut topics = Topics {
+        valid: Vec::new(),
+        broken: Vec::new(),
+    };
     for t in &raw.topics {
         let spec = &t.value;
         let name = spec.name.value.clone();
+        let mark = ctx.mark();
         if !is_identifier(&name) || name.starts_with("__") {
-            return ctx.err(
+            ctx.report(
                 &spec.name,
                 format!("`{name}` is not a valid topic name (letters, digits, `.`, `_`, `-`; no leading `__`)"),
             );
         }
-        if topics.iter().any(|x| x.name == name) {
-            return ctx.err(&spec.name, format!("topic `{name}` is defined twice"));
+        if topics.valid.iter().any(|x| x.name == name) || topics.broken.contains(&name) {
+            // The first definition stands; this one is only the repetition.
+            ctx.report(&spec.name, format!("topic `{name}` is defined twice"));
+            continue;
         }
-        let partitions = spec.partitions.as_ref().map(|p| p.value).unwrap_or(default_partitions);
-        if let Some(p) = &spec.partitions
-            && (p.value == 0 || p.value > 10_000)
-        {
-            return ctx.err(p, format!("`partitions` must be between 1 and 10000, not {}", p.value));
-        }
+        let partitions = match &spec.partitions {
+            Some(p) if p.value == 0 || p.value > 10_000 => {
+                ctx.report(p, format!("`partitions` must be between 1 and 10000, not {}", p.value));
+                None
+            }
+            Some(p) => Some(p.value),
+            None => default_partitions,
+        };
         let rf = spec.replication_factor.as_ref().map(|r| r.value).unwrap_or(default_rf);
-        let rf_at = spec
-            .replication_factor
-            .as_ref()
-            .map(|r| (r.referenced.line(), r.referenced.column()));
+        let mut rf_known = true;
         if rf == 0 {
             let at = spec.replication_factor.as_ref().expect("zero only when written");
-            return ctx.err(at, "`replication.factor` must be at least 1");
+            ctx.report(at, "`replication.factor` must be at least 1");
+            rf_known = false;
         }
-        if rf > brokers {
+        if let Some(brokers) = brokers
+            && rf > brokers
+        {
             let message = format!(
                 "replication factor {rf} is larger than the number of brokers ({brokers}): Kafka refuses to create topic `{name}` (INVALID_REPLICATION_FACTOR)"
             );
-            return match &spec.replication_factor {
-                Some(r) => ctx.err(r, message),
-                None => ctx.err(raw_cluster, message),
-            };
+            match (&spec.replication_factor, raw_cluster) {
+                (Some(r), _) => ctx.report(r, message),
+                (None, Some(c)) => ctx.report(c, message),
+                (None, None) => {}
+            }
+            rf_known = false;
         }
-        let _ = rf_at;
         let replicas = match &spec.replicas {
             None => None,
             Some(list) => {
-                if list.value.len() != partitions as usize {
-                    return ctx.err(
+                if let Some(partitions) = partitions
+                    && list.value.len() != partitions as usize
+                {
+                    ctx.report(
                         list,
                         format!(
                             "`replicas` lists {} partitions but the topic has {partitions}",
@@ -324,8 +444,8 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 let mut out = Vec::new();
                 for brokers_of in &list.value {
                     let ids: Vec<u32> = brokers_of.iter().map(|b| b.value).collect();
-                    if ids.len() != rf as usize {
-                        return ctx.err(
+                    if rf_known && ids.len() != rf as usize {
+                        ctx.report(
                             list,
                             format!(
                                 "every partition needs {rf} replicas (the replication factor), but one lists {}",
@@ -333,15 +453,17 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                             ),
                         );
                     }
-                    for b in brokers_of {
-                        if b.value == 0 || b.value > brokers {
-                            return ctx.err(
+                    for (i, b) in brokers_of.iter().enumerate() {
+                        if let Some(brokers) = brokers
+                            && (b.value == 0 || b.value > brokers)
+                        {
+                            ctx.report(
                                 b,
                                 format!("broker {} does not exist: brokers are 1..={brokers}", b.value),
                             );
                         }
-                        if ids.iter().filter(|x| **x == b.value).count() > 1 {
-                            return ctx.err(b, format!("broker {} is listed twice for one partition", b.value));
+                        if ids[..i].contains(&b.value) {
+                            ctx.report(b, format!("broker {} is listed twice for one partition", b.value));
                         }
                     }
                     out.push(ids);
@@ -349,12 +471,12 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 Some(out)
             }
         };
-        let tc = config(&ctx, Scope::Topic, &spec.config)?;
+        let tc = config(ctx, Scope::Topic, &spec.config);
         let min_isr = tc
             .int("min.insync.replicas")
             .map(|v| v as u32)
             .unwrap_or(broker_min_isr);
-        if min_isr > rf {
+        if min_isr > rf && rf_known {
             let message = format!(
                 "min.insync.replicas={min_isr} is above the replication factor {rf} of topic `{name}`: Kafka accepts it, and since 3.7 it caps the requirement at the replication factor"
             );
@@ -363,128 +485,132 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 None => ctx.warn(&spec.name, message),
             }
         }
-        topics.push(Topic {
-            name,
-            partitions,
-            replication_factor: rf,
-            replicas,
-            min_insync_replicas: min_isr,
-            flush_messages: tc.int("flush.messages").map(|v| v as u64).or(broker_flush_messages),
-            unclean_leader_election: tc.bool("unclean.leader.election.enable").unwrap_or(broker_unclean),
-        });
-    }
-    let topic_index = |ctx: &Ctx, name: &S<String>| -> R<usize> {
-        match topics.iter().position(|t| t.name == name.value) {
-            Some(i) => Ok(i),
-            None => ctx.err(
+        match partitions {
+            Some(partitions) if !ctx.failed_since(mark) => topics.valid.push(Topic {
                 name,
-                format!(
-                    "unknown topic `{}`{}",
-                    name.value,
-                    did_you_mean(&name.value, topics.iter().map(|t| t.name.as_str()))
-                ),
-            ),
+                partitions,
+                replication_factor: rf,
+                replicas,
+                min_insync_replicas: min_isr,
+                flush_messages: tc.int("flush.messages").map(|v| v as u64).or(broker_flush_messages),
+                unclean_leader_election: tc.bool("unclean.leader.election.enable").unwrap_or(broker_unclean),
+            }),
+            _ => topics.broken.push(name),
         }
-    };
+    }
 
-    // Node names must be unique across brokers, producers and group members.
-    let mut node_names: Vec<String> = (1..=brokers).map(Scenario::broker_name).collect();
+    // Node names must be unique across brokers, producers and group members. They are
+    // kept in node order, and in a set to look them up (a large scenario has hundreds of
+    // thousands).
+    let mut node_names: Vec<String> = (1..=brokers.unwrap_or(0)).map(Scenario::broker_name).collect();
     node_names.push(CONTROLLER.to_string());
-    let mut claim = |ctx: &Ctx, at: &S<String>, names: Vec<String>| -> R<()> {
+    let mut node_set: BTreeSet<String> = node_names.iter().cloned().collect();
+    // Names whose nodes are unknown because of an error: `brokers` is wrong (`broker-N`),
+    // or a producer's `instances` or a group's `members` is (`NAME-N`).
+    let mut unknown_prefixes: Vec<String> = Vec::new();
+    if brokers.is_none() {
+        unknown_prefixes.push("broker-".to_string());
+    }
+    let claim = |(node_names, node_set): (&mut Vec<String>, &mut BTreeSet<String>),
+                 at: &S<String>,
+                 names: Vec<String>| {
         for n in names {
-            if node_names.contains(&n) {
-                return ctx.err(at, format!("node name `{n}` is already taken: names must be unique across brokers, producers and group members"));
+            if !node_set.insert(n.clone()) {
+                ctx.report(at, format!("node name `{n}` is already taken: names must be unique across brokers, producers and group members"));
+                return;
             }
             node_names.push(n);
         }
-        Ok(())
     };
 
     // Producers.
     let mut producers = Vec::new();
     for p in &raw.producers {
         let spec = &p.value;
+        let mark = ctx.mark();
         if !is_kebab(&spec.name.value) {
-            return ctx.err(
+            ctx.report(
                 &spec.name,
                 format!("producer name `{}` must be kebab-case", spec.name.value),
             );
         }
-        let instances = spec.instances.as_ref().map(|i| i.value).unwrap_or(1);
-        if let Some(i) = &spec.instances
-            && (i.value == 0 || i.value > 1000)
-        {
-            return ctx.err(i, format!("`instances` must be between 1 and 1000, not {}", i.value));
-        }
-        let names = if instances == 1 {
-            vec![spec.name.value.clone()]
-        } else {
-            (0..instances).map(|i| format!("{}-{i}", spec.name.value)).collect()
+        let instances = match &spec.instances {
+            Some(i) if i.value == 0 || i.value > 1000 => {
+                ctx.report(i, format!("`instances` must be between 1 and 1000, not {}", i.value));
+                unknown_prefixes.push(format!("{}-", spec.name.value));
+                None
+            }
+            Some(i) => Some(i.value),
+            None => Some(1),
         };
-        claim(&ctx, &spec.name, names)?;
-        let topic = topic_index(&ctx, &spec.topic)?;
+        let names = match instances {
+            Some(1) | None => vec![spec.name.value.clone()],
+            Some(n) => (0..n).map(|i| format!("{}-{i}", spec.name.value)).collect(),
+        };
+        claim((&mut node_names, &mut node_set), &spec.name, names);
+        let topic = topics.index(ctx, &spec.topic).ok();
         let workload = match (&spec.rate, &spec.messages) {
-            (Some(_), Some(m)) => return ctx.err(m, "write either `rate` or `messages`, not both"),
+            (Some(_), Some(m)) => ctx.err(m, "write either `rate` or `messages`, not both"),
             (None, _) if spec.burst.is_some() => {
-                return ctx.err(spec.burst.as_ref().expect("checked"), "`burst` needs a base `rate`");
+                ctx.err(spec.burst.as_ref().expect("checked"), "`burst` needs a base `rate`")
             }
-            (None, None) => {
-                return ctx.err(
-                    p,
-                    "this producer has no workload: add `rate: 1000/s` or `messages: 5000`",
-                );
-            }
+            (None, None) => ctx.err(
+                p,
+                "this producer has no workload: add `rate: 1000/s` or `messages: 5000`",
+            ),
             (Some(rate), None) => {
-                let base = parse_rate(&ctx, rate)?;
+                let base = parse_rate(ctx, rate);
                 match &spec.burst {
                     None => base,
                     Some(b) => {
-                        let Workload::Rate {
-                            count: base,
-                            per: base_per,
-                        } = base
-                        else {
-                            unreachable!("parse_rate gives a rate")
-                        };
-                        let Workload::Rate {
-                            count: burst,
-                            per: burst_per,
-                        } = parse_rate(&ctx, &b.value.rate)?
-                        else {
-                            unreachable!("parse_rate gives a rate")
-                        };
+                        let burst = parse_rate(ctx, &b.value.rate);
                         let (every, length) = (b.value.every.value.0, b.value.length.value.0);
+                        let mut timing = Ok(());
                         if every == Duration::ZERO {
-                            return ctx.err(&b.value.every, "`burst.every` must be more than zero");
-                        }
-                        if length == Duration::ZERO || length >= every {
-                            return ctx.err(
+                            timing = ctx.err(&b.value.every, "`burst.every` must be more than zero");
+                        } else if length == Duration::ZERO || length >= every {
+                            timing = ctx.err(
                                 &b.value.length,
                                 "`burst.for` must be more than zero and less than `burst.every`",
                             );
                         }
-                        Workload::Bursts {
-                            base,
-                            base_per,
-                            burst,
-                            burst_per,
-                            every,
-                            length,
+                        match (base, burst, timing) {
+                            (
+                                Ok(Workload::Rate {
+                                    count: base,
+                                    per: base_per,
+                                }),
+                                Ok(Workload::Rate {
+                                    count: burst,
+                                    per: burst_per,
+                                }),
+                                Ok(()),
+                            ) => Ok(Workload::Bursts {
+                                base,
+                                base_per,
+                                burst,
+                                burst_per,
+                                every,
+                                length,
+                            }),
+                            _ => Err(Stop),
                         }
                     }
                 }
             }
             (None, Some(m)) => {
                 if m.value <= 0 {
-                    return ctx.err(m, format!("`messages` must be more than zero, not {}", m.value));
+                    ctx.err(m, format!("`messages` must be more than zero, not {}", m.value))
+                } else {
+                    Ok(Workload::Messages(m.value as u64))
                 }
-                Workload::Messages(m.value as u64)
             }
         };
         let mut key_distribution = KeyDistribution::Uniform;
-        let keys = match &spec.keys {
-            None => None,
+        let keys: R<Option<Vec<String>>> = match &spec.keys {
+            None => Ok(None),
             Some(k) => {
+                let mark = ctx.mark();
                 if let Some(d) = &k.value.distribution {
                     match d.value.as_str() {
                         "uniform" => {}
@@ -492,23 +618,26 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                             let exponent = k.value.exponent.as_ref().map(|e| e.value).unwrap_or(1.0);
                             key_distribution = KeyDistribution::Zipf { exponent };
                         }
-                        other => {
-                            return ctx.err(
-                                d,
-                                format!(
-                                    "unknown key distribution `{other}`{}; one of uniform, zipf",
-                                    did_you_mean(other, ["uniform", "zipf"])
-                                ),
-                            );
-                        }
+                        other => ctx.report(
+                            d,
+                            format!(
+                                "unknown key distribution `{other}`{}; one of uniform, zipf",
+                                did_you_mean(other, ["uniform", "zipf"])
+                            ),
+                        ),
                     }
                 }
                 if let Some(e) = &k.value.exponent {
-                    if !matches!(key_distribution, KeyDistribution::Zipf { .. }) {
-                        return ctx.err(e, "`exponent` applies to `distribution: zipf` only");
-                    }
-                    if !(e.value > 0.0 && e.value <= 10.0) {
-                        return ctx.err(
+                    let zipf_written = k.value.distribution.as_ref().is_some_and(|d| d.value == "zipf");
+                    let distribution_wrong = k
+                        .value
+                        .distribution
+                        .as_ref()
+                        .is_some_and(|d| !matches!(d.value.as_str(), "zipf" | "uniform"));
+                    if !zipf_written && !distribution_wrong {
+                        ctx.report(e, "`exponent` applies to `distribution: zipf` only");
+                    } else if !(e.value > 0.0 && e.value <= 10.0) {
+                        ctx.report(
                             e,
                             format!(
                                 "the zipf `exponent` must be more than 0 and at most 10, not {}",
@@ -517,34 +646,35 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         );
                     }
                 }
-                match (&k.value.count, &k.value.list) {
-                    (Some(_), Some(list)) => {
-                        return ctx.err(list, "write either `keys.count` or `keys.list`, not both");
-                    }
-                    (None, None) => {
-                        return ctx.err(
-                            k,
-                            "`keys` needs `count: N` or `list: [...]` (leave `keys` out for null keys)",
-                        );
-                    }
+                let list = match (&k.value.count, &k.value.list) {
+                    (Some(_), Some(list)) => ctx.err(list, "write either `keys.count` or `keys.list`, not both"),
+                    (None, None) => ctx.err(
+                        k,
+                        "`keys` needs `count: N` or `list: [...]` (leave `keys` out for null keys)",
+                    ),
                     (Some(count), None) => {
                         if count.value == 0 || count.value > 10_000_000 {
-                            return ctx.err(
+                            ctx.err(
                                 count,
                                 "`keys.count` must be between 1 and 10000000 (leave `keys` out for null keys)",
-                            );
+                            )
+                        } else if key_distribution != KeyDistribution::Uniform && count.value > 1_000_000 {
+                            ctx.err(count, "zipf keys: `keys.count` must be at most 1000000")
+                        } else {
+                            Ok((0..count.value).map(|i| format!("key-{i}")).collect::<Vec<_>>())
                         }
-                        if key_distribution != KeyDistribution::Uniform && count.value > 1_000_000 {
-                            return ctx.err(count, "zipf keys: `keys.count` must be at most 1000000");
-                        }
-                        Some((0..count.value).map(|i| format!("key-{i}")).collect::<Vec<_>>())
                     }
                     (None, Some(list)) => {
                         if list.value.is_empty() {
-                            return ctx.err(list, "`keys.list` needs at least one key");
+                            ctx.err(list, "`keys.list` needs at least one key")
+                        } else {
+                            Ok(list.value.clone())
                         }
-                        Some(list.value.clone())
                     }
+                };
+                match list {
+                    Ok(list) if !ctx.failed_since(mark) => Ok(Some(list)),
+                    _ => Err(Stop),
                 }
             }
         };
@@ -554,11 +684,14 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             .map(|v| v.value)
             .unwrap_or(schema::ValueBytes { min: 100, max: 100 });
         let hot_share = match spec.keys.as_ref().and_then(|k| k.value.hot_share.as_ref()) {
-            Some(h) if h.value > 100 => return ctx.err(h, "`hot-share` is a percentage: 0 to 100"),
+            Some(h) if h.value > 100 => {
+                ctx.report(h, "`hot-share` is a percentage: 0 to 100");
+                0
+            }
             Some(h) => h.value,
             None => 0,
         };
-        let pc = config(&ctx, Scope::Producer, &spec.config)?;
+        let pc = config(ctx, Scope::Producer, &spec.config);
         let acks = match pc.text("acks").as_deref() {
             None | Some("all") | Some("-1") => Acks::All,
             Some("1") => Acks::One,
@@ -568,17 +701,27 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         let idempotence = match pc.bool("enable.idempotence") {
             Some(true) => {
                 let at = pc.spanned("enable.idempotence").expect("set");
-                if acks != Acks::All {
-                    return ctx.err(
-                        at,
-                        "Kafka refuses this producer: `enable.idempotence=true` needs `acks=all` (ConfigException)",
-                    );
-                }
-                if pc.int("retries") == Some(0) {
-                    return ctx.err(at, "Kafka refuses this producer: `enable.idempotence=true` needs `retries` above 0 (ConfigException)");
-                }
-                if max_in_flight > 5 {
-                    return ctx.err(at, "Kafka refuses this producer: `enable.idempotence=true` needs `max.in.flight.requests.per.connection` of 5 or less");
+                // A refused value of one of these is reported already, and could make the
+                // others look wrong.
+                if pc.fine(&["acks", "retries", "max.in.flight.requests.per.connection"]) {
+                    let why = if acks != Acks::All {
+                        Some(
+                            "Kafka refuses this producer: `enable.idempotence=true` needs `acks=all` (ConfigException)",
+                        )
+                    } else if pc.int("retries") == Some(0) {
+                        Some(
+                            "Kafka refuses this producer: `enable.idempotence=true` needs `retries` above 0 (ConfigException)",
+                        )
+                    } else if max_in_flight > 5 {
+                        Some(
+                            "Kafka refuses this producer: `enable.idempotence=true` needs `max.in.flight.requests.per.connection` of 5 or less",
+                        )
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        ctx.report(at, why);
+                    }
                 }
                 true
             }
@@ -587,9 +730,9 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             None => acks == Acks::All && max_in_flight <= 5 && pc.int("retries") != Some(0),
         };
         let partitioner = match pc.text("partitioner.class") {
-            None => Partitioner::BuiltIn,
+            None => Ok(Partitioner::BuiltIn),
             Some(name) => match Partitioner::from_name(&name) {
-                Some(p) => p,
+                Some(p) => Ok(p),
                 None => {
                     let at = pc.spanned("partitioner.class").expect("set");
                     let hint = if name == "org.apache.kafka.clients.producer.internals.DefaultPartitioner" {
@@ -597,13 +740,13 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                     } else {
                         did_you_mean(&name, Partitioner::NAMES.iter().copied())
                     };
-                    return ctx.err(
+                    ctx.err(
                         at,
                         format!(
                             "unknown partitioner `{name}`{hint}. Known: {}",
                             Partitioner::NAMES.join(", ")
                         ),
-                    );
+                    )
                 }
             },
         };
@@ -612,26 +755,29 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             None => partitioner,
             Some(custom) => {
                 if let Some(at) = pc.spanned("partitioner.class") {
-                    return ctx.err(
+                    ctx.report(
                         at,
                         "write either `partitioner.class` or a custom `partitioner:`, not both",
                     );
                 }
-                if keys.is_none() {
-                    return ctx.err(
+                if spec.keys.is_none() {
+                    ctx.report(
                         custom,
                         "a custom partitioner places records by key: give this producer `keys`",
                     );
                 }
-                let n = topics[topic].partitions;
+                // The partitions a rule may name are known when the topic is.
+                let partitions = topic.map(|t| (topics.valid[t].partitions, topics.valid[t].name.as_str()));
                 for rule in &custom.value.rules {
                     let part = &rule.value.partition;
-                    if part.value >= n {
-                        return ctx.err(
+                    if let Some((n, topic_name)) = partitions
+                        && part.value >= n
+                    {
+                        ctx.report(
                             part,
                             format!(
-                                "partition {} does not exist: topic `{}` has {n} (0..{n})",
-                                part.value, topics[topic].name
+                                "partition {} does not exist: topic `{topic_name}` has {n} (0..{n})",
+                                part.value
                             ),
                         );
                     }
@@ -639,43 +785,59 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 }
                 match custom.value.otherwise.as_ref() {
                     None => {}
-                    Some(o) => match &o.value {
-                        Scalar::Text(t) if t == "hash" => {}
-                        Scalar::Int(i) if *i >= 0 && (*i as u64) < u64::from(n) => custom_otherwise = Some(*i as u32),
-                        other => {
-                            return ctx.err(
-                                o,
-                                format!(
-                                    "`otherwise` is `hash` or a partition of 0..{n}, not {}",
-                                    other.as_written()
-                                ),
-                            );
+                    Some(o) => match (&o.value, partitions) {
+                        (Scalar::Text(t), _) if t == "hash" => {}
+                        (Scalar::Int(i), Some((n, _))) if *i >= 0 && (*i as u64) < u64::from(n) => {
+                            custom_otherwise = Some(*i as u32)
                         }
+                        // Which partitions exist is not known: the topic has an error.
+                        (Scalar::Int(_), None) => {}
+                        (other, Some((n, _))) => ctx.report(
+                            o,
+                            format!(
+                                "`otherwise` is `hash` or a partition of 0..{n}, not {}",
+                                other.as_written()
+                            ),
+                        ),
+                        (other, None) => ctx.report(
+                            o,
+                            format!("`otherwise` is `hash` or a partition, not {}", other.as_written()),
+                        ),
                     },
                 }
-                Partitioner::Custom
+                Ok(Partitioner::Custom)
             }
         };
         let linger = pc.ms("linger.ms", 5);
         let request_timeout = pc.ms("request.timeout.ms", 30_000);
         let mut delivery_timeout = pc.ms("delivery.timeout.ms", 120_000);
         if delivery_timeout < linger + request_timeout {
-            if let Some(at) = pc.spanned("delivery.timeout.ms") {
-                return ctx.err(at, "Kafka refuses this producer: `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms` (ConfigException)");
+            if let Some(at) = pc.spanned("delivery.timeout.ms")
+                && pc.fine(&["linger.ms", "request.timeout.ms"])
+            {
+                ctx.report(at, "Kafka refuses this producer: `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms` (ConfigException)");
             }
             delivery_timeout = linger + request_timeout;
         }
         let batch_size = pc.int("batch.size").unwrap_or(16_384) as u32;
         let buffer_memory = pc.int("buffer.memory").unwrap_or(33_554_432) as u64;
-        if buffer_memory < u64::from(batch_size) {
+        if buffer_memory < u64::from(batch_size) && pc.fine(&["buffer.memory", "batch.size"]) {
             let at = pc
                 .spanned("buffer.memory")
                 .or(pc.spanned("batch.size"))
                 .expect("one is set");
-            return ctx.err(
+            ctx.report(
                 at,
                 format!("`buffer.memory` ({buffer_memory}) is below `batch.size` ({batch_size}): Kafka's buffer pool refuses every batch allocation larger than the whole pool"),
             );
+        }
+        let (Some(instances), Some(topic), Ok(workload), Ok(keys), Ok(partitioner)) =
+            (instances, topic, workload, keys, partitioner)
+        else {
+            continue;
+        };
+        if ctx.failed_since(mark) {
+            continue;
         }
         producers.push(Producer {
             name: spec.name.value.clone(),
@@ -711,54 +873,64 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
 
     // Consumer groups.
     let mut groups: Vec<Group> = Vec::new();
+    // Every group defined, with its members' names when `members` is right, whether or
+    // not the rest of its definition is: faults may name them.
+    let mut declared_groups: Vec<(String, Vec<String>)> = Vec::new();
     for c in &raw.consumers {
         let spec = &c.value;
+        let mark = ctx.mark();
         if !is_kebab(&spec.group.value) {
-            return ctx.err(
+            ctx.report(
                 &spec.group,
                 format!("group name `{}` must be kebab-case", spec.group.value),
             );
         }
-        if groups.iter().any(|g| g.group == spec.group.value) {
-            return ctx.err(
+        if declared_groups.iter().any(|(g, _)| *g == spec.group.value) {
+            ctx.report(
                 &spec.group,
                 format!(
                     "group `{}` is defined twice: use `members` for more consumers",
                     spec.group.value
                 ),
             );
+            continue;
         }
-        let members = spec.members.as_ref().map(|m| m.value).unwrap_or(1);
-        if let Some(m) = &spec.members
-            && (m.value == 0 || m.value > 1000)
-        {
-            return ctx.err(m, format!("`members` must be between 1 and 1000, not {}", m.value));
-        }
-        claim(
-            &ctx,
-            &spec.group,
-            (0..members).map(|i| format!("{}-{i}", spec.group.value)).collect(),
-        )?;
+        let members = match &spec.members {
+            Some(m) if m.value == 0 || m.value > 1000 => {
+                ctx.report(m, format!("`members` must be between 1 and 1000, not {}", m.value));
+                unknown_prefixes.push(format!("{}-", spec.group.value));
+                None
+            }
+            Some(m) => Some(m.value),
+            None => Some(1),
+        };
+        let member_names: Vec<String> = (0..members.unwrap_or(0))
+            .map(|i| format!("{}-{i}", spec.group.value))
+            .collect();
+        claim((&mut node_names, &mut node_set), &spec.group, member_names.clone());
+        declared_groups.push((spec.group.value.clone(), member_names));
         if spec.topics.value.is_empty() {
-            return ctx.err(&spec.topics, "a group must read at least one topic");
+            ctx.report(&spec.topics, "a group must read at least one topic");
         }
         let mut group_topics = Vec::new();
         for t in &spec.topics.value {
-            let i = topic_index(&ctx, t)?;
-            if !group_topics.contains(&i) {
+            if let Ok(i) = topics.index(ctx, t)
+                && !group_topics.contains(&i)
+            {
                 group_topics.push(i);
             }
         }
-        let cc = config(&ctx, Scope::Consumer, &spec.config)?;
+        let cc = config(ctx, Scope::Consumer, &spec.config);
         let commit = match (&spec.commit, cc.bool("enable.auto.commit")) {
             (Some(mode), Some(auto)) if (mode.value == CommitMode::Auto) != auto => {
-                return ctx.err(
+                ctx.report(
                     mode,
                     format!(
                         "`commit: {}` contradicts `enable.auto.commit: {auto}`",
                         commit_word(mode.value)
                     ),
                 );
+                mode.value
             }
             (Some(mode), _) => mode.value,
             (None, Some(false)) => CommitMode::AfterProcessing,
@@ -768,11 +940,13 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             Some("earliest") => OffsetReset::Earliest,
             Some("none") => {
                 let at = cc.spanned("auto.offset.reset").expect("set");
-                return ctx.err(at, "not supported yet: `auto.offset.reset: none` (the application would have to handle NoOffsetForPartitionException); use earliest or latest");
+                ctx.report(at, "not supported yet: `auto.offset.reset: none` (the application would have to handle NoOffsetForPartitionException); use earliest or latest");
+                OffsetReset::None
             }
             _ => OffsetReset::Latest,
         };
         let mut strategies = Vec::new();
+        let mut unknown_strategy = false;
         match cc.spanned("partition.assignment.strategy") {
             None => strategies.extend(["range".to_string(), "cooperative-sticky".to_string()]),
             Some(at) => {
@@ -780,8 +954,9 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                     match crate::kafka::assignor::Strategy::parse(name) {
                         Some(s) => strategies.push(s.name().to_string()),
                         None => {
+                            unknown_strategy = true;
                             let known: Vec<&str> = crate::kafka::assignor::Strategy::spellings().collect();
-                            return ctx.err(
+                            ctx.report(
                                 at,
                                 format!(
                                     "unknown assignor `{name}`{}; one of range, roundrobin, sticky, cooperative-sticky (or Kafka's class names)",
@@ -791,40 +966,58 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         }
                     }
                 }
-                if strategies.is_empty() {
-                    return ctx.err(at, "`partition.assignment.strategy` needs at least one assignor");
+                if strategies.is_empty() && !unknown_strategy {
+                    ctx.report(at, "`partition.assignment.strategy` needs at least one assignor");
                 }
             }
         }
         let session_timeout = cc.ms("session.timeout.ms", 45_000);
         let (min, max) = (broker.group_min_session_timeout, broker.group_max_session_timeout);
-        if session_timeout < min || session_timeout > max {
+        if (session_timeout < min || session_timeout > max)
+            && bc.fine(&["group.min.session.timeout.ms", "group.max.session.timeout.ms"])
+        {
+            // The default is out of range only when the broker's bounds exclude it.
+            let bound = if session_timeout < min {
+                "group.min.session.timeout.ms"
+            } else {
+                "group.max.session.timeout.ms"
+            };
             let at = cc
                 .spanned("session.timeout.ms")
-                .expect("only a set value can be out of range");
-            return ctx.err(
+                .or(bc.spanned(bound))
+                .expect("one is set");
+            ctx.report(
                 at,
                 format!("the coordinator refuses `session.timeout.ms` {session_timeout} (INVALID_SESSION_TIMEOUT): it must be between group.min.session.timeout.ms ({min}) and group.max.session.timeout.ms ({max})"),
             );
         }
-        let mut start_at = vec![Duration::ZERO; members as usize];
-        if let Some(starts) = &spec.start_at {
+        let mut start_at = vec![Duration::ZERO; members.unwrap_or(0) as usize];
+        if let Some(starts) = &spec.start_at
+            && let Some(members) = members
+        {
             for (name, at) in &starts.value {
-                let i = member_index(&ctx, &spec.group.value, members, name, at, "start-at")?;
-                start_at[i as usize] = at.value.0;
+                if let Ok(i) = member_index(ctx, &spec.group.value, members, name, at, "start-at") {
+                    start_at[i as usize] = at.value.0;
+                }
             }
         }
-        let stall = match &spec.stall {
-            None => None,
-            Some(st) => {
+        let stall = match (&spec.stall, members) {
+            (None, _) => None,
+            (Some(st), members) => {
                 let member = &st.value.member;
-                let i = member_index(&ctx, &spec.group.value, members, &member.value, member, "stall")?;
+                let i = members.and_then(|members| {
+                    member_index(ctx, &spec.group.value, members, &member.value, member, "stall").ok()
+                });
                 if st.value.length.value.0 == Duration::ZERO {
-                    return ctx.err(&st.value.length, "`stall.for` must be more than zero");
+                    ctx.report(&st.value.length, "`stall.for` must be more than zero");
                 }
-                Some((i, st.value.at.value.0, st.value.length.value.0))
+                i.map(|i| (i, st.value.at.value.0, st.value.length.value.0))
             }
         };
+        let Some(members) = members else { continue };
+        if ctx.failed_since(mark) {
+            continue;
+        }
         groups.push(Group {
             stall,
             strategies,
@@ -850,15 +1043,18 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     }
 
     // Faults.
-    let end = duration + drain;
     let node = |n: &S<String>| -> R<String> {
         let name = n.value.as_str();
-        if node_names.iter().any(|x| x == name) {
+        if node_set.contains(name) {
             return Ok(name.to_string());
+        }
+        if unknown_prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            // Which nodes these are is not known: an error elsewhere says why.
+            return Err(Stop);
         }
         let is_broker_id = name.strip_prefix("broker-").is_some_and(|id| id.parse::<u32>().is_ok());
         let hint = if is_broker_id {
-            format!(": the brokers are broker-1 … broker-{brokers}")
+            format!(": the brokers are broker-1 … broker-{}", brokers.unwrap_or(0))
         } else {
             did_you_mean(name, node_names.iter().map(String::as_str))
         };
@@ -871,13 +1067,14 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         };
         match role {
             Err(message) => ctx.err(n, message),
-            Ok(RoleRef::Leader(topic, p)) => match topics.iter().find(|t| t.name == topic) {
+            Ok(RoleRef::Leader(topic, p)) => match topics.valid.iter().find(|t| t.name == topic) {
+                None if topics.broken.iter().any(|t| t == topic) => Err(Stop),
                 None => ctx.err(
                     n,
                     format!(
                         "`{}`: there is no topic `{topic}`{}",
                         n.value,
-                        did_you_mean(topic, topics.iter().map(|t| t.name.as_str()))
+                        did_you_mean(topic, topics.valid.iter().map(|t| t.name.as_str()))
                     ),
                 ),
                 Some(t) if p >= t.partitions => ctx.err(
@@ -892,7 +1089,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 Some(_) => Ok(n.value.clone()),
             },
             Ok(RoleRef::Coordinator(group)) => {
-                if groups.iter().any(|g| g.group == group) {
+                if declared_groups.iter().any(|(g, _)| g == group) {
                     Ok(n.value.clone())
                 } else {
                     ctx.err(
@@ -900,7 +1097,7 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         format!(
                             "`{}`: there is no consumer group `{group}`{}",
                             n.value,
-                            did_you_mean(group, groups.iter().map(|g| g.group.as_str()))
+                            did_you_mean(group, declared_groups.iter().map(|(g, _)| g.as_str()))
                         ),
                     )
                 }
@@ -910,27 +1107,33 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     let mut faults = Vec::new();
     for f in &raw.faults {
         let spec = &f.value;
+        let mark = ctx.mark();
         let at = spec.at.value.0;
-        if at > end {
-            return ctx.err(
+        if let Some(end) = end
+            && at > end
+        {
+            ctx.report(
                 &spec.at,
                 format!(
                     "fault at {} is after the end of the run ({} = duration {} + drain {})",
-                    spec.at.value.0, end, duration, drain
+                    spec.at.value.0,
+                    end,
+                    duration.expect("known with the end"),
+                    drain
                 ),
             );
         }
         if let Some((key, why)) = &spec.stray {
             let k = key.value.as_str();
-            return match why {
-                schema::Stray::SecondKind => ctx.err(
+            match why {
+                schema::Stray::SecondKind => ctx.report(
                     key,
                     format!("a fault has one kind, but `{k}` is a second one: write two faults"),
                 ),
                 schema::Stray::Unknown => {
                     let mut known = vec!["at", "for"];
                     known.extend(schema::FAULT_KINDS);
-                    ctx.err(
+                    ctx.report(
                         key,
                         format!(
                             "unknown fault key `{k}`; a fault is `at:` plus one of {}, and optionally `for:`.{}",
@@ -939,13 +1142,16 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                         ),
                     )
                 }
-            };
+            }
         }
         let Some(kind) = &spec.kind else {
-            return ctx.err(
-                &spec.at,
-                format!("this fault has no kind: add one of {}", schema::FAULT_KINDS.join(", ")),
-            );
+            if spec.stray.is_none() {
+                ctx.report(
+                    &spec.at,
+                    format!("this fault has no kind: add one of {}", schema::FAULT_KINDS.join(", ")),
+                );
+            }
+            continue;
         };
         if let schema::FaultKind::Crash(n)
         | schema::FaultKind::Restart(n)
@@ -953,105 +1159,116 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         | schema::FaultKind::PowerLoss(n) = kind
             && n.value == CONTROLLER
         {
-            return ctx.err(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead");
+            ctx.report(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead");
+            continue;
         }
         let lasts = match (&spec.length, kind) {
             (Some(l), schema::FaultKind::Restart(_)) => {
-                return ctx.err(l, "`for:` does not go with `restart`: write it on the crash it ends");
+                ctx.err(l, "`for:` does not go with `restart`: write it on the crash it ends")
             }
             (Some(l), schema::FaultKind::Heal(_)) => {
-                return ctx.err(l, "`for:` does not go with `heal`: write it on the fault it ends");
+                ctx.err(l, "`for:` does not go with `heal`: write it on the fault it ends")
             }
-            (Some(l), _) if l.value.0 == Duration::ZERO => {
-                return ctx.err(l, "`for:` must be more than zero");
-            }
+            (Some(l), _) if l.value.0 == Duration::ZERO => ctx.err(l, "`for:` must be more than zero"),
             (None, schema::FaultKind::Pause(n)) => {
-                return ctx.err(n, "`pause` needs `for:`, e.g. `{at: 10s, pause: broker-2, for: 5s}`");
+                ctx.err(n, "`pause` needs `for:`, e.g. `{at: 10s, pause: broker-2, for: 5s}`")
             }
-            (l, _) => l.as_ref().map(|l| l.value.0),
+            (l, _) => Ok(l.as_ref().map(|l| l.value.0)),
         };
         let kind = match kind {
-            schema::FaultKind::Crash(n) => FaultKind::Crash(target(n)?),
+            schema::FaultKind::Crash(n) => target(n).map(FaultKind::Crash),
             schema::FaultKind::Stop(n) => {
                 if RoleRef::parse(&n.value).is_some() {
-                    return ctx.err(n, "`stop` is a consumer's clean shutdown: name the member");
+                    ctx.err(n, "`stop` is a consumer's clean shutdown: name the member")
+                } else {
+                    node(n).and_then(|name| {
+                        if declared_groups.iter().any(|(_, members)| members.contains(&name)) {
+                            Ok(FaultKind::Stop(name))
+                        } else {
+                            ctx.err(n, format!("`stop` is a consumer's clean shutdown (`close()`); `{name}` is not a consumer: use `crash` (controlled shutdown of brokers is not modelled)"))
+                        }
+                    })
                 }
-                let name = node(n)?;
-                if !groups.iter().any(|g| Scenario::member_names(g).contains(&name)) {
-                    return ctx.err(n, format!("`stop` is a consumer's clean shutdown (`close()`); `{name}` is not a consumer: use `crash` (controlled shutdown of brokers is not modelled)"));
-                }
-                FaultKind::Stop(name)
             }
-            schema::FaultKind::PowerLoss(n) => {
-                let name = target(n)?;
-                let broker = RoleRef::parse(&name).is_some() || (1..=brokers).any(|b| Scenario::broker_name(b) == name);
-                if !broker {
-                    return ctx.err(n, format!("`power-loss` applies to brokers (it loses unflushed log data); use `crash: {name}` for a client"));
+            schema::FaultKind::PowerLoss(n) => target(n).and_then(|name| {
+                let broker = RoleRef::parse(&name).is_some()
+                    || (1..=brokers.unwrap_or(0)).any(|b| Scenario::broker_name(b) == name);
+                if broker {
+                    Ok(FaultKind::PowerLoss(name))
+                } else {
+                    ctx.err(n, format!("`power-loss` applies to brokers (it loses unflushed log data); use `crash: {name}` for a client"))
                 }
-                FaultKind::PowerLoss(name)
-            }
+            }),
             schema::FaultKind::Restart(n) => {
                 if RoleRef::parse(&n.value).is_some() {
-                    return ctx.err(n, "`restart` names a node, not a role: the node that is down");
+                    ctx.err(n, "`restart` names a node, not a role: the node that is down")
+                } else {
+                    node(n).map(FaultKind::Restart)
                 }
-                FaultKind::Restart(node(n)?)
             }
-            schema::FaultKind::Pause(n) => FaultKind::Pause(target(n)?),
-            schema::FaultKind::Isolate(n) => FaultKind::Isolate(target(n)?),
+            schema::FaultKind::Pause(n) => target(n).map(FaultKind::Pause),
+            schema::FaultKind::Isolate(n) => target(n).map(FaultKind::Isolate),
             schema::FaultKind::Partition(groups_spec) => {
                 if groups_spec.len() < 2 {
-                    return ctx.err(
+                    ctx.report(
                         &spec.at,
                         "`partition` needs at least two groups of nodes, e.g. `[[broker-1], [broker-2, broker-3]]`",
                     );
                 }
                 let mut seen: Vec<String> = Vec::new();
                 let mut out = Vec::new();
+                let mut whole = true;
                 for g in groups_spec {
                     let mut names = Vec::new();
                     for n in g {
-                        let name = target(n)?;
+                        let Ok(name) = target(n) else {
+                            whole = false;
+                            continue;
+                        };
                         if seen.contains(&name) {
-                            return ctx.err(n, format!("`{name}` is in two groups of one partition"));
+                            ctx.report(n, format!("`{name}` is in two groups of one partition"));
                         }
                         seen.push(name.clone());
                         names.push(name);
                     }
-                    if names.is_empty() {
-                        return ctx.err(&spec.at, "a partition group is empty");
+                    if g.is_empty() {
+                        ctx.report(&spec.at, "a partition group is empty");
                     }
                     out.push(names);
                 }
-                FaultKind::Partition(out)
+                if whole { Ok(FaultKind::Partition(out)) } else { Err(Stop) }
             }
-            schema::FaultKind::Cut { from, to } => {
-                let (a, b) = (target(from)?, target(to)?);
-                if a == b {
-                    return ctx.err(to, "a cut needs two different nodes");
-                }
-                FaultKind::Cut { from: a, to: b }
-            }
+            schema::FaultKind::Cut { from, to } => match (target(from), target(to)) {
+                (Ok(a), Ok(b)) if a == b => ctx.err(to, "a cut needs two different nodes"),
+                (Ok(a), Ok(b)) => Ok(FaultKind::Cut { from: a, to: b }),
+                _ => Err(Stop),
+            },
             schema::FaultKind::Slow { nodes, latency } => {
-                let names = nodes.iter().map(target).collect::<R<Vec<_>>>()?;
-                FaultKind::Slow {
+                let names: Vec<R<String>> = nodes.iter().map(target).collect();
+                names.into_iter().collect::<R<Vec<_>>>().map(|names| FaultKind::Slow {
                     nodes: names,
                     latency: latency.value.0,
-                }
+                })
             }
             schema::FaultKind::Heal(what) => {
                 if what.value != "all" {
-                    return ctx.err(
+                    ctx.err(
                         what,
                         format!(
                             "`heal` takes `all`, not `{}` (to heal one fault, give it `for:`)",
                             what.value
                         ),
-                    );
+                    )
+                } else {
+                    Ok(FaultKind::HealAll)
                 }
-                FaultKind::HealAll
             }
         };
-        faults.push(Fault { at, kind, lasts });
+        if let (Ok(kind), Ok(lasts)) = (kind, lasts)
+            && !ctx.failed_since(mark)
+        {
+            faults.push(Fault { at, kind, lasts });
+        }
     }
     // Faults at one instant fire in file order; sorting keeps that (the sort is stable).
     faults.sort_by_key(|f| f.at);
@@ -1061,11 +1278,14 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
         None => None,
         Some(n) => {
             let spec = &n.value;
+            let mark = ctx.mark();
             let mut kinds = Vec::new();
+            // The kinds as written, next to the kind each names (for the checks below).
+            let mut written = Vec::new();
             for k in &spec.faults.value {
                 let words = NemesisKind::ALL.map(NemesisKind::word);
                 let Some(kind) = NemesisKind::ALL.into_iter().find(|x| x.word() == k.value) else {
-                    return ctx.err(
+                    ctx.report(
                         k,
                         format!(
                             "unknown nemesis fault `{}`{}; one of {}",
@@ -1074,126 +1294,144 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                             words.join(", ")
                         ),
                     );
+                    continue;
                 };
                 if kinds.contains(&kind) {
-                    return ctx.err(k, format!("`{}` is listed twice", k.value));
+                    ctx.report(k, format!("`{}` is listed twice", k.value));
+                    continue;
                 }
                 kinds.push(kind);
+                written.push((k, kind));
             }
-            if kinds.is_empty() {
-                return ctx.err(&spec.faults, "the nemesis needs at least one kind of fault to draw");
+            if spec.faults.value.is_empty() {
+                ctx.report(&spec.faults, "the nemesis needs at least one kind of fault to draw");
             }
-            let broker_names: Vec<String> = (1..=brokers).map(Scenario::broker_name).collect();
+            let broker_names: Vec<String> = (1..=brokers.unwrap_or(0)).map(Scenario::broker_name).collect();
             let clients: Vec<String> = node_names
                 .iter()
                 .filter(|n| !broker_names.contains(n) && *n != CONTROLLER)
                 .cloned()
                 .collect();
-            let targets: Vec<String> = match spec.targets.as_ref().map(|t| (&t.value, t)) {
-                None => broker_names.clone(),
+            let targets: R<Vec<String>> = match spec.targets.as_ref().map(|t| (&t.value, t)) {
+                None => Ok(broker_names.clone()),
                 Some((schema::Targets::Set(set), at)) => match set.as_str() {
-                    "brokers" => broker_names.clone(),
+                    "brokers" => Ok(broker_names.clone()),
                     "clients" if clients.is_empty() => {
-                        return ctx.err(at, "`targets: clients`, but the scenario has no producers or consumers");
+                        ctx.err(at, "`targets: clients`, but the scenario has no producers or consumers")
                     }
-                    "clients" => clients,
+                    "clients" => Ok(clients),
                     "all" => {
                         let mut all = broker_names.clone();
                         all.push(CONTROLLER.to_string());
                         all.extend(clients);
-                        all
+                        Ok(all)
                     }
-                    other => {
-                        return ctx.err(
-                            at,
-                            format!(
-                                "unknown targets `{other}`{}; write brokers, clients, all, or a list of nodes and roles",
-                                did_you_mean(other, ["brokers", "clients", "all"])
-                            ),
-                        );
-                    }
+                    other => ctx.err(
+                        at,
+                        format!(
+                            "unknown targets `{other}`{}; write brokers, clients, all, or a list of nodes and roles",
+                            did_you_mean(other, ["brokers", "clients", "all"])
+                        ),
+                    ),
                 },
                 Some((schema::Targets::List(list), at)) => {
                     let mut out: Vec<String> = Vec::new();
+                    let mut whole = true;
                     for t in list {
-                        let name = target(t)?;
+                        let Ok(name) = target(t) else {
+                            whole = false;
+                            continue;
+                        };
                         if out.contains(&name) {
-                            return ctx.err(t, format!("`{name}` is listed twice"));
+                            ctx.report(t, format!("`{name}` is listed twice"));
                         }
                         out.push(name);
                     }
-                    if out.is_empty() {
-                        return ctx.err(at, "the nemesis needs at least one target");
+                    if list.is_empty() {
+                        ctx.err(at, "the nemesis needs at least one target")
+                    } else if whole {
+                        Ok(out)
+                    } else {
+                        Err(Stop)
                     }
-                    out
                 }
             };
             let every = (spec.every.value.min, spec.every.value.max);
+            let from = spec.from.as_ref().map_or(Duration::ZERO, |f| f.value.0);
             if every.0 == Duration::ZERO {
-                return ctx.err(&spec.every, "`every` must be more than zero");
-            }
-            // Every fault is drawn before the run: their number must stay sensible.
-            const MAX_DRAWN: u64 = 100_000;
-            let window = spec.until.as_ref().map_or(duration, |u| u.value.0)
-                - spec.from.as_ref().map_or(Duration::ZERO, |f| f.value.0);
-            if window.0 / every.0.0 > MAX_DRAWN {
-                return ctx.err(
-                    &spec.every,
-                    format!(
-                        "the nemesis would draw up to {} faults (one every {} over {window}); at most {MAX_DRAWN}: make `every` longer",
-                        window.0 / every.0.0,
-                        every.0
-                    ),
-                );
+                ctx.report(&spec.every, "`every` must be more than zero");
+            } else if let Some(duration) = duration {
+                // Every fault is drawn before the run: their number must stay sensible.
+                const MAX_DRAWN: u64 = 100_000;
+                let window = spec.until.as_ref().map_or(duration, |u| u.value.0) - from;
+                if window.0 / every.0.0 > MAX_DRAWN {
+                    ctx.report(
+                        &spec.every,
+                        format!(
+                            "the nemesis would draw up to {} faults (one every {} over {window}); at most {MAX_DRAWN}: make `every` longer",
+                            window.0 / every.0.0,
+                            every.0
+                        ),
+                    );
+                }
             }
             let lasts = (spec.lasts.value.min, spec.lasts.value.max);
             if lasts.0 == Duration::ZERO {
-                return ctx.err(&spec.lasts, "`lasts` must be more than zero");
+                ctx.report(&spec.lasts, "`lasts` must be more than zero");
             }
-            let from = spec.from.as_ref().map_or(Duration::ZERO, |f| f.value.0);
-            let until = spec.until.as_ref().map_or(duration, |u| u.value.0);
-            if let Some(u) = &spec.until {
+            let until = spec.until.as_ref().map_or(duration, |u| Some(u.value.0));
+            if let (Some(u), Some(until), Some(end)) = (&spec.until, until, end) {
                 if until > end {
-                    return ctx.err(
+                    ctx.report(
                         u,
-                        format!("`until` is after the end of the run ({end} = duration {duration} + drain {drain})"),
+                        format!(
+                            "`until` is after the end of the run ({end} = duration {} + drain {drain})",
+                            duration.expect("known with the end")
+                        ),
                     );
+                } else if until < from {
+                    ctx.report(u, "`until` is before `from`");
                 }
-                if until < from {
-                    return ctx.err(u, "`until` is before `from`");
-                }
-            } else if let Some(f) = spec.from.as_ref().filter(|_| from > until) {
-                return ctx.err(
+            } else if let (None, Some(f), Some(duration)) = (&spec.until, &spec.from, duration)
+                && from > duration
+            {
+                ctx.report(
                     f,
                     format!("`from` is after the end of the workload ({duration}): add `until`"),
                 );
             }
             let max_down = spec.max_down.as_ref().map_or(1, |m| m.value);
-            for (k, kind) in spec.faults.value.iter().zip(&kinds) {
-                let eligible = targets
-                    .iter()
-                    .filter(|t| super::nemesis::can_take(*kind, t, &broker_names))
-                    .count();
-                if eligible == 0 || (super::nemesis::needs_two(*kind) && targets.len() < 2) {
-                    let why = match kind {
-                        NemesisKind::Crash | NemesisKind::Pause => {
-                            "the controller does not fail in kafkasim; add brokers or clients to `targets`"
-                        }
-                        NemesisKind::PowerLoss => "power loss hits brokers; add brokers or roles to `targets`",
-                        _ => "it needs two targets or more",
-                    };
-                    return ctx.err(k, format!("the nemesis cannot draw `{}`: {why}", k.value));
-                }
-                let down = !matches!(kind, NemesisKind::Cut | NemesisKind::Slow);
-                if down && max_down == 0 {
-                    let at = spec.max_down.as_ref().expect("0 only when written");
-                    return ctx.err(
-                        at,
-                        format!(
-                            "with `max-down: 0` the nemesis can draw only cut and slow, not `{}`",
-                            k.value
-                        ),
-                    );
+            // Whether a kind can be drawn depends on the targets: when they are known.
+            if let Ok(targets) = &targets
+                && brokers.is_some()
+            {
+                for (k, kind) in &written {
+                    let eligible = targets
+                        .iter()
+                        .filter(|t| super::nemesis::can_take(*kind, t, &broker_names))
+                        .count();
+                    if eligible == 0 || (super::nemesis::needs_two(*kind) && targets.len() < 2) {
+                        let why = match kind {
+                            NemesisKind::Crash | NemesisKind::Pause => {
+                                "the controller does not fail in kafkasim; add brokers or clients to `targets`"
+                            }
+                            NemesisKind::PowerLoss => "power loss hits brokers; add brokers or roles to `targets`",
+                            _ => "it needs two targets or more",
+                        };
+                        ctx.report(*k, format!("the nemesis cannot draw `{}`: {why}", k.value));
+                        continue;
+                    }
+                    let down = !matches!(kind, NemesisKind::Cut | NemesisKind::Slow);
+                    if down && max_down == 0 {
+                        let at = spec.max_down.as_ref().expect("0 only when written");
+                        ctx.report(
+                            at,
+                            format!(
+                                "with `max-down: 0` the nemesis can draw only cut and slow, not `{}`",
+                                k.value
+                            ),
+                        );
+                    }
                 }
             }
             let slow_latency = spec
@@ -1202,16 +1440,19 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
                 .map_or((Duration::from_millis(100), Duration::from_millis(1000)), |s| {
                     (s.value.min, s.value.max)
                 });
-            Some(Nemesis {
-                kinds,
-                targets,
-                every,
-                lasts,
-                max_down,
-                from,
-                until,
-                slow_latency,
-            })
+            match (targets, until) {
+                (Ok(targets), Some(until)) if !ctx.failed_since(mark) => Some(Nemesis {
+                    kinds,
+                    targets,
+                    every,
+                    lasts,
+                    max_down,
+                    from,
+                    until,
+                    slow_latency,
+                }),
+                _ => None,
+            }
         }
     };
 
@@ -1220,17 +1461,20 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     for v in &raw.vary {
         let spec = &v.value;
         let Some(scope) = VaryScope::parse(&spec.scope.value) else {
-            return ctx.err(&spec.scope, format!("unknown scope `{}`", spec.scope.value));
+            ctx.report(&spec.scope, format!("unknown scope `{}`", spec.scope.value));
+            continue;
         };
         let key = spec.key.value.as_str();
         if let Err(message) = super::vary::known(scope, key) {
-            return ctx.err(&spec.key, message);
+            ctx.report(&spec.key, message);
+            continue;
         }
         if vary.iter().any(|x| x.scope == scope && x.key == key) {
-            return ctx.err(&spec.key, format!("`{}: {key}` is varied twice", scope.word()));
+            ctx.report(&spec.key, format!("`{}: {key}` is varied twice", scope.word()));
+            continue;
         }
         if spec.values.value.is_empty() {
-            return ctx.err(&spec.values, "`values` needs at least one value");
+            ctx.report(&spec.values, "`values` needs at least one value");
         }
         vary.push(Vary {
             scope,
@@ -1247,15 +1491,18 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
             match CHECKS.iter().find(|c| c.name == name) {
                 None => {
                     let known = CHECKS.iter().map(|c| c.name);
-                    return ctx.err(v, format!("unknown check `{name}`{}", did_you_mean(name, known)));
+                    ctx.report(v, format!("unknown check `{name}`{}", did_you_mean(name, known)));
+                    continue;
                 }
                 Some(c) if !c.implemented => {
-                    return ctx.err(v, format!("not supported yet: check `{name}` is not implemented yet"));
+                    ctx.report(v, format!("not supported yet: check `{name}` is not implemented yet"));
+                    continue;
                 }
                 Some(_) => {}
             }
             if expect_violations.iter().any(|x| x == name) {
-                return ctx.err(v, format!("`{name}` is listed twice"));
+                ctx.report(v, format!("`{name}` is listed twice"));
+                continue;
             }
             expect_violations.push(name.to_string());
         }
@@ -1263,8 +1510,10 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
 
     let mut pictures = Vec::new();
     for at in &raw.pictures {
-        if at.value.0 > end {
-            return ctx.err(
+        if let Some(end) = end
+            && at.value.0 > end
+        {
+            ctx.report(
                 at,
                 format!("a picture at {} is after the end of the run ({end})", at.value.0),
             );
@@ -1274,24 +1523,28 @@ pub fn resolve(file: &str, raw: ScenarioFile) -> R<Scenario> {
     pictures.sort();
     pictures.dedup();
 
+    if ctx.failed_since(0) {
+        return Err(Stop);
+    }
+    let missing = "known when no error is recorded";
     Ok(Scenario {
-        name: name.value.clone(),
+        name: name.expect(missing).value.clone(),
         description: raw.description.clone().unwrap_or_default().trim().to_string(),
         seed: raw.seed.unwrap_or(0),
-        duration,
+        duration: duration.expect(missing),
         drain,
-        brokers,
+        brokers: brokers.expect(missing),
         latency,
         jitter,
         broker,
-        topics,
+        topics: topics.valid,
         producers,
         groups,
         faults,
         nemesis,
         vary,
         expect_violations,
-        warnings: ctx.warnings,
+        warnings: Vec::new(),
         pictures,
     })
 }
@@ -1318,7 +1571,6 @@ fn member_index<T>(ctx: &Ctx, group: &str, members: u32, name: &str, at: &S<T>, 
         ),
     }
 }
-
 /// `1000/s`, `50/ms`, `600/m`: a whole number of records per unit of time.
 fn parse_rate(ctx: &Ctx, rate: &S<String>) -> R<Workload> {
     let text = rate.value.trim();

@@ -126,11 +126,13 @@ pub fn apply(file_name: &str, raw: &mut ScenarioFile, settings: &[Setting]) -> R
             }
             VaryScope::Cluster => {
                 let Some(cluster) = raw.cluster.as_mut() else { continue };
-                let bad = |wanted: &str| InputError {
-                    file: file_name.to_string(),
-                    line: s.at.line(),
-                    column: s.at.column(),
-                    message: format!("`cluster: {}` must be {wanted}, not {}", s.key, s.value.as_written()),
+                let bad = |wanted: &str| {
+                    InputError::new(
+                        file_name,
+                        s.at.line(),
+                        s.at.column(),
+                        format!("`cluster: {}` must be {wanted}, not {}", s.key, s.value.as_written()),
+                    )
                 };
                 let c = &mut cluster.value;
                 match s.key.as_str() {

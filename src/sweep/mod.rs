@@ -9,7 +9,7 @@ pub mod shrink;
 use crate::report::Report;
 use crate::run::{RunError, RunOptions, run};
 use crate::scenario::vary::{self, Setting};
-use crate::scenario::{self, InputError, Scenario};
+use crate::scenario::{self, InputError, Limit, Scenario};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -35,6 +35,8 @@ pub struct Plan {
     /// Whether a `vary` block is in effect: the sweep is a matrix.
     pub matrix: bool,
     pub combinations: Vec<Combination>,
+    /// Whether the size limit applies (`--allow-huge` lifts it).
+    pub limit: Limit,
 }
 
 /// One combination of varied settings and the scenario it gives, or the validator's
@@ -46,28 +48,30 @@ pub struct Combination {
 
 impl Plan {
     /// Parses the scenario and validates every combination. `set` pins settings
-    /// (`--set`): then the sweep runs that one combination and `vary` is ignored.
+    /// (`--set`): then the sweep runs that one combination and `vary` is ignored. The
+    /// size limit applies.
     pub fn new(file: &str, bytes: &[u8], set: Vec<Setting>) -> Result<Plan, InputError> {
-        let text = String::from_utf8(bytes.to_vec()).map_err(|e| InputError {
-            file: file.to_string(),
-            line: 0,
-            column: 0,
-            message: format!("the scenario is not UTF-8 text: {e}"),
-        })?;
-        let base = scenario::parse(file, &text)?;
+        Plan::with_limit(file, bytes, set, Limit::Enforced)
+    }
+
+    /// As [`Plan::new`], with `limit` saying whether the size limit applies (to the
+    /// scenario, each combination, and the scenarios shrinking tries).
+    pub fn with_limit(file: &str, bytes: &[u8], set: Vec<Setting>, limit: Limit) -> Result<Plan, InputError> {
+        let text = scenario::decode(file, bytes.to_vec())?;
+        let base = scenario::parse_with_limit(file, &text, &[], limit)?;
         let matrix = set.is_empty() && !base.vary.is_empty();
         let combinations = if matrix {
             let raw = scenario::parse_raw(file, &text)?;
             vary::combinations(&raw, &base.vary)
                 .into_iter()
                 .map(|settings| Combination {
-                    scenario: scenario::parse_with(file, &text, &settings),
+                    scenario: scenario::parse_with_limit(file, &text, &settings, limit),
                     settings,
                 })
                 .collect()
         } else {
             // Without a matrix, bad settings are bad input.
-            let scenario = scenario::parse_with(file, &text, &set)?;
+            let scenario = scenario::parse_with_limit(file, &text, &set, limit)?;
             vec![Combination {
                 settings: set,
                 scenario: Ok(scenario),
@@ -81,6 +85,7 @@ impl Plan {
             matrix,
             combinations,
             text,
+            limit,
         })
     }
 }
@@ -410,7 +415,7 @@ pub fn run_one(plan: &Plan, index: usize, seed: u64, max_events: u64) -> RunReco
         ),
         Err(e) => RunRecord {
             outcome: Some(Outcome::Invalid),
-            message: Some(e.to_string()),
+            message: Some(e.to_string().replace('\n', "; ")),
             ..RunRecord::base(plan, index, seed)
         },
     }

@@ -46,7 +46,7 @@ pub fn shrink(plan: &Plan, record: &RunRecord, max_events: u64, step: &mut dyn F
     // How a scenario's run fails: the checks, and how each failed (its violations'
     // kinds), so that a smaller scenario must fail the same way, not just the same check.
     let mut failure = |tree: &Yaml| -> Option<String> {
-        let s = scenario::parse(&plan.file, &tree.to_text()).ok()?;
+        let s = scenario::parse_with_limit(&plan.file, &tree.to_text(), &[], plan.limit).ok()?;
         runs.set(runs.get() + 1);
         step(runs.get());
         let ended = run_guarded(&s, seed, max_events, &plan.file);

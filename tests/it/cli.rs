@@ -281,3 +281,61 @@ fn assign_bad_input_exits_2_with_the_place() {
     assert_eq!(kafkasim(&["assign", "no-such-group.json"]).status.code(), Some(2));
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
+
+/// A scenario estimated above the size limits is refused at the key that drives its cost,
+/// by `check`, `run` and `sweep`; `--allow-huge` lifts the refusal for each (the runs here
+/// then stop at `--max-events`).
+#[test]
+fn allow_huge_lifts_the_size_limit_for_check_run_and_sweep() {
+    let huge = "tests/bad/duration-too-long-to-simulate.yaml";
+    let place = format!("error: {huge}:4:11: ");
+    for args in [
+        vec!["check", huge],
+        vec!["run", huge],
+        vec!["sweep", huge, "--seeds", "1"],
+    ] {
+        let o = kafkasim(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&place) && stderr.contains("--allow-huge"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let o = kafkasim(&["check", "--allow-huge", huge]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("estimated 18 billion events, 322 GB"),
+        "{}",
+        stdout(&o)
+    );
+    let o = kafkasim(&["run", huge, "--allow-huge", "--max-events", "1000"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("1000 events") && !stderr.contains("too large"),
+        "{stderr}"
+    );
+    let o = kafkasim(&["sweep", huge, "--seeds", "1", "--allow-huge", "--max-events", "1000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("budget: more than 1000 events"), "{}", stdout(&o));
+}
+
+/// Every shipped scenario and benchmark is estimated far below the size limits: a
+/// fiftieth of them at most.
+#[test]
+fn shipped_scenarios_are_far_below_the_size_limits() {
+    use kafkasim::scenario::estimate::{EVENTS_LIMIT, MEMORY_LIMIT, estimate};
+    let mut files = crate::scenario_files();
+    files.extend(crate::yaml_files("benches"));
+    files.extend(crate::yaml_files("benches/scenarios"));
+    for path in files {
+        let s = kafkasim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let e = estimate(&s);
+        assert!(
+            e.events < EVENTS_LIMIT / 50 && e.memory < MEMORY_LIMIT / 50,
+            "{}: {e:?}",
+            path.display()
+        );
+    }
+}
