@@ -3,6 +3,7 @@
 mod bad_input;
 mod checks;
 mod cli;
+mod commits;
 mod determinism;
 mod docs;
 mod groups;
