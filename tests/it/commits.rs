@@ -56,3 +56,67 @@ fn a_commit_lost_with_its_coordinator_is_sent_to_the_next_one() {
     assert!(failed(&r).is_empty(), "{:#?}", failed(&r));
     assert_eq!(g.lag["t-0"], 0);
 }
+
+/// broker-3 coordinates g (it leads the group's `__consumer_offsets` partition) and is
+/// cut off from the partition's other replicas from 19.9s; the member still reaches it,
+/// and commits the last records the producer sent before it crashed at 20s. Kafka answers
+/// a commit once the partition's high watermark covers it, that is once every in-sync
+/// replica holds it, so these commits wait and time out (COORDINATOR_NOT_AVAILABLE); the
+/// member keeps sending them. broker-3 dies at 25s and broker-2 takes the partition over
+/// at about 33s with what it holds: had broker-3 acknowledged the commits it could not
+/// copy, they would be lost with it and the member, believing them done, would never
+/// commit again. It commits to broker-2 instead, and the group ends at the high watermark.
+#[test]
+fn a_commit_is_acknowledged_only_once_the_in_sync_replicas_hold_it() {
+    let r = crate::run_yaml(
+        "name: t\nduration: 60s\ndrain: 20s\ncluster: { brokers: 3 }\n\
+         topics: [{ name: t, partitions: 1, replication.factor: 1, replicas: [[1]] }]\n\
+         producers: [{ name: p, topic: t, rate: 200/s }]\n\
+         consumers: [{ group: g, topics: [t], processing: 1ms, commit: after-processing,\n\
+           config: { auto.offset.reset: earliest } }]\n\
+         faults:\n\
+           - { at: 19900ms, partition: [[broker-3], [broker-1, broker-2]], for: 10s }\n\
+           - { at: 20s, crash: p }\n\
+           - { at: 25s, crash: broker-3, for: 20s }\n",
+    );
+    let coordinator = |b: u32| r.brokers.iter().find(|x| x.broker == b).unwrap().coordinates.clone();
+    assert_eq!(coordinator(2), vec!["g".to_string()], "broker-2 took the group over");
+    assert!(
+        r.timeline
+            .iter()
+            .any(|e| e.text.contains("g-0") && e.text.contains("COORDINATOR_NOT_AVAILABLE")),
+        "the commits broker-3 could not copy timed out"
+    );
+    assert!(failed(&r).is_empty(), "{:#?}", failed(&r));
+    assert_eq!(r.consumer_groups[0].lag["t-0"], 0);
+}
+
+/// broker-2, a follower of the group's `__consumer_offsets` partition, is down from 10s
+/// to 25s and misses every commit made meanwhile (acknowledged by broker-3 and broker-1
+/// once the controller fenced broker-2 out of the ISR). Kafka lets a follower back into
+/// the ISR only once its log reaches the high watermark; here broker-2 is first sent the
+/// offsets it missed. broker-3, the coordinator, dies at 35s and broker-2, first in the
+/// partition's replica order, takes over: it must hold the commits the member made while
+/// it was down, since the member, its records all processed by 20s, commits nothing new.
+#[test]
+fn a_follower_that_missed_commits_catches_up_before_it_rejoins_the_isr() {
+    let r = crate::run_yaml(
+        "name: t\nduration: 60s\ndrain: 20s\ncluster: { brokers: 3 }\n\
+         topics: [{ name: t, partitions: 1, replication.factor: 1, replicas: [[1]] }]\n\
+         producers: [{ name: p, topic: t, rate: 200/s }]\n\
+         consumers: [{ group: g, topics: [t], processing: 1ms, commit: after-processing,\n\
+           config: { auto.offset.reset: earliest } }]\n\
+         faults:\n\
+           - { at: 10s, crash: broker-2, for: 15s }\n\
+           - { at: 20s, crash: p }\n\
+           - { at: 35s, crash: broker-3 }\n",
+    );
+    assert!(
+        r.timeline
+            .iter()
+            .any(|e| e.text.contains("__consumer_offsets-") && e.text.contains("leader broker-3 -> broker-2")),
+        "broker-2 took the group over"
+    );
+    assert!(failed(&r).is_empty(), "{:#?}", failed(&r));
+    assert_eq!(r.consumer_groups[0].lag["t-0"], 0);
+}
