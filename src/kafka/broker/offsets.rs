@@ -385,9 +385,9 @@ impl Broker {
         };
         let latest = stream.seq;
         let Some(f) = stream.followers.get_mut(&b) else { return };
-        if applied.is_some() {
-            f.applied = f.applied.max(applied);
-        }
+        // Answers come in order on the link, so the last one is what the follower holds
+        // (less than before only if it restarted).
+        f.applied = applied;
         // `Replica.updateFetchStateOrThrow`: holding the leader's last copy makes the
         // follower caught up now; holding what the leader had at its previous answer, as
         // of that answer.
