@@ -6,6 +6,7 @@ mod cli;
 mod commits;
 mod determinism;
 mod docs;
+mod duplicates;
 mod groups;
 mod producer;
 mod replication;
