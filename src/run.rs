@@ -160,6 +160,11 @@ impl Collector<'_> {
     fn member_node(&self, group: u32, member: u32) -> NodeId {
         NodeId(self.group_first_member[group as usize] + member)
     }
+    /// The (group, member) a node is, if it is a group member (members come last).
+    fn member_of(&self, node: NodeId) -> Option<(u32, u32)> {
+        let g = self.group_first_member.iter().rposition(|&first| first <= node.0)?;
+        Some((g as u32, node.0 - self.group_first_member[g]))
+    }
     fn push(&mut self, at: Time, rank: u8, text: String) {
         self.timeline.push(TimelineEntry {
             at_ms: at.as_millis(),
@@ -687,7 +692,13 @@ impl Collector<'_> {
         if record.fired {
             let mut changes: Vec<(NodeId, bool)> = Vec::new();
             match op {
-                FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n) => changes.push((*n, true)),
+                FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n) => {
+                    changes.push((*n, true));
+                    if let Some((g, m)) = self.member_of(*n) {
+                        let crashed = !matches!(op, FaultOp::Stop(_));
+                        self.at_least_once.member_down(g, m, crashed);
+                    }
+                }
                 FaultOp::Restart(n) => changes.push((*n, false)),
                 FaultOp::Drain => changes.extend(record.affected.iter().map(|n| (*n, false))),
                 _ => {}
@@ -1503,6 +1514,17 @@ fn assemble(
                     .duplicates_by_reason
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+                duplicate_offsets: tally
+                    .duplicate_offsets
+                    .iter()
+                    .map(|(why, parts)| {
+                        let parts = parts
+                            .iter()
+                            .map(|(p, set)| (info.partition_name(*p), set.iter().map(|r| (r.start, r.end)).collect()))
+                            .collect();
+                        (why.to_string(), parts)
+                    })
                     .collect(),
                 delivery: match (tally.consumed - unique > 0, lost_per_group[g] > 0) {
                     (false, false) => "exactly-once (as observed)",

@@ -1,6 +1,7 @@
 //! `at-least-once`: every record in a partition's final committed log (below its final
 //! high watermark) was processed by every group that reads the topic. Also counts what
-//! each group processed, its duplicates, and the records it never processed.
+//! each group processed, its duplicates (by why a member read them again, with their
+//! offsets), and the records it never processed.
 
 use crate::check::Violation;
 use crate::kafka::log::RecordRange;
@@ -22,6 +23,8 @@ pub struct GroupTally {
     positions: BTreeMap<Pidx, Vec<(Time, u32, u64, PositionCause)>>,
     /// Records processed again, by why the member was reading them again.
     pub duplicates_by_reason: BTreeMap<&'static str, u64>,
+    /// The offsets of those records, by the same reasons, per partition.
+    pub duplicate_offsets: BTreeMap<&'static str, BTreeMap<Pidx, RangeSet<u64>>>,
     /// Why each (member, partition) position was set, for the duplicates read from it.
     reason: BTreeMap<(u32, Pidx), &'static str>,
     /// The group's latest disruption: when, and what it was.
@@ -29,7 +32,16 @@ pub struct GroupTally {
     /// Per member: when its process last started, and when it last got a position.
     started: BTreeMap<u32, Time>,
     positioned: BTreeMap<u32, Time>,
+    /// Members whose process went down (`crash` or `shutdown`) and whose old membership
+    /// the coordinator may still expire: a session timeout of theirs is that, not a
+    /// live member's silence.
+    down: BTreeMap<u32, &'static str>,
 }
+
+/// A member removed from its group after `session.timeout.ms` without a heartbeat while
+/// it was alive (paused or cut off) still processes what it polled, and what it fetched
+/// before it learns: records the group gave to another member.
+const REMOVED_MEMBER_WENT_ON: &str = "session timeout: a removed member went on processing";
 
 impl GroupTally {
     /// Distinct records processed.
@@ -67,6 +79,12 @@ impl AtLeastOnce {
         }
     }
 
+    /// A member's process went down: `crashed`, or shut down cleanly.
+    pub fn member_down(&mut self, group: u32, member: u32, crashed: bool) {
+        let kind = if crashed { "crash" } else { "shutdown" };
+        self.groups[group as usize].down.insert(member, kind);
+    }
+
     pub fn observe(&mut self, at: Time, obs: &Obs) {
         match obs {
             Obs::Processed { group, member, records } => {
@@ -77,12 +95,23 @@ impl AtLeastOnce {
                     *reached = (*reached).max(r.end_offset());
                     let seqs = r.first_seq..r.first_seq + u64::from(r.count);
                     let set = tally.processed.entry((*p, r.producer)).or_default();
-                    let fresh: u64 = set.gaps(&seqs).map(|g| g.end - g.start).sum();
+                    // The sequences processed before, as offsets of this range.
+                    let again: Vec<std::ops::Range<u64>> = set
+                        .overlapping(&seqs)
+                        .map(|o| {
+                            let (start, end) = (o.start.max(seqs.start), o.end.min(seqs.end));
+                            r.base_offset + (start - r.first_seq)..r.base_offset + (end - r.first_seq)
+                        })
+                        .collect();
                     set.insert(seqs);
-                    let again = u64::from(r.count) - fresh;
-                    if again > 0 {
+                    if !again.is_empty() {
                         let why = tally.reason.get(&(*member, *p)).copied().unwrap_or("rebalance");
-                        *tally.duplicates_by_reason.entry(why).or_default() += again;
+                        let n: u64 = again.iter().map(|o| o.end - o.start).sum();
+                        *tally.duplicates_by_reason.entry(why).or_default() += n;
+                        let offsets = tally.duplicate_offsets.entry(why).or_default().entry(*p).or_default();
+                        for o in again {
+                            offsets.insert(o);
+                        }
                     }
                 }
             }
@@ -90,11 +119,24 @@ impl AtLeastOnce {
                 self.groups[*group as usize].started.insert(*member, at);
             }
             Obs::RebalanceBegan { group, cause, .. } => {
+                let tally = &mut self.groups[*group as usize];
                 let why = match cause {
-                    RebalanceCause::SessionTimeout(_) => "rebalance after a consumer crash",
+                    RebalanceCause::SessionTimeout(m) => match tally.down.remove(m) {
+                        Some("crash") => "rebalance after a consumer crash",
+                        Some(_) => "rebalance after a consumer shutdown",
+                        None => {
+                            // Alive, it goes on processing what it holds until it learns.
+                            for (key, reason) in tally.reason.iter_mut() {
+                                if key.0 == *m {
+                                    *reason = REMOVED_MEMBER_WENT_ON;
+                                }
+                            }
+                            "rebalance after a session timeout (member paused or cut off)"
+                        }
+                    },
                     _ => "rebalance",
                 };
-                self.groups[*group as usize].disruption = Some((at, why));
+                tally.disruption = Some((at, why));
             }
             Obs::PollTimeout { group, member } => {
                 let tally = &mut self.groups[*group as usize];
@@ -131,6 +173,8 @@ impl AtLeastOnce {
                 };
                 tally.reason.insert((*member, *partition), why);
                 tally.positioned.insert(*member, at);
+                // Back in the group: a later session timeout is about this membership.
+                tally.down.remove(member);
                 self.groups[*group as usize]
                     .positions
                     .entry(*partition)

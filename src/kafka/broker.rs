@@ -24,6 +24,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+mod offsets;
+
 /// How long the OS keeps a dirty page before writing it back (Linux
 /// `vm.dirty_expire_centisecs` = 3000), and how often its flusher runs
 /// (`vm.dirty_writeback_centisecs` = 500).
@@ -54,6 +56,8 @@ pub enum BrokerTimer {
     FetcherRetry { leader: u32 },
     /// An AlterPartition went unanswered.
     AlterPartitionTimeout { partition: Pidx, request: u64 },
+    /// An offset commit waited `offsets.commit.timeout.ms` for the replicas.
+    OffsetCommitExpire(u64),
 }
 
 /// What survives a process crash.
@@ -250,6 +254,8 @@ pub struct Broker {
     next_id: u64,
     /// The classic group coordinator, for the groups this broker coordinates.
     pub coordinator: Coordinator,
+    /// Committed offsets on their way to the replicas of `__consumer_offsets`.
+    offsets: offsets::OffsetCopies,
 }
 
 impl Broker {
@@ -283,6 +289,7 @@ impl Broker {
             next_id: 0,
             disk_rng,
             coordinator: Coordinator::new(group_rng, info.config.group_initial_rebalance_delay),
+            offsets: offsets::OffsetCopies::first_boot((0..n as Pidx).filter(|&p| info.is_internal(p))),
             info,
         }
     }
@@ -378,6 +385,7 @@ impl Broker {
 
     pub fn crash(&mut self, kind: CrashKind, out: &mut Out) {
         self.coordinator.crash();
+        self.offsets = offsets::OffsetCopies::default();
         self.parked.clear();
         self.purgatory.clear();
         self.producers.clear();
@@ -546,6 +554,7 @@ impl Broker {
                     self.alter_isr(partition, isr, out);
                 }
             }
+            BrokerTimer::OffsetCommitExpire(id) => self.offsets_expire(id, out),
         }
     }
 
@@ -776,15 +785,8 @@ impl Broker {
             } if self.fresh_copy(group, leader_epoch) => {
                 self.disk.groups.entry(group).or_default().write(now, snapshot);
             }
-            Msg::OffsetCommitReplica {
-                group,
-                leader_epoch,
-                offsets,
-            } if self.fresh_copy(group, leader_epoch) => {
-                for (p, offset) in offsets {
-                    self.store_commit(now, group, p, offset);
-                }
-            }
+            msg @ Msg::OffsetCommitReplica { .. } => self.offsets_copy(now, from, msg, out),
+            msg @ Msg::OffsetCommitReplicaAck { .. } => self.offsets_ack(now, from, msg, out),
             Msg::OffsetCommitRequest {
                 id,
                 group,
@@ -792,28 +794,15 @@ impl Broker {
                 member_id,
                 offsets,
             } => {
-                let result = if !self.coordinates(group) {
-                    Err(ErrorCode::NotCoordinator)
-                } else if let Some(error) = self.coordinator.check_commit(group, generation, &member_id) {
-                    Err(error)
+                let error = if !self.coordinates(group) {
+                    Some(ErrorCode::NotCoordinator)
                 } else {
-                    for &(p, offset) in &offsets {
-                        self.store_commit(now, group, p, offset);
-                    }
-                    let offsets_partition = self.info.offsets_pidx[group as usize];
-                    for &b in &self.info.partitions[offsets_partition as usize].replicas {
-                        if b != self.id {
-                            let copy = Msg::OffsetCommitReplica {
-                                group,
-                                leader_epoch: self.leader_epoch(offsets_partition).unwrap_or(0),
-                                offsets: offsets.clone(),
-                            };
-                            out.send(self.info.broker_node(b), copy);
-                        }
-                    }
-                    Ok(offsets)
+                    self.coordinator.check_commit(group, generation, &member_id)
                 };
-                out.send(from, Msg::OffsetCommitResponse { id, result });
+                match error {
+                    Some(error) => out.send(from, Msg::OffsetCommitResponse { id, result: Err(error) }),
+                    None => self.offsets_commit(now, from, id, group, offsets, out),
+                }
             }
             Msg::JoinGroupRequest { id, group, .. } if !self.coordinates(group) => {
                 out.send(
@@ -954,6 +943,9 @@ impl Broker {
             followers,
             epoch_start: leo,
         });
+        if self.info.is_internal(p) {
+            self.offsets_lead(now, p, state.leader_epoch, &state.isr, out);
+        }
         out.observe(Obs::BecameLeader {
             partition: p,
             epoch: state.leader_epoch,
@@ -989,6 +981,7 @@ impl Broker {
         if !self.is_leader(p) {
             return;
         }
+        self.offsets_resign(p, out);
         self.roles[p as usize] = Role::Offline;
         let mut i = 0;
         while i < self.purgatory.len() {
@@ -1157,6 +1150,8 @@ impl Broker {
     fn note_follower_fetch(&mut self, now: Time, fp: &FetchPartition, follower: u32, out: &mut Out) {
         let p = fp.partition;
         let leo = self.leo(p);
+        self.offsets_fetched(now, p, follower, out);
+        let offsets_caught_up = self.offsets_caught_up(p, follower);
         let Role::Leader(l) = &mut self.roles[p as usize] else {
             return;
         };
@@ -1180,6 +1175,7 @@ impl Broker {
             && eligible
             && fp.offset >= hw
             && fp.offset >= l.epoch_start
+            && offsets_caught_up
         {
             let mut isr = l.isr.clone();
             isr.push(follower);
@@ -1228,7 +1224,10 @@ impl Broker {
                 .iter()
                 .copied()
                 .filter(|b| *b != self.id)
-                .filter(|b| l.followers.get(b).is_some_and(|r| !r.is_caught_up(leo, now, max_lag)))
+                .filter(|b| {
+                    l.followers.get(b).is_some_and(|r| !r.is_caught_up(leo, now, max_lag))
+                        || self.offsets_lagging(p, *b, now, max_lag)
+                })
                 .collect();
             if !out_of_sync.is_empty() {
                 let isr: Vec<u32> = l.isr.iter().copied().filter(|b| !out_of_sync.contains(b)).collect();
@@ -1239,6 +1238,7 @@ impl Broker {
 
     /// `Partition.maybeIncrementLeaderHW` (KAFKA.md §1.2).
     fn maybe_increment_hw(&mut self, now: Time, p: Pidx, out: &mut Out) {
+        self.offsets_complete(p, out);
         let leo = self.leo(p);
         let Role::Leader(l) = &self.roles[p as usize] else {
             return;

@@ -100,6 +100,12 @@ pub struct Member {
     fetch_position: BTreeMap<Pidx, u64>,
     /// The position after the last record handed out by `poll()` (`allConsumed`).
     consumed: BTreeMap<Pidx, u64>,
+    /// Per owned partition, the offset the group holds as far as the member knows: its
+    /// last successful commit, or the committed offset or reset its position came from.
+    /// A member committing after processing commits again while it has processed past it.
+    commit_known: BTreeMap<Pidx, u64>,
+    /// After a failed commit, the next one waits until then (`retry.backoff.ms`).
+    commit_not_before: Time,
     /// Partitions whose position was lost to OFFSET_OUT_OF_RANGE.
     out_of_range: Vec<Pidx>,
     buffer: VecDeque<(Pidx, RecordRange)>,
@@ -139,6 +145,8 @@ impl Member {
             started: false,
             fetch_position: BTreeMap::new(),
             consumed: BTreeMap::new(),
+            commit_known: BTreeMap::new(),
+            commit_not_before: Time::ZERO,
             out_of_range: Vec::new(),
             buffer: VecDeque::new(),
             pending: BTreeMap::new(),
@@ -256,8 +264,8 @@ impl Member {
                     // `NetworkClient.handleTimedOutRequests`: the connection is closed and
                     // every request in flight on it fails.
                     out.close(self.info.broker_node(broker));
-                    self.request_failed(what, ErrorCode::RequestTimedOut, out);
-                    self.fail_requests_to(broker, out);
+                    self.request_failed(now, what, ErrorCode::RequestTimedOut, out);
+                    self.fail_requests_to(now, broker, out);
                 }
             }
             MemberTimer::Retry => self.retry_scheduled = false,
@@ -344,6 +352,7 @@ impl Member {
         for p in partitions {
             self.fetch_position.remove(p);
             self.consumed.remove(p);
+            self.commit_known.remove(p);
         }
         self.buffer.retain(|(p, _)| !partitions.contains(p));
         self.assignment.retain(|p| !partitions.contains(p));
@@ -363,7 +372,7 @@ impl Member {
     }
 
     /// Every request in flight to `broker` fails: its connection is gone.
-    fn fail_requests_to(&mut self, broker: u32, out: &mut Out) {
+    fn fail_requests_to(&mut self, now: Time, broker: u32, out: &mut Out) {
         let ids: Vec<u64> = self
             .pending
             .iter()
@@ -372,22 +381,31 @@ impl Member {
             .collect();
         for id in ids {
             let (_, what) = self.pending.remove(&id).expect("listed");
-            self.request_failed(what, ErrorCode::NetworkException, out);
+            self.request_failed(now, what, ErrorCode::NetworkException, out);
         }
     }
 
     pub fn on_peer_down(&mut self, now: Time, broker: u32, out: &mut Out) {
-        self.fail_requests_to(broker, out);
+        self.fail_requests_to(now, broker, out);
         self.drive(now, out);
     }
 
-    fn request_failed(&mut self, what: Pending, error: ErrorCode, out: &mut Out) {
+    /// A request timed out or its connection closed. A client whose request times out
+    /// closes the connection (`NetworkClient.handleTimedOutRequests`), so both fail it
+    /// with a `DisconnectException`, and for a coordinator request that marks the
+    /// coordinator unknown (`AbstractCoordinator.CoordinatorResponseHandler.onFailure`,
+    /// `markCoordinatorUnknown`): the member looks it up again.
+    fn request_failed(&mut self, now: Time, what: Pending, error: ErrorCode, out: &mut Out) {
         match what {
-            Pending::Commit => out.observe(Obs::CommitFailed {
-                group: self.group,
-                member: self.index,
-                error,
-            }),
+            Pending::Commit => {
+                self.coordinator = None;
+                self.commit_failed(now);
+                out.observe(Obs::CommitFailed {
+                    group: self.group,
+                    member: self.index,
+                    error,
+                });
+            }
             Pending::Fetch | Pending::ListOffsets(_) | Pending::Validate(_) => self.leaders = None,
             Pending::FindCoordinator => self.coordinator = None,
             Pending::OffsetFetch => {
@@ -481,6 +499,7 @@ impl Member {
                                 // the position moves back to where the epoch ends.
                                 self.fetch_position.insert(p, end_offset);
                                 self.consumed.insert(p, end_offset);
+                                self.commit_known.insert(p, end_offset);
                                 self.buffer.retain(|(q, _)| *q != p);
                                 if let Some(epoch) = end.epoch {
                                     self.position_epoch.insert(p, epoch);
@@ -518,6 +537,7 @@ impl Member {
                         if let Some(offset) = committed {
                             self.fetch_position.insert(p, offset);
                             self.consumed.insert(p, offset);
+                            self.commit_known.insert(p, offset);
                             out.observe(Obs::PositionSet {
                                 group: self.group,
                                 member: self.index,
@@ -567,6 +587,8 @@ impl Member {
                             self.no_committed.retain(|q| *q != p);
                             self.fetch_position.insert(p, offset);
                             self.consumed.insert(p, offset);
+                            // Nothing processed yet: nothing to commit until there is.
+                            self.commit_known.insert(p, offset);
                             let policy = self.cfg.auto_offset_reset;
                             let cause = if self.out_of_range.contains(&p) {
                                 PositionCause::OutOfRange(policy)
@@ -632,6 +654,9 @@ impl Member {
             (Pending::Commit, Msg::OffsetCommitResponse { result, .. }) => match result {
                 Ok(offsets) => {
                     for (p, offset) in offsets {
+                        if self.assignment.contains(&p) {
+                            self.commit_known.insert(p, offset);
+                        }
                         out.observe(Obs::Committed {
                             group: self.group,
                             member: self.index,
@@ -641,10 +666,15 @@ impl Member {
                     }
                 }
                 Err(error) => {
-                    // `OffsetCommitResponseHandler`: a member the coordinator no longer
-                    // knows in this generation starts over; a rebalance means rejoin.
+                    // `ConsumerCoordinator.OffsetCommitResponseHandler.handle`: a coordinator
+                    // that is not (or no longer) one is looked up again
+                    // (`markCoordinatorUnknown`); a member the coordinator no longer knows
+                    // in this generation starts over; a rebalance means rejoin.
+                    self.commit_failed(now);
                     match error {
-                        ErrorCode::NotCoordinator => self.coordinator = None,
+                        ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable | ErrorCode::RequestTimedOut => {
+                            self.coordinator = None
+                        }
                         ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => self.reset_membership(),
                         ErrorCode::RebalanceInProgress => self.rejoin = true,
                         _ => {}
@@ -952,6 +982,12 @@ impl Member {
             self.last_auto_commit = now;
             self.commit(out);
         }
+        // A loop that commits after every poll, empty ones too, sends a commit that was
+        // refused or lost again: commit while what was processed is past what the
+        // group is known to hold.
+        if self.cfg.commit != CommitMode::Auto && self.commit_due(now) {
+            self.commit(out);
+        }
         if !self.buffer.is_empty() {
             let mut take = self.cfg.max_poll_records;
             let mut records = Vec::new();
@@ -1085,7 +1121,27 @@ impl Member {
         }
     }
 
-    /// Commits the consumed positions (`commitAsync`): the next offset to read.
+    /// Whether a stable member with a known coordinator and no commit in flight has
+    /// consumed past what the group is known to hold on one of its partitions.
+    fn commit_due(&self, now: Time) -> bool {
+        self.membership == Membership::Stable
+            && self.generation >= 0
+            && self.coordinator.is_some()
+            && now >= self.commit_not_before
+            && !self.is_pending(&Pending::Commit)
+            && self
+                .consumed
+                .iter()
+                .any(|(p, o)| self.commit_known.get(p).is_none_or(|k| o > k))
+    }
+
+    fn commit_failed(&mut self, now: Time) {
+        self.commit_not_before = now + self.cfg.retry_backoff;
+    }
+
+    /// Commits the consumed positions (`commitAsync`): the next offset to read. With no
+    /// coordinator known there is nothing to send to; `drive` looks it up, and the next
+    /// poll commits (as `commitOffsetsAsync` sends the commit once the lookup is done).
     fn commit(&mut self, out: &mut Out) {
         let Some(coordinator) = self.coordinator else { return };
         if self.consumed.is_empty() {

@@ -167,11 +167,14 @@ pub enum Msg {
     ListOffsetsResponse { id: u64, offsets: Vec<(Pidx, Result<u64, ErrorCode>)> },
     FindCoordinatorRequest { id: u64, group: u32 },
     FindCoordinatorResponse { id: u64, coordinator: Result<u32, ErrorCode> },
-    /// The coordinator copies each commit to the other replicas of the group's
-    /// `__consumer_offsets` partition.
-    /// `leader_epoch` is the coordinator's epoch of that partition: a copy from an older
-    /// leader is dropped.
-    OffsetCommitReplica { group: u32, leader_epoch: u32, offsets: Vec<(Pidx, u64)> },
+    /// The coordinator copies each commit, as (group, partition, offset), to the other
+    /// replicas of its `__consumer_offsets` `partition`, numbered from 1 within its
+    /// leadership of `leader_epoch` (a copy from an older leader is dropped); a `full` copy
+    /// holds every offset the coordinator keeps in that partition, as of copy `seq`.
+    OffsetCommitReplica { partition: Pidx, leader_epoch: u32, seq: u64, full: bool, offsets: Vec<(u32, Pidx, u64)> },
+    /// A replica's answer to copy `seq`: the last copy of this leadership it has applied,
+    /// in order (`None`: none), so the coordinator sees what it holds.
+    OffsetCommitReplicaAck { partition: Pidx, leader_epoch: u32, seq: u64, applied: Option<u64> },
     /// The group's metadata, copied the same way when the group becomes stable or empty.
     GroupMetadataReplica { group: u32, leader_epoch: u32, snapshot: crate::kafka::group::GroupSnapshot },
     /// `generation` -1 and an empty `member_id` commit outside the group protocol.

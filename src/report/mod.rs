@@ -202,6 +202,9 @@ pub struct GroupReport {
     pub revoked_ms: f64,
     /// Duplicates by why the member read the records again.
     pub duplicates_by_reason: BTreeMap<String, u64>,
+    /// The offsets of those duplicates, by the same reasons: per partition, the ranges
+    /// `[from, to)` processed again.
+    pub duplicate_offsets: BTreeMap<String, BTreeMap<String, Vec<(u64, u64)>>>,
     /// The delivery the group showed: `exactly-once (as observed)` with neither
     /// duplicates nor records never processed, `at-least-once` with duplicates only,
     /// `at-most-once` with missed records only, `neither` with both.

@@ -3,6 +3,7 @@
 //! every client, and one line per check.
 
 use super::{GroupMarks, PartitionReport, Report};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 const BAR: u64 = 40;
@@ -27,6 +28,42 @@ fn wrap_to(text: &str, indent: &str, width: usize, out: &mut String) {
     if !line.is_empty() {
         let _ = writeln!(out, "{indent}{line}");
     }
+}
+
+/// Offset ranges per partition, the first few: `t-0 offsets 6..8, 12..15; t-1 offset 3`
+/// (each range stops before its end, as in `at-least-once` violations).
+fn offset_ranges(parts: &BTreeMap<String, Vec<(u64, u64)>>) -> String {
+    const SHOWN: usize = 4;
+    let total: usize = parts.values().map(Vec::len).sum();
+    let mut shown = 0;
+    let mut texts = Vec::new();
+    for (partition, ranges) in parts {
+        if shown == SHOWN {
+            break;
+        }
+        let take = ranges.len().min(SHOWN - shown);
+        shown += take;
+        let words: Vec<String> = ranges[..take]
+            .iter()
+            .map(|&(from, to)| {
+                if to - from == 1 {
+                    from.to_string()
+                } else {
+                    format!("{from}..{to}")
+                }
+            })
+            .collect();
+        let noun = if take == 1 && ranges[0].1 - ranges[0].0 == 1 {
+            "offset"
+        } else {
+            "offsets"
+        };
+        texts.push(format!("{partition} {noun} {}", words.join(", ")));
+    }
+    if total > shown {
+        texts.push(format!("and {} more", count((total - shown) as u64, "range")));
+    }
+    texts.join("; ")
 }
 
 /// `1 batch`, `2 batches`.
@@ -390,7 +427,10 @@ pub fn render(r: &Report) -> String {
             let why: Vec<String> = g
                 .duplicates_by_reason
                 .iter()
-                .map(|(k, v)| format!("{v} after {k}"))
+                .map(|(k, v)| match g.duplicate_offsets.get(k) {
+                    Some(offsets) => format!("{v} after {k} ({})", offset_ranges(offsets)),
+                    None => format!("{v} after {k}"),
+                })
                 .collect();
             wrap(&format!("duplicates: {}", why.join(" · ")), "    ", &mut out);
         }

@@ -3,8 +3,10 @@
 mod bad_input;
 mod checks;
 mod cli;
+mod commits;
 mod determinism;
 mod docs;
+mod duplicates;
 mod groups;
 mod producer;
 mod replication;
