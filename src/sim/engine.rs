@@ -217,6 +217,15 @@ enum Event<M, T> {
         again: bool,
         msg: M,
     },
+    /// A segment lost on the wire is retransmitted now: it goes on the wire if the link
+    /// is live, and waits for the next heal otherwise.
+    Resend {
+        from: NodeId,
+        to: NodeId,
+        to_inc: u32,
+        stamp: Stamp,
+        msg: M,
+    },
     /// A message that reached a paused node: already past the network.
     Arrived {
         from: NodeId,
@@ -250,7 +259,7 @@ impl<M, T> Event<M, T> {
                 Some((*node, *inc))
             }
             Event::Deliver { to, to_inc, .. } | Event::Arrived { to, to_inc, .. } => Some((*to, *to_inc)),
-            Event::Fault(_) | Event::Resume { .. } => None,
+            Event::Fault(_) | Event::Resume { .. } | Event::Resend { .. } => None,
         }
     }
 }
@@ -497,6 +506,17 @@ impl<A: Actor> Engine<A> {
             self.arrive(from, to, Segment { to_inc, stamp, msg }, again, observer);
             return;
         }
+        if let Event::Resend {
+            from,
+            to,
+            to_inc,
+            stamp,
+            msg,
+        } = event
+        {
+            self.resend(from, to, Segment { to_inc, stamp, msg });
+            return;
+        }
         self.receive(event, observer);
     }
 
@@ -543,19 +563,19 @@ impl<A: Actor> Engine<A> {
         }
     }
 
-    /// Schedules the retransmission of segments lost on a link that is live again; if the
-    /// kernel has given up on them, the connection is reset and the sender hears of it.
+    /// Schedules the retransmission of segments lost on a link that is live again, at the
+    /// first retransmission due now or later; if the kernel has given up on them, the
+    /// connection is reset and the sender hears of it.
     fn retransmit(&mut self, from: NodeId, to: NodeId, segs: Vec<Segment<A::Msg>>) {
         for seg in segs {
-            match self.network.retransmit(self.now, from, to, &seg.stamp) {
-                Some((stamp, at)) => self.push(
+            match Network::retransmit_at(seg.stamp.sent, self.now) {
+                Some(at) => self.push(
                     at,
-                    Event::Deliver {
+                    Event::Resend {
                         from,
                         to,
                         to_inc: seg.to_inc,
-                        stamp,
-                        again: true,
+                        stamp: seg.stamp,
                         msg: seg.msg,
                     },
                 ),
@@ -576,6 +596,37 @@ impl<A: Actor> Engine<A> {
                     }
                     return;
                 }
+            }
+        }
+    }
+
+    /// A retransmission is due: the segment goes on the wire if the link is live now (a
+    /// cut that came and went since it was lost does not matter), and is held for the next
+    /// heal otherwise.
+    fn resend(&mut self, from: NodeId, to: NodeId, seg: Segment<A::Msg>) {
+        if !self.network.is_open(from, to, &seg.stamp) {
+            self.trace_drop(from, to, "connection-closed");
+            return;
+        }
+        let (stamp, at) = self.network.resend(self.now, from, to, &seg.stamp);
+        let seg = Segment { stamp, ..seg };
+        match at {
+            Some(at) => self.push(
+                at,
+                Event::Deliver {
+                    from,
+                    to,
+                    to_inc: seg.to_inc,
+                    stamp: seg.stamp,
+                    again: true,
+                    msg: seg.msg,
+                },
+            ),
+            None => {
+                self.trace_drop(from, to, "cut-retransmitting");
+                let held = self.lost.entry((from.0, to.0, seg.stamp.client.0)).or_default();
+                let i = held.partition_point(|h| h.stamp.seq < seg.stamp.seq);
+                held.insert(i, seg);
             }
         }
     }
@@ -661,7 +712,9 @@ impl<A: Actor> Engine<A> {
             // What a sender put on the wire arrives even if the sender died since: its
             // host had already transmitted it.
             Event::Arrived { from, msg, .. } => Input::Message { from, msg },
-            Event::Deliver { .. } | Event::Fault(_) | Event::Resume { .. } => unreachable!("handled above"),
+            Event::Deliver { .. } | Event::Resend { .. } | Event::Fault(_) | Event::Resume { .. } => {
+                unreachable!("handled above")
+            }
         };
         self.events += 1;
         self.trace_input(node, &input);
@@ -1212,6 +1265,26 @@ mod tests {
         // Healed at 300 ms: the retransmission at 200 ms was lost too, the one at 600 ms
         // gets through.
         assert_eq!(run(Some((500, 300_000))), ["601ms ping 1 from 0"]);
+    }
+
+    #[test]
+    fn a_retransmission_gets_through_a_link_that_was_cut_and_healed_again_before_it() {
+        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
+        actors[0].1.ping = Some(NodeId(1));
+        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
+        let mut e = Engine::new(actors, net);
+        // Sent at 0 and lost at 0.5 ms; the link heals at 100 ms, is cut again from 120
+        // to 150 ms: the retransmission at 200 ms goes on a live link.
+        let cut = |e: &mut Engine<Echo>, at: u64| {
+            e.schedule_fault(Time(at), FaultOp::Cut(NodeId(0).into(), NodeId(1).into()), None);
+        };
+        cut(&mut e, 500);
+        e.schedule_fault(Time::from_millis(100), FaultOp::HealAll, None);
+        cut(&mut e, 120_000);
+        e.schedule_fault(Time::from_millis(150), FaultOp::HealAll, None);
+        e.run_until(Time::from_millis(2_000), &mut |_| {});
+        let pings: Vec<String> = seen(&e, 1).into_iter().filter(|s| s.contains("ping")).collect();
+        assert_eq!(pings, ["201ms ping 1 from 0"]);
     }
 
     #[test]

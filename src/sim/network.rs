@@ -4,10 +4,13 @@
 //! - **Cuts lose nothing.** A segment sent on a cut link, or in flight when a cut falls, is
 //!   retransmitted: Linux's retransmission timer starts at 200 ms and doubles (capped at
 //!   120 s), so after the link heals the segment arrives at the first retransmission that
-//!   falls after the heal. A link delivers in order: a segment that overtakes a lost one
-//!   waits in the receiver's buffer for it. Every segment carries its link's sequence
-//!   number and the count of cuts the link had when it was sent; the engine holds lost
-//!   segments and reschedules them ([`Network::retransmit_at`]).
+//!   falls after the heal (if the link is cut again at that moment, at the first one after
+//!   the next heal; a cut that came and went in between does not matter). A link delivers
+//!   in order: a segment that overtakes a lost one waits in the receiver's buffer for it.
+//!   Every segment carries its link's sequence number and the count of cuts the link had
+//!   when it was (re)transmitted; the engine holds lost segments and puts them on the wire
+//!   again when their retransmission is due ([`Network::retransmit_at`],
+//!   [`Network::resend`]).
 //! - **Connections belong to their client.** Node a's requests to b and b's answers
 //!   travel on the connection a opened; b's own requests to a on another, so one cannot
 //!   hold the other up.
@@ -190,20 +193,27 @@ impl Network {
         self.links.entry(key).or_default().expected += 1;
     }
 
-    /// When a segment lost on the wire arrives, retransmitted on a link that is live at
-    /// `now`: at the first retransmission due at or after `now` (200 ms after the send,
-    /// then doubling), plus one trip, after what the link already carries. `None` when the
-    /// kernel gave up first (after [`RETRIES`] retransmissions), with a new stamp
-    /// otherwise.
-    pub fn retransmit(&mut self, now: Time, from: NodeId, to: NodeId, stamp: &Stamp) -> Option<(Stamp, Time)> {
-        let at = Self::retransmit_at(stamp.sent, now)?;
+    /// A segment lost on the wire goes on it again at `now`, its retransmission time
+    /// (see [`Network::retransmit_at`]): its new stamp, and when it arrives if the link is
+    /// live now, after what the link already carries (`None` when it is cut: lost again,
+    /// the segment waits for the next heal).
+    pub fn resend(&mut self, now: Time, from: NodeId, to: NodeId, stamp: &Stamp) -> (Stamp, Option<Time>) {
+        let live = self.can_send(from, to);
         let delay = self.delay(from, to);
         let cuts = self.cuts.get(&(from.0, to.0)).copied().unwrap_or(0);
-        let link = self.link(from, to, stamp.client);
-        let arrive = (at + delay).max(link.last_delivery);
-        link.last_delivery = arrive;
         let stamp = Stamp { cuts, ..*stamp };
-        Some((stamp, arrive))
+        if !live {
+            return (stamp, None);
+        }
+        let link = self.link(from, to, stamp.client);
+        let arrive = (now + delay).max(link.last_delivery);
+        link.last_delivery = arrive;
+        (stamp, Some(arrive))
+    }
+
+    /// Whether the connection a segment was sent on is still open.
+    pub fn is_open(&self, from: NodeId, to: NodeId, stamp: &Stamp) -> bool {
+        stamp.conn == self.conn(from, to, stamp.client)
     }
 
     /// The first retransmission of a segment sent at `sent` that comes at or after `now`,
@@ -229,6 +239,8 @@ impl Network {
         for key in [(client.0, server.0, client.0), (server.0, client.0, client.0)] {
             if let Some(link) = self.links.get_mut(&key) {
                 link.expected = link.next_seq;
+                // A new connection's segments do not queue behind the old one's.
+                link.last_delivery = Time::ZERO;
             }
         }
     }
@@ -419,14 +431,12 @@ mod tests {
         n.heal();
         // Healed at 1 s: the retransmissions due then come at 0.2, 0.6, 1.4 s after each
         // send, and the segments arrive in order, one trip later.
-        let (first, at1) = n
-            .retransmit(Time(1_000_000), NodeId(0), NodeId(1), &in_flight)
-            .expect("in time");
-        assert_eq!(at1, Time(1_401_000));
-        let (second, at2) = n
-            .retransmit(Time(1_000_000), NodeId(0), NodeId(1), &sent_while_cut)
-            .expect("in time");
-        assert_eq!(at2, Time(1_401_100));
+        let due1 = Network::retransmit_at(in_flight.sent, Time(1_000_000)).expect("in time");
+        let (first, at1) = n.resend(due1, NodeId(0), NodeId(1), &in_flight);
+        assert_eq!(at1, Some(Time(1_401_000)));
+        let due2 = Network::retransmit_at(sent_while_cut.sent, Time(1_000_000)).expect("in time");
+        let (second, at2) = n.resend(due2, NodeId(0), NodeId(1), &sent_while_cut);
+        assert_eq!(at2, Some(Time(1_401_100)));
         assert_eq!(n.arrive(NodeId(0), NodeId(1), &second), Arrival::Early);
         assert_eq!(n.arrive(NodeId(0), NodeId(1), &first), Arrival::InOrder);
         assert_eq!(n.expected((0, 1, 0)), 1);
@@ -461,6 +471,18 @@ mod tests {
         // The next segment opens a new connection and is taken in order.
         let (c, _) = n.send(Time(10), NodeId(0), NodeId(1), NodeId(0));
         assert_eq!(n.arrive(NodeId(0), NodeId(1), &c), Arrival::InOrder);
+    }
+
+    #[test]
+    fn a_new_connection_does_not_queue_behind_the_old_one() {
+        let mut n = net(2);
+        n.slow(NodeId(1), Duration::from_millis(10_000), 0);
+        let (_, slow) = n.send(Time::ZERO, NodeId(0), NodeId(1), NodeId(0));
+        assert!(slow.expect("live") > Time(10_000_000));
+        n.undo(0);
+        n.close(NodeId(0), NodeId(1));
+        let (_, at) = n.send(Time(1_000), NodeId(0), NodeId(1), NodeId(0));
+        assert!(at.expect("live") < Time(3_000));
     }
 
     #[test]
