@@ -67,3 +67,50 @@ fn no_stale_snapshots() {
         assert!(scenarios.iter().any(|s| s == stem), "snapshots/{name} has no scenario");
     }
 }
+
+/// Every failing run of `file` over `seeds` seeds from `from` (the scenario's own seed when
+/// `None`), as `seed: what went wrong`; a matrix's runs fail only by panicking or running
+/// out of events.
+fn failing_seeds(file: &std::path::Path, from: Option<u64>, seeds: u64) -> Vec<String> {
+    let bytes = std::fs::read(file).expect("readable");
+    let plan = kafkasim::sweep::Plan::new(&crate::relative(file), &bytes, Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    let opts = kafkasim::sweep::Options {
+        from: from.unwrap_or(plan.seed),
+        seeds,
+        jobs: None,
+        shard: None,
+        max_events: kafkasim::sweep::DEFAULT_MAX_EVENTS,
+    };
+    kafkasim::sweep::sweep(&plan, &opts, &|_| {})
+        .iter()
+        .filter(|r| !(r.matrix && r.outcome.is_none()))
+        .filter_map(|r| r.failure().map(|f| format!("{} seed {}: {f}", plan.name, r.seed)))
+        .collect()
+}
+
+/// A lesson must not hang on a lucky seed: every scenario meets its `expect` for the 20
+/// seeds from its own, with the network jitter it has.
+#[test]
+fn every_scenario_meets_its_expect_over_20_seeds() {
+    let failures: Vec<String> = crate::scenario_files()
+        .iter()
+        .flat_map(|f| failing_seeds(f, None, 20))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The durable settings hold under random faults of each kind: 40 more seeds of each
+/// safe-settings nemesis scenario (beyond the 20 above; `kafkasim sweep` runs thousands).
+#[test]
+fn safe_settings_hold_under_the_nemesis_over_40_more_seeds() {
+    let safe: Vec<_> = crate::scenario_files()
+        .into_iter()
+        .filter(|f| {
+            f.file_stem()
+                .is_some_and(|s| s.to_string_lossy().starts_with("nemesis-safe-"))
+        })
+        .collect();
+    assert_eq!(safe.len(), 5, "crashes, mix, network, pauses, settings: {safe:?}");
+    let failures: Vec<String> = safe.iter().flat_map(|f| failing_seeds(f, Some(1000), 40)).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
