@@ -247,13 +247,18 @@ impl Replication {
                 }
                 self.claims.insert((*partition, *epoch), b);
                 // A broker taking up leadership must hold everything committed so far,
-                // unless an unclean election made it leader (a new lineage begins).
+                // unless an unclean election made it leader (a new lineage begins). One
+                // that takes up an epoch older than a leader already claimed (it learns of
+                // the controller's changes late) is a zombie: what was committed since
+                // came under newer epochs, and it can commit nothing, since no follower
+                // that knows a newer epoch fetches from it.
                 let p = *partition as usize;
                 let w = &mut self.partitions[p];
                 let end = w.mirrors.get(&b).map_or(0, Mirror::end);
-                if w.unclean_epoch == Some(*epoch) {
+                let stale = w.leader.is_some_and(|(_, e)| *epoch < e);
+                if !stale && w.unclean_epoch == Some(*epoch) {
                     w.committed = end;
-                } else if end < w.committed {
+                } else if !stale && end < w.committed {
                     let committed = w.committed;
                     w.committed = end;
                     let name = &self.names[p];
@@ -583,6 +588,28 @@ mod tests {
         changed(&mut c, Some(2), 2, &[2], ElectionReason::SessionExpired);
         assert_eq!(count(&c, "strong-isr"), 0, "elected, but not leading yet");
         lead(&mut c, 2, 2);
+        assert_eq!(count(&c, "strong-isr"), 1);
+    }
+
+    #[test]
+    fn a_broker_taking_up_an_epoch_already_superseded_breaks_nothing() {
+        let mut c = five_committed_on_two();
+        // The controller moves leadership to broker 2 (epoch 2), then to broker 3 (epoch
+        // 3), which commits offsets 5..8 with broker 1. Broker 2 hears of epoch 2 only
+        // now, with the five records it held when it was elected.
+        changed(&mut c, Some(2), 2, &[2, 3], ElectionReason::SessionExpired);
+        changed(&mut c, Some(3), 3, &[3], ElectionReason::SessionExpired);
+        append(&mut c, 3, range(0, 0, 5, 1), Some((1, 1)));
+        lead(&mut c, 3, 3);
+        append(&mut c, 3, range(5, 5, 3, 3), None);
+        changed(&mut c, Some(3), 3, &[3, 1], IsrExpand);
+        append(&mut c, 1, range(5, 5, 3, 3), Some((3, 3)));
+        hw(&mut c, 3, 3, 8);
+        lead(&mut c, 2, 2);
+        assert_eq!(count(&c, "strong-isr"), 0);
+        // Elected anew without those records, it would lose them.
+        changed(&mut c, Some(2), 4, &[2], ElectionReason::SessionExpired);
+        lead(&mut c, 2, 4);
         assert_eq!(count(&c, "strong-isr"), 1);
     }
 
