@@ -1,7 +1,14 @@
-//! Throughput of whole runs, against two baselines measured in the same process:
+//! Throughput and memory of whole runs, against two baselines measured in the same run:
 //! a bare event loop (a binary heap of timers, no model) and the engine driving actors
-//! that only re-arm timers. Run with `cargo bench --bench engine`.
+//! that only re-arm timers. Each scenario runs in a process of its own, so the peak
+//! memory printed is that run's, and is compared with a bare loop holding as many pending
+//! entries as the run's queue held at its fullest. Run with `cargo bench --bench engine`
+//! (`scenarios/quickstart.yaml` and `benches/scenarios/keyed-24p.yaml`) or with the
+//! scenarios to run after `--`.
 
+mod common;
+
+use common::peak_memory_kb;
 use kafkasim::run::{RunOptions, run};
 use kafkasim::scenario;
 use kafkasim::sim::network::Network;
@@ -40,26 +47,85 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (T, f64) {
     (last.expect("n > 0"), best)
 }
 
+/// Events per second of a bare event loop: a binary heap of `pending` timers of 16
+/// bytes, each re-armed when it fires, `target` times.
+fn bare_loop(pending: u64, target: u64) -> f64 {
+    let (_, secs) = best_of(3, || {
+        let mut heap: BinaryHeap<Reverse<(u64, u64)>> = (0..pending).map(|i| Reverse((i, i))).collect();
+        let mut seq = pending;
+        for _ in 0..target {
+            let Reverse((t, _)) = heap.pop().expect("never empty");
+            seq += 1;
+            heap.push(Reverse((t + pending, seq)));
+        }
+        heap.len()
+    });
+    per_second(target, secs)
+}
+
+/// One scenario, in this process: runs it (best of three when a run takes under a
+/// second) and prints its figures on one line.
+fn one(path: &str) {
+    let s = scenario::load(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    let go = || {
+        run(
+            &s,
+            RunOptions {
+                seed: None,
+                trace: None,
+                progress: None,
+                source: path.to_string(),
+                ..Default::default()
+            },
+        )
+        .expect("no I/O")
+    };
+    let start = Instant::now();
+    let first = go();
+    let mut secs = start.elapsed().as_secs_f64();
+    let report = if secs < 1.0 {
+        let (r, best) = best_of(2, go);
+        secs = secs.min(best);
+        r
+    } else {
+        first
+    };
+    let peak_kb = peak_memory_kb();
+    let rate = per_second(report.events, secs);
+    let bare = bare_loop(report.peak_pending.max(1), report.events.clamp(1_000_000, 20_000_000));
+    let records: u64 = report.producers.iter().map(|p| p.sent).sum();
+    let batches: u64 = report.producers.iter().map(|p| p.batches).sum();
+    println!(
+        "{path}: {:.2} s wall · {} events, {:.1} per produced batch · {:.0} records/s simulated · {:>10.0} events/s ({:.3} of a bare loop with {} pending) · simulated/wall {:.1}x · peak memory {} MB",
+        secs,
+        report.events,
+        report.events as f64 / batches.max(1) as f64,
+        per_second(records, secs),
+        rate,
+        rate / bare,
+        report.peak_pending,
+        report.simulated_ms as f64 / 1000.0 / secs,
+        peak_kb / 1024
+    );
+}
+
 fn main() {
-    let scenarios: Vec<String> = std::env::args().skip(1).filter(|a| a.ends_with(".yaml")).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--one") {
+        return one(&args[i + 1]);
+    }
+    let scenarios: Vec<String> = args.iter().filter(|a| a.ends_with(".yaml")).cloned().collect();
     let scenarios = if scenarios.is_empty() {
-        vec!["scenarios/quickstart.yaml".to_string()]
+        vec![
+            "scenarios/quickstart.yaml".to_string(),
+            "benches/scenarios/keyed-24p.yaml".to_string(),
+        ]
     } else {
         scenarios
     };
 
     // Baseline 1: a heap of 1,000 pending timers, each re-armed when it fires.
-    let target = 2_000_000u64;
-    let (_, heap_secs) = best_of(3, || {
-        let mut heap: BinaryHeap<Reverse<(u64, u64)>> = (0..1000).map(|i| Reverse((i, i))).collect();
-        let mut seq = 1000;
-        for _ in 0..target {
-            let Reverse((t, _)) = heap.pop().expect("never empty");
-            seq += 1;
-            heap.push(Reverse((t + 997, seq)));
-        }
-        heap.len()
-    });
+    let heap_rate = bare_loop(1000, 2_000_000);
     // Baseline 2: the engine with 1,000 ticking actors.
     let (events, engine_secs) = best_of(3, || {
         let actors = (0..1000).map(|i| (format!("t{i}"), Ticker)).collect();
@@ -68,7 +134,6 @@ fn main() {
         e.run_until(Time::from_millis(2000), &mut |_| {});
         e.events()
     });
-    let heap_rate = per_second(target, heap_secs);
     let engine_rate = per_second(events, engine_secs);
     println!(
         "bare event loop (binary heap, 1000 pending):  {:>12.0} events/s",
@@ -79,32 +144,13 @@ fn main() {
         engine_rate,
         engine_rate / heap_rate
     );
-
+    // Each scenario in a process of its own: its peak memory is its own.
+    let me = std::env::current_exe().expect("the bench binary");
     for path in scenarios {
-        let s = scenario::load(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{e}"));
-        let (report, secs) = best_of(5, || {
-            run(
-                &s,
-                RunOptions {
-                    seed: None,
-                    trace: None,
-                    progress: None,
-                    source: path.clone(),
-                    ..Default::default()
-                },
-            )
-            .expect("no I/O")
-        });
-        let rate = per_second(report.events, secs);
-        let records: u64 = report.producers.iter().map(|p| p.sent).sum();
-        println!(
-            "{path}: {} events in {:.1} ms: {:>10.0} events/s ({:.2} of the bare loop), {:.0} records/s, simulated/wall {:.0}x",
-            report.events,
-            secs * 1000.0,
-            rate,
-            rate / heap_rate,
-            per_second(records, secs),
-            report.simulated_ms as f64 / 1000.0 / secs
-        );
+        let status = std::process::Command::new(&me)
+            .args(["--one", &path])
+            .status()
+            .expect("runs");
+        assert!(status.success(), "{path}: {status}");
     }
 }

@@ -2,20 +2,11 @@
 //! per core, on `benches/sweep.yaml` (or the scenario named after `--`), and
 //! peak memory. Run with `cargo bench --bench sweep [-- SCENARIO.yaml] [--seeds N]`.
 
+mod common;
+
+use common::peak_memory_kb;
 use kafkasim::sweep::{self, Options, Plan};
 use std::time::Instant;
-
-/// The process's peak resident memory, from Linux's /proc (0 elsewhere).
-fn peak_memory_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1640,6 +1640,7 @@ fn assemble(
         reproduce: format!("kafkasim run {source} --seed {seed}"),
         simulated_ms: engine.now().as_millis(),
         events: engine.events(),
+        peak_pending: engine.peak_pending() as u64,
         passed,
         checks,
         producers,

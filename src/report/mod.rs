@@ -15,6 +15,10 @@ pub struct Report {
     pub reproduce: String,
     pub simulated_ms: u64,
     pub events: u64,
+    /// The most events the engine's queue held at once (for benchmarks; not in the
+    /// report's text or JSON).
+    #[serde(skip)]
+    pub peak_pending: u64,
     /// Whether the run met its expectations: every check came out as `expect` says.
     pub passed: bool,
     pub checks: Vec<CheckReport>,

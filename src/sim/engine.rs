@@ -330,6 +330,8 @@ pub struct Engine<A: Actor> {
     faults: Vec<Scheduled<A::Role>>,
     pub fault_records: Vec<FaultRecord>,
     events: u64,
+    /// The most entries the queue held at once.
+    peak_pending: usize,
     /// The run stops once it has handled this many events.
     max_events: u64,
     over_budget: bool,
@@ -353,6 +355,7 @@ impl<A: Actor> Engine<A> {
             faults: Vec::new(),
             fault_records: Vec::new(),
             events: 0,
+            peak_pending: 0,
             max_events: u64::MAX,
             over_budget: false,
             trace: None,
@@ -417,6 +420,11 @@ impl<A: Actor> Engine<A> {
     pub fn events(&self) -> u64 {
         self.events
     }
+    /// The most events the queue held at once: the shape of a bare event loop that
+    /// stands for this run in a benchmark.
+    pub fn peak_pending(&self) -> usize {
+        self.peak_pending
+    }
     pub fn node(&self, id: NodeId) -> &A {
         &self.slots[id.index()].actor
     }
@@ -449,6 +457,7 @@ impl<A: Actor> Engine<A> {
             seq: self.seq,
             event,
         });
+        self.peak_pending = self.peak_pending.max(self.queue.len());
     }
 
     /// Schedules an event before every event at `at` that [`Engine::push`] scheduled: a
@@ -461,6 +470,7 @@ impl<A: Actor> Engine<A> {
             seq: self.first_seq,
             event,
         });
+        self.peak_pending = self.peak_pending.max(self.queue.len());
     }
 
     /// Runs every event up to and including `until`, handing observations and faults to
