@@ -215,7 +215,7 @@ enum Event<M, T> {
         stamp: Stamp,
         /// A retransmission: a receiver that is gone answers it with a reset.
         again: bool,
-        msg: M,
+        msg: Box<M>,
     },
     /// A segment lost on the wire is retransmitted now: it goes on the wire if the link
     /// is live, and waits for the next heal otherwise.
@@ -224,14 +224,14 @@ enum Event<M, T> {
         to: NodeId,
         to_inc: u32,
         stamp: Stamp,
-        msg: M,
+        msg: Box<M>,
     },
     /// A message that reached a paused node: already past the network.
     Arrived {
         from: NodeId,
         to: NodeId,
         to_inc: u32,
-        msg: M,
+        msg: Box<M>,
     },
     Timer {
         node: NodeId,
@@ -293,7 +293,10 @@ impl<M, T> Ord for Entry<M, T> {
 struct Segment<M> {
     to_inc: u32,
     stamp: Stamp,
-    msg: M,
+    /// Boxed, as in the events that carry it: the event queue's entries stay small
+    /// (messages are the largest thing an event holds), which keeps its memory and the
+    /// heap's moves small.
+    msg: Box<M>,
 }
 
 struct Slot<A: Actor> {
@@ -721,7 +724,7 @@ impl<A: Actor> Engine<A> {
             Event::PeerDown { peer, .. } => Input::PeerDown(peer),
             // What a sender put on the wire arrives even if the sender died since: its
             // host had already transmitted it.
-            Event::Arrived { from, msg, .. } => Input::Message { from, msg },
+            Event::Arrived { from, msg, .. } => Input::Message { from, msg: *msg },
             Event::Deliver { .. } | Event::Resend { .. } | Event::Fault(_) | Event::Resume { .. } => {
                 unreachable!("handled above")
             }
@@ -772,7 +775,11 @@ impl<A: Actor> Engine<A> {
             }
             let client = if A::is_reply(&msg) { to } else { node };
             let (stamp, at) = self.network.send(self.now, node, to, client);
-            let seg = Segment { to_inc, stamp, msg };
+            let seg = Segment {
+                to_inc,
+                stamp,
+                msg: Box::new(msg),
+            };
             match at {
                 Some(at) => self.push(
                     at,
