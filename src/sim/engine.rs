@@ -1211,6 +1211,14 @@ mod tests {
         )
     }
 
+    /// Two nodes; node 0 pings node 1 when it starts.
+    fn pinging() -> Engine<Echo> {
+        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
+        actors[0].1.ping = Some(NodeId(1));
+        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
+        Engine::new(actors, net)
+    }
+
     fn seen(e: &Engine<Echo>, n: u32) -> Vec<String> {
         e.node(NodeId(n)).seen.clone()
     }
@@ -1262,10 +1270,7 @@ mod tests {
     #[test]
     fn a_cut_loses_what_is_in_flight_until_a_retransmission_after_the_heal() {
         let run = |cut: Option<(u64, u64)>| {
-            let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
-            actors[0].1.ping = Some(NodeId(1));
-            let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
-            let mut e = Engine::new(actors, net);
+            let mut e = pinging();
             if let Some((at, heal)) = cut {
                 e.schedule_fault(Time(at), FaultOp::Cut(NodeId(0).into(), NodeId(1).into()), None);
                 e.schedule_fault(Time(heal), FaultOp::HealAll, None);
@@ -1286,10 +1291,7 @@ mod tests {
 
     #[test]
     fn a_retransmission_gets_through_a_link_that_was_cut_and_healed_again_before_it() {
-        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
-        actors[0].1.ping = Some(NodeId(1));
-        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
-        let mut e = Engine::new(actors, net);
+        let mut e = pinging();
         // Sent at 0 and lost at 0.5 ms; the link heals at 100 ms, is cut again from 120
         // to 150 ms: the retransmission at 200 ms goes on a live link.
         let cut = |e: &mut Engine<Echo>, at: u64| {
@@ -1306,10 +1308,7 @@ mod tests {
 
     #[test]
     fn a_paused_node_keeps_what_arrived_before_a_cut() {
-        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
-        actors[0].1.ping = Some(NodeId(1));
-        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
-        let mut e = Engine::new(actors, net);
+        let mut e = pinging();
         e.schedule_fault(
             Time(500),
             FaultOp::Pause(NodeId(1).into(), Duration::from_millis(5)),
@@ -1330,10 +1329,7 @@ mod tests {
 
     #[test]
     fn nothing_sent_to_a_dead_process_is_delivered_after_it_restarts() {
-        let mut actors: Vec<(String, Echo)> = (0..2).map(|i| (format!("n{i}"), Echo::default())).collect();
-        actors[0].1.ping = Some(NodeId(1));
-        let net = Network::new(2, Duration::from_millis(1), Duration::ZERO, stream(0, "net"));
-        let mut e = Engine::new(actors, net);
+        let mut e = pinging();
         // Node 1 is down when node 0 sends at 0ms and back before the message would land.
         e.schedule_fault(Time::ZERO, FaultOp::Crash(NodeId(1).into()), None);
         e.schedule_fault(Time(500), FaultOp::Restart(NodeId(1).into()), None);

@@ -18,6 +18,19 @@ fn failed(r: &Report) -> Vec<String> {
 /// the producer stops at 30s: g-0 reaches the high watermark while every commit it makes
 /// is refused. Once stable again it commits what it processed, at its next poll, though
 /// it has nothing new to process: the group ends committed at the high watermark.
+/// A one-partition topic on broker 1 alone, a producer at 200 records/s, and a group of
+/// one committing after processing, under `faults` (YAML list items).
+fn one_member_run(faults: &str) -> Report {
+    crate::run_yaml(&format!(
+        "name: t\nduration: 60s\ndrain: 20s\ncluster: {{ brokers: 3 }}\n\
+         topics: [{{ name: t, partitions: 1, replication.factor: 1, replicas: [[1]] }}]\n\
+         producers: [{{ name: p, topic: t, rate: 200/s }}]\n\
+         consumers: [{{ group: g, topics: [t], processing: 1ms, commit: after-processing,\n\
+           config: {{ auto.offset.reset: earliest }} }}]\n\
+         faults:\n{faults}"
+    ))
+}
+
 #[test]
 fn a_commit_refused_during_a_rebalance_is_sent_again_after_it() {
     let r = crate::run_yaml(
@@ -68,14 +81,8 @@ fn a_commit_lost_with_its_coordinator_is_sent_to_the_next_one() {
 /// commit again. It commits to broker-2 instead, and the group ends at the high watermark.
 #[test]
 fn a_commit_is_acknowledged_only_once_the_in_sync_replicas_hold_it() {
-    let r = crate::run_yaml(
-        "name: t\nduration: 60s\ndrain: 20s\ncluster: { brokers: 3 }\n\
-         topics: [{ name: t, partitions: 1, replication.factor: 1, replicas: [[1]] }]\n\
-         producers: [{ name: p, topic: t, rate: 200/s }]\n\
-         consumers: [{ group: g, topics: [t], processing: 1ms, commit: after-processing,\n\
-           config: { auto.offset.reset: earliest } }]\n\
-         faults:\n\
-           - { at: 19900ms, partition: [[broker-3], [broker-1, broker-2]], for: 10s }\n\
+    let r = one_member_run(
+        "- { at: 19900ms, partition: [[broker-3], [broker-1, broker-2]], for: 10s }\n\
            - { at: 20s, crash: p }\n\
            - { at: 25s, crash: broker-3, for: 20s }\n",
     );
@@ -100,14 +107,8 @@ fn a_commit_is_acknowledged_only_once_the_in_sync_replicas_hold_it() {
 /// it was down, since the member, its records all processed by 20s, commits nothing new.
 #[test]
 fn a_follower_that_missed_commits_catches_up_before_it_rejoins_the_isr() {
-    let r = crate::run_yaml(
-        "name: t\nduration: 60s\ndrain: 20s\ncluster: { brokers: 3 }\n\
-         topics: [{ name: t, partitions: 1, replication.factor: 1, replicas: [[1]] }]\n\
-         producers: [{ name: p, topic: t, rate: 200/s }]\n\
-         consumers: [{ group: g, topics: [t], processing: 1ms, commit: after-processing,\n\
-           config: { auto.offset.reset: earliest } }]\n\
-         faults:\n\
-           - { at: 10s, crash: broker-2, for: 15s }\n\
+    let r = one_member_run(
+        "- { at: 10s, crash: broker-2, for: 15s }\n\
            - { at: 20s, crash: p }\n\
            - { at: 35s, crash: broker-3 }\n",
     );
