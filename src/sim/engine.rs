@@ -9,6 +9,7 @@
 use crate::sim::NodeId;
 use crate::sim::network::{Arrival, LinkKey, Network, Stamp};
 use crate::sim::time::{Duration, Time};
+use crate::sim::timers::{Due, TimerId, Timers};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -46,8 +47,14 @@ pub enum CrashKind {
 pub struct Outbox<M, T, O> {
     sends: Vec<(NodeId, M)>,
     closes: Vec<NodeId>,
-    timers: Vec<(Duration, T)>,
+    /// Every node's timers: the handler sets and cancels them in place.
+    timers: Timers<T>,
     observations: Vec<O>,
+    /// The node whose handler runs, and its time.
+    node: NodeId,
+    now: Time,
+    /// Whether the handler said its input changed nothing.
+    idle: bool,
 }
 
 impl<M, T, O> Outbox<M, T, O> {
@@ -55,8 +62,11 @@ impl<M, T, O> Outbox<M, T, O> {
         Outbox {
             sends: Vec::new(),
             closes: Vec::new(),
-            timers: Vec::new(),
+            timers: Timers::new(),
             observations: Vec::new(),
+            node: NodeId(0),
+            now: Time::ZERO,
+            idle: false,
         }
     }
     pub fn send(&mut self, to: NodeId, msg: M) {
@@ -67,8 +77,18 @@ impl<M, T, O> Outbox<M, T, O> {
     pub fn close(&mut self, to: NodeId) {
         self.closes.push(to);
     }
-    pub fn set_timer(&mut self, after: Duration, timer: T) {
-        self.timers.push((after, timer));
+    /// Fires `timer` after `after`, unless cancelled first.
+    pub fn set_timer(&mut self, after: Duration, timer: T) -> TimerId {
+        self.timers.set(self.node, self.now, after, timer)
+    }
+    /// Cancels a timer of this node; one that already fired, or was cancelled, stays so.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.timers.cancel(id);
+    }
+    /// Says that the input being handled changed nothing (a timer that came too late to
+    /// matter): the engine counts these, and a model should cancel such timers instead.
+    pub fn idle(&mut self) {
+        self.idle = true;
     }
     /// Reports something checkers and reports care about; it never changes the run.
     pub fn observe(&mut self, obs: O) {
@@ -264,25 +284,25 @@ impl<M, T> Event<M, T> {
     }
 }
 
-struct Entry<M, T> {
+/// A queue entry: when, in what order, and what: an event in the slab beside the queue
+/// (`key < LANE`) or a lane of timers (`key - LANE`). Small, so the heap moves little.
+#[derive(PartialEq, Eq)]
+struct Entry {
     at: Time,
     seq: u64,
-    event: Event<M, T>,
+    key: u32,
 }
 
-impl<M, T> PartialEq for Entry<M, T> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl<M, T> Eq for Entry<M, T> {}
-impl<M, T> PartialOrd for Entry<M, T> {
+/// Keys from here on name timer lanes.
+const LANE: u32 = 1 << 31;
+
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 /// Reversed, so the max-heap pops the earliest (time, sequence) first.
-impl<M, T> Ord for Entry<M, T> {
+impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.seq).cmp(&(self.at, self.seq))
     }
@@ -322,7 +342,12 @@ pub struct Engine<A: Actor> {
     now: Time,
     seq: u64,
     first_seq: u64,
-    queue: BinaryHeap<Entry<A::Msg, A::Timer>>,
+    queue: BinaryHeap<Entry>,
+    /// The events the queue's entries stand for, by key; free places are reused.
+    slab: Vec<Option<Event<A::Msg, A::Timer>>>,
+    free: Vec<u32>,
+    /// Lanes to queue after a handler set timers (reused buffer).
+    arm: Vec<(u32, Time, u64)>,
     slots: Vec<Slot<A>>,
     pub network: Network,
     /// Per link (from, to, client): segments lost to a cut, in order, until the link is
@@ -333,6 +358,8 @@ pub struct Engine<A: Actor> {
     faults: Vec<Scheduled<A::Role>>,
     pub fault_records: Vec<FaultRecord>,
     events: u64,
+    /// Events whose handler said they changed nothing.
+    idle: u64,
     /// The most entries the queue held at once.
     peak_pending: usize,
     /// The run stops once it has handled this many events.
@@ -351,6 +378,9 @@ impl<A: Actor> Engine<A> {
             seq: FIRST,
             first_seq: 0,
             queue: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            arm: Vec::new(),
             slots: Vec::new(),
             network,
             lost: BTreeMap::new(),
@@ -358,6 +388,7 @@ impl<A: Actor> Engine<A> {
             faults: Vec::new(),
             fault_records: Vec::new(),
             events: 0,
+            idle: 0,
             peak_pending: 0,
             max_events: u64::MAX,
             over_budget: false,
@@ -423,6 +454,11 @@ impl<A: Actor> Engine<A> {
     pub fn events(&self) -> u64 {
         self.events
     }
+    /// Events whose handler said they changed nothing (stale timers that were not
+    /// cancelled).
+    pub fn idle_events(&self) -> u64 {
+        self.idle
+    }
     /// The most events the queue held at once: the shape of a bare event loop that
     /// stands for this run in a benchmark.
     pub fn peak_pending(&self) -> usize {
@@ -455,12 +491,8 @@ impl<A: Actor> Engine<A> {
     fn push(&mut self, at: Time, event: Event<A::Msg, A::Timer>) {
         self.seq += 1;
         debug_assert!(self.seq > FIRST);
-        self.queue.push(Entry {
-            at,
-            seq: self.seq,
-            event,
-        });
-        self.peak_pending = self.peak_pending.max(self.queue.len());
+        let seq = self.seq;
+        self.enqueue(at, seq, event);
     }
 
     /// Schedules an event before every event at `at` that [`Engine::push`] scheduled: a
@@ -468,10 +500,33 @@ impl<A: Actor> Engine<A> {
     fn push_first(&mut self, at: Time, event: Event<A::Msg, A::Timer>) {
         self.first_seq += 1;
         debug_assert!(self.first_seq < FIRST);
+        let seq = self.first_seq;
+        self.enqueue(at, seq, event);
+    }
+
+    fn enqueue(&mut self, at: Time, seq: u64, event: Event<A::Msg, A::Timer>) {
+        let key = match self.free.pop() {
+            Some(key) => {
+                self.slab[key as usize] = Some(event);
+                key
+            }
+            None => {
+                self.slab.push(Some(event));
+                let key = (self.slab.len() - 1) as u32;
+                assert!(key < LANE, "too many events pending");
+                key
+            }
+        };
+        self.queue.push(Entry { at, seq, key });
+        self.peak_pending = self.peak_pending.max(self.queue.len());
+    }
+
+    /// Queues a lane of timers for its front timer.
+    fn arm_lane(&mut self, lane: u32, at: Time, seq: u64) {
         self.queue.push(Entry {
             at,
-            seq: self.first_seq,
-            event,
+            seq,
+            key: LANE + lane,
         });
         self.peak_pending = self.peak_pending.max(self.queue.len());
     }
@@ -489,7 +544,24 @@ impl<A: Actor> Engine<A> {
             }
             let entry = self.queue.pop().expect("peeked");
             self.now = entry.at;
-            self.dispatch(entry.event, observer);
+            if entry.key >= LANE {
+                let lane = entry.key - LANE;
+                match self.outbox.timers.due(lane, entry.seq) {
+                    Due::Fire { node, timer, next } => {
+                        if let Some((at, seq)) = next {
+                            self.arm_lane(lane, at, seq);
+                        }
+                        let inc = self.slots[node.index()].incarnation;
+                        self.receive(Event::Timer { node, inc, timer }, observer);
+                    }
+                    Due::Rearm(at, seq) => self.arm_lane(lane, at, seq),
+                    Due::Empty => {}
+                }
+                continue;
+            }
+            let event = self.slab[entry.key as usize].take().expect("queued");
+            self.free.push(entry.key);
+            self.dispatch(event, observer);
         }
         self.now = self.now.max(until);
     }
@@ -732,10 +804,21 @@ impl<A: Actor> Engine<A> {
         self.events += 1;
         self.trace_input(node, &input);
         // One outbox is reused for every event, so handlers allocate nothing for it.
-        let mut out = std::mem::replace(&mut self.outbox, Outbox::new());
+        let mut out = self.take_outbox(node);
         self.slots[node.index()].actor.handle(self.now, input, &mut out);
+        if std::mem::take(&mut out.idle) {
+            self.idle += 1;
+        }
         self.apply_outbox(node, &mut out, observer);
         self.outbox = out;
+    }
+
+    /// The outbox, with the timers, for a handler of `node` at the current time.
+    fn take_outbox(&mut self, node: NodeId) -> Outbox<A::Msg, A::Timer, A::Obs> {
+        let mut out = std::mem::replace(&mut self.outbox, Outbox::new());
+        out.node = node;
+        out.now = self.now;
+        out
     }
 
     fn apply_outbox(
@@ -753,9 +836,19 @@ impl<A: Actor> Engine<A> {
                 obs: &obs,
             });
         }
-        for (after, timer) in out.timers.drain(..) {
-            self.push(self.now + after, Event::Timer { node, inc, timer });
+        let mut arm = std::mem::take(&mut self.arm);
+        let seq = &mut self.seq;
+        out.timers.take_fresh(
+            || {
+                *seq += 1;
+                *seq
+            },
+            &mut arm,
+        );
+        for (lane, at, seq) in arm.drain(..) {
+            self.arm_lane(lane, at, seq);
         }
+        self.arm = arm;
         for to in out.closes.drain(..) {
             self.close(node, to);
         }
@@ -1001,11 +1094,12 @@ impl<A: Actor> Engine<A> {
             // flushed goes too.
             if kind == CrashKind::PowerLoss && slot.host_alive {
                 slot.host_alive = false;
-                let mut out = Outbox::new();
-                slot.actor.crash(self.now, kind, &mut out);
+                let mut out = self.take_outbox(node);
+                self.slots[node.index()].actor.crash(self.now, kind, &mut out);
                 out.sends.clear();
-                out.timers.clear();
+                out.timers.clear_node(node);
                 self.apply_outbox(node, &mut out, observer);
+                self.outbox = out;
                 return true;
             }
             return false;
@@ -1020,14 +1114,14 @@ impl<A: Actor> Engine<A> {
         // next, a clean shutdown's last words or a restarted process's first, opens new
         // ones.
         self.close_all(node);
-        let slot = &mut self.slots[node.index()];
-        let mut out = Outbox::new();
-        slot.actor.crash(self.now, kind, &mut out);
+        let mut out = self.take_outbox(node);
+        self.slots[node.index()].actor.crash(self.now, kind, &mut out);
         if kind != CrashKind::Stop {
             out.sends.clear();
         }
-        out.timers.clear();
+        out.timers.clear_node(node);
         self.apply_outbox(node, &mut out, observer);
+        self.outbox = out;
         if kind != CrashKind::PowerLoss {
             // Peers hear of the reset one link latency later, if the link is up.
             self.notify_peers(node);

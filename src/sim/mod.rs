@@ -8,9 +8,11 @@ pub mod engine;
 pub mod network;
 pub mod rng;
 pub mod time;
+pub mod timers;
 
 pub use engine::{Actor, CrashKind, Engine, FaultOp, FaultRecord, Input, Outbox, Target};
 pub use time::{Duration, Time};
+pub use timers::TimerId;
 
 use serde::Serialize;
 
