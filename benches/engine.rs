@@ -96,9 +96,10 @@ fn one(path: &str) {
     let records: u64 = report.producers.iter().map(|p| p.sent).sum();
     let batches: u64 = report.producers.iter().map(|p| p.batches).sum();
     println!(
-        "{path}: {:.2} s wall · {} events, {:.1} per produced batch · {:.0} records/s simulated · {:>10.0} events/s ({:.3} of a bare loop with {} pending) · simulated/wall {:.1}x · peak memory {} MB",
+        "{path}: {:.2} s wall · {} events ({} idle), {:.2} per produced batch · {:.0} records/s simulated · {:>10.0} events/s ({:.3} of a bare loop with {} pending) · simulated/wall {:.1}x · peak memory {} MB",
         secs,
         report.events,
+        report.idle_events,
         report.events as f64 / batches.max(1) as f64,
         per_second(records, secs),
         rate,

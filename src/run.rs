@@ -1641,6 +1641,7 @@ fn assemble(
         simulated_ms: engine.now().as_millis(),
         events: engine.events(),
         peak_pending: engine.peak_pending() as u64,
+        idle_events: engine.idle_events(),
         passed,
         checks,
         producers,

@@ -18,7 +18,7 @@ use crate::kafka::protocol::{
 };
 use crate::kafka::{ClusterInfo, MetadataImage, Obs, Out, PartitionState, Pidx, Timer, TruncationMode};
 use crate::sim::rng::SimRng;
-use crate::sim::{CrashKind, Duration, NodeId, Time};
+use crate::sim::{CrashKind, Duration, NodeId, Time, TimerId};
 use rand::RngExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -153,6 +153,15 @@ impl FollowerProgress {
 struct PendingIsr {
     request: u64,
     isr: Vec<u32>,
+    /// When to send it again, unless answered first.
+    timeout: TimerId,
+}
+
+/// The leader's pending ISR change is settled: its resend no longer matters.
+fn settle_pending(pending: &mut Option<PendingIsr>, out: &mut Out) {
+    if let Some(p) = pending.take() {
+        out.cancel_timer(p.timeout);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -214,6 +223,8 @@ struct Parked {
     partitions: Vec<FetchPartition>,
     min_bytes: u32,
     max_partition_bytes: u32,
+    /// Its `fetch.max.wait.ms`, cancelled when it is answered sooner.
+    expire: TimerId,
 }
 
 /// (partition, offset the HW must reach, base offset, result once known).
@@ -227,12 +238,26 @@ struct PendingProduce {
     /// Per partition: the offset the HW must reach, the base offset, and the result once
     /// known.
     parts: Vec<ProducePart>,
+    /// Its timeout once it waits in purgatory, cancelled when it is answered sooner.
+    expire: Option<TimerId>,
 }
 
 #[derive(Default)]
 struct Fetcher {
     in_flight: Option<u64>,
+    /// The in-flight fetch's timeout, cancelled by the answer.
+    timeout: Option<TimerId>,
     backing_off: bool,
+}
+
+impl Fetcher {
+    /// The request in flight is answered or gone: its timeout no longer matters.
+    fn done(&mut self, out: &mut Out) {
+        self.in_flight = None;
+        if let Some(timeout) = self.timeout.take() {
+            out.cancel_timer(timeout);
+        }
+    }
 }
 
 pub struct Broker {
@@ -474,7 +499,10 @@ impl Broker {
     pub fn on_timer(&mut self, now: Time, timer: BrokerTimer, out: &mut Out) {
         match timer {
             BrokerTimer::FetchExpire(id) => {
-                if let Some(i) = self.parked.iter().position(|f| f.id == id) {
+                let Some(i) = self.parked.iter().position(|f| f.id == id) else {
+                    return out.idle();
+                };
+                {
                     let f = self.parked.remove(i);
                     let partitions = self.read_fetch(&f.partitions, f.replica, f.max_partition_bytes);
                     out.send(
@@ -487,7 +515,10 @@ impl Broker {
                 }
             }
             BrokerTimer::ProduceExpire(id) => {
-                if let Some(i) = self.purgatory.iter().position(|pp| pp.id == id) {
+                let Some(i) = self.purgatory.iter().position(|pp| pp.id == id) else {
+                    return out.idle();
+                };
+                {
                     let mut pp = self.purgatory.remove(i);
                     for part in &mut pp.parts {
                         part.3.get_or_insert(Err(ErrorCode::RequestTimedOut));
@@ -530,8 +561,12 @@ impl Broker {
             }
             BrokerTimer::FetcherTimeout { leader, request } => {
                 let f = self.fetchers.entry(leader).or_default();
-                if f.in_flight == Some(request) {
+                if f.in_flight != Some(request) {
+                    return out.idle();
+                }
+                {
                     f.in_flight = None;
+                    f.timeout = None;
                     // The fetcher's client gives up on the connection
                     // (`NetworkClient.handleTimedOutRequests`) and reconnects after the
                     // backoff.
@@ -552,6 +587,8 @@ impl Broker {
                 {
                     let isr = pending.isr.clone();
                     self.alter_isr(partition, isr, out);
+                } else {
+                    out.idle();
                 }
             }
             BrokerTimer::OffsetCommitExpire(id) => self.offsets_expire(id, out),
@@ -562,7 +599,7 @@ impl Broker {
         if let Some(leader) = self.info.broker_of(node)
             && self.fetchers.get(&leader).is_some_and(|f| f.in_flight.is_some())
         {
-            self.fetchers.entry(leader).or_default().in_flight = None;
+            self.fetchers.entry(leader).or_default().done(out);
             self.back_off(leader, out);
         }
     }
@@ -601,12 +638,12 @@ impl Broker {
                 // the pending change; otherwise it stands until newer metadata arrives.
                 match result {
                     Ok(state) if state.leader_epoch == l.epoch => {
-                        l.pending = None;
+                        settle_pending(&mut l.pending, out);
                         l.isr = state.isr;
                         l.partition_epoch = state.partition_epoch;
                     }
                     Ok(_) => {}
-                    Err(ErrorCode::IneligibleReplica) => l.pending = None,
+                    Err(ErrorCode::IneligibleReplica) => settle_pending(&mut l.pending, out),
                     Err(_) => {}
                 }
                 self.maybe_increment_hw(now, partition, out);
@@ -668,6 +705,10 @@ impl Broker {
                     );
                 } else {
                     let park = self.id();
+                    let expire = out.set_timer(
+                        Duration::from_millis(max_wait_ms),
+                        Timer::Broker(BrokerTimer::FetchExpire(park)),
+                    );
                     self.parked.push(Parked {
                         id: park,
                         from,
@@ -676,11 +717,8 @@ impl Broker {
                         partitions,
                         min_bytes,
                         max_partition_bytes,
+                        expire,
                     });
-                    out.set_timer(
-                        Duration::from_millis(max_wait_ms),
-                        Timer::Broker(BrokerTimer::FetchExpire(park)),
-                    );
                 }
             }
             Msg::FetchResponse { id, partitions } => {
@@ -722,7 +760,7 @@ impl Broker {
                 if f.in_flight != Some(id) {
                     return;
                 }
-                f.in_flight = None;
+                f.done(out);
                 let mut error = false;
                 for (p, end) in partitions {
                     let Role::Follower(fs) = &self.roles[p as usize] else {
@@ -880,7 +918,7 @@ impl Broker {
                     if state.partition_epoch > l.partition_epoch {
                         l.isr = state.isr.clone();
                         l.partition_epoch = state.partition_epoch;
-                        l.pending = None;
+                        settle_pending(&mut l.pending, out);
                     }
                 }
                 (_, Some(leader)) if leader == self.id => self.become_leader(now, p, &state, out),
@@ -1074,12 +1112,13 @@ impl Broker {
             return;
         };
         out.send(to, msg);
-        self.fetchers.entry(leader).or_default().in_flight = Some(id);
-        let timeout = REPLICA_SOCKET_TIMEOUT + c.replica_fetch_wait_max;
-        out.set_timer(
-            timeout,
+        let timeout = out.set_timer(
+            REPLICA_SOCKET_TIMEOUT + c.replica_fetch_wait_max,
             Timer::Broker(BrokerTimer::FetcherTimeout { leader, request: id }),
         );
+        let f = self.fetchers.entry(leader).or_default();
+        f.in_flight = Some(id);
+        f.timeout = Some(timeout);
     }
 
     /// `AbstractFetcherThread.processFetchRequest`: append, learn the HW, or truncate.
@@ -1088,7 +1127,7 @@ impl Broker {
         if f.in_flight != Some(id) {
             return;
         }
-        f.in_flight = None;
+        f.done(out);
         let mut error = false;
         for fp in partitions {
             let p = fp.partition;
@@ -1189,9 +1228,15 @@ impl Broker {
         let Role::Leader(l) = &mut self.roles[p as usize] else {
             return;
         };
+        settle_pending(&mut l.pending, out);
+        let timeout = out.set_timer(
+            REPLICA_SOCKET_TIMEOUT,
+            Timer::Broker(BrokerTimer::AlterPartitionTimeout { partition: p, request }),
+        );
         l.pending = Some(PendingIsr {
             request,
             isr: isr.clone(),
+            timeout,
         });
         let msg = Msg::AlterPartitionRequest {
             id: request,
@@ -1201,10 +1246,6 @@ impl Broker {
             isr,
         };
         out.send(self.info.controller_node(), msg);
-        out.set_timer(
-            REPLICA_SOCKET_TIMEOUT,
-            Timer::Broker(BrokerTimer::AlterPartitionTimeout { partition: p, request }),
-        );
     }
 
     /// The `isr-expiration` task: followers not caught up for `replica.lag.time.max.ms`
@@ -1313,16 +1354,17 @@ impl Broker {
             request,
             acks,
             parts,
+            expire: None,
         };
         self.settle(&mut pp);
         if pp.parts.iter().all(|part| part.3.is_some()) {
             self.respond_produce(pp, out);
         } else {
-            self.purgatory.push(pp);
-            out.set_timer(
+            pp.expire = Some(out.set_timer(
                 Duration::from_millis(timeout_ms),
                 Timer::Broker(BrokerTimer::ProduceExpire(id)),
-            );
+            ));
+            self.purgatory.push(pp);
         }
     }
 
@@ -1368,6 +1410,9 @@ impl Broker {
     }
 
     fn respond_produce(&mut self, pp: PendingProduce, out: &mut Out) {
+        if let Some(expire) = pp.expire {
+            out.cancel_timer(expire);
+        }
         for &(p, required, _, ref r) in &pp.parts {
             if pp.acks == AcksMode::All
                 && matches!(r, Some(Ok(_)))
@@ -1507,6 +1552,7 @@ impl Broker {
             let bytes: u64 = response.iter().map(bytes_of).sum();
             if all || bytes >= u64::from(f.min_bytes) {
                 let f = self.parked.remove(i);
+                out.cancel_timer(f.expire);
                 out.send(
                     f.from,
                     Msg::FetchResponse {

@@ -12,7 +12,7 @@ use crate::kafka::protocol::{ErrorCode, FetchPartition, JoinResult, Msg, OffsetS
 use crate::kafka::{ClusterInfo, Obs, Out, Pidx, PositionCause, Timer};
 use crate::scenario::schema::CommitMode;
 use crate::scenario::{Group, OffsetReset};
-use crate::sim::{CrashKind, Duration, Time};
+use crate::sim::{CrashKind, Duration, Time, TimerId};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -109,7 +109,7 @@ pub struct Member {
     /// Partitions whose position was lost to OFFSET_OUT_OF_RANGE.
     out_of_range: Vec<Pidx>,
     buffer: VecDeque<(Pidx, RecordRange)>,
-    pending: BTreeMap<u64, (u32, Pending)>,
+    pending: BTreeMap<u64, (u32, Pending, TimerId)>,
     processing: Option<Processing>,
     last_auto_commit: Time,
     retry_scheduled: bool,
@@ -254,19 +254,21 @@ impl Member {
     pub fn on_timer(&mut self, now: Time, timer: MemberTimer, out: &mut Out) {
         match timer {
             MemberTimer::ProcessingDone(token) => {
-                if self.processing.as_ref().is_some_and(|(t, _, _)| *t == token) {
-                    let (_, _, records) = self.processing.take().expect("checked");
-                    self.finish_processing(records, out);
+                if self.processing.as_ref().is_none_or(|(t, _, _)| *t != token) {
+                    return out.idle();
                 }
+                let (_, _, records) = self.processing.take().expect("checked");
+                self.finish_processing(records, out);
             }
             MemberTimer::RequestTimeout(id) => {
-                if let Some((broker, what)) = self.pending.remove(&id) {
-                    // `NetworkClient.handleTimedOutRequests`: the connection is closed and
-                    // every request in flight on it fails.
-                    out.close(self.info.broker_node(broker));
-                    self.request_failed(now, what, ErrorCode::RequestTimedOut, out);
-                    self.fail_requests_to(now, broker, out);
-                }
+                let Some((broker, what, _)) = self.pending.remove(&id) else {
+                    return out.idle();
+                };
+                // `NetworkClient.handleTimedOutRequests`: the connection is closed and
+                // every request in flight on it fails.
+                out.close(self.info.broker_node(broker));
+                self.request_failed(now, what, ErrorCode::RequestTimedOut, out);
+                self.fail_requests_to(now, broker, out);
             }
             MemberTimer::Retry => self.retry_scheduled = false,
             MemberTimer::Begin => return self.start(now, out),
@@ -275,9 +277,10 @@ impl Member {
                 self.heartbeat(out);
             }
             MemberTimer::PollTimeout(token) => {
-                if self.processing.as_ref().is_some_and(|(t, _, _)| *t == token) {
-                    self.poll_timeout(out);
+                if self.processing.as_ref().is_none_or(|(t, _, _)| *t != token) {
+                    return out.idle();
                 }
+                self.poll_timeout(out);
             }
         }
         if self.started {
@@ -376,11 +379,12 @@ impl Member {
         let ids: Vec<u64> = self
             .pending
             .iter()
-            .filter(|(_, (b, _))| *b == broker)
+            .filter(|(_, (b, _, _))| *b == broker)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            let (_, what) = self.pending.remove(&id).expect("listed");
+            let (_, what, timeout) = self.pending.remove(&id).expect("listed");
+            out.cancel_timer(timeout);
             self.request_failed(now, what, ErrorCode::NetworkException, out);
         }
     }
@@ -433,15 +437,15 @@ impl Member {
     }
 
     fn is_pending(&self, what: &Pending) -> bool {
-        self.pending.values().any(|(_, w)| w == what)
+        self.pending.values().any(|(_, w, _)| w == what)
     }
 
     fn request(&mut self, broker: u32, what: Pending, make: impl FnOnce(u64) -> Msg, timeout: Duration, out: &mut Out) {
         self.next_request += 1;
         let id = self.next_request;
-        self.pending.insert(id, (broker, what));
         out.send(self.info.broker_node(broker), make(id));
-        out.set_timer(timeout, Timer::Member(MemberTimer::RequestTimeout(id)));
+        let timeout = out.set_timer(timeout, Timer::Member(MemberTimer::RequestTimeout(id)));
+        self.pending.insert(id, (broker, what, timeout));
     }
 
     fn any_broker(&mut self) -> u32 {
@@ -464,9 +468,10 @@ impl Member {
             | Msg::LeaveGroupResponse { id } => *id,
             _ => return,
         };
-        let Some((_, what)) = self.pending.remove(&id) else {
+        let Some((_, what, timeout)) = self.pending.remove(&id) else {
             return;
         };
+        out.cancel_timer(timeout);
         match (what, msg) {
             (Pending::Metadata, Msg::MetadataResponse { partitions, .. }) => {
                 self.leaders = Some(partitions.iter().map(|p| p.leader).collect());
@@ -938,7 +943,7 @@ impl Member {
             let looking = self
                 .pending
                 .values()
-                .any(|(_, w)| matches!(w, Pending::ListOffsets(ps) if ps.contains(&p)));
+                .any(|(_, w, _)| matches!(w, Pending::ListOffsets(ps) if ps.contains(&p)));
             let reset = self.no_committed.contains(&p) || self.out_of_range.contains(&p);
             if !self.fetch_position.contains_key(&p)
                 && reset
@@ -1045,7 +1050,7 @@ impl Member {
             let asked = self
                 .pending
                 .values()
-                .any(|(_, w)| matches!(w, Pending::Validate(ps) if ps.contains(&p)));
+                .any(|(_, w, _)| matches!(w, Pending::Validate(ps) if ps.contains(&p)));
             if let (false, Some(leader)) = (asked, leaders[p as usize]) {
                 checks
                     .entry(leader)
@@ -1083,8 +1088,8 @@ impl Member {
         let busy: Vec<u32> = self
             .pending
             .values()
-            .filter(|(_, w)| *w == Pending::Fetch)
-            .map(|(b, _)| *b)
+            .filter(|(_, w, _)| *w == Pending::Fetch)
+            .map(|(b, _, _)| *b)
             .collect();
         for (broker, partitions) in per_broker {
             if busy.contains(&broker) {

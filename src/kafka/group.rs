@@ -11,7 +11,7 @@ use crate::kafka::assignor::{Strategy, select_protocol};
 use crate::kafka::protocol::{ErrorCode, JoinResult, Msg, Subscription};
 use crate::kafka::{Obs, Out, Pidx, RebalanceCause, Timer};
 use crate::sim::rng::SimRng;
-use crate::sim::{Duration, NodeId, Time};
+use crate::sim::{Duration, NodeId, Time, TimerId};
 use rand::RngExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,9 +54,11 @@ struct ClassicGroup {
     members: Vec<GroupMember>,
     /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
     /// With the serial of the timer that expires each after the session timeout.
-    pending: Vec<(String, u64)>,
+    pending: Vec<(String, u64, TimerId)>,
     /// The current join phase: its token, when it began, and its deadline.
     join: Option<(u64, Time, Time)>,
+    /// The timer that ends the join phase, cancelled when it completes sooner.
+    join_timer: Option<TimerId>,
     /// The initial delayed join of an empty group (`InitialDelayedJoin`): whether a
     /// member joined during the current delay, and how much of the rebalance timeout is
     /// left for further delays.
@@ -73,6 +75,7 @@ impl ClassicGroup {
             members: Vec::new(),
             pending: Vec::new(),
             join: None,
+            join_timer: None,
             initial: None,
         }
     }
@@ -295,10 +298,10 @@ impl Coordinator {
             let fresh = self.member_id(client);
             let serial = self.token();
             let g = self.groups.get_mut(&group).expect("exists");
-            g.pending.push((fresh.clone(), serial));
             // A pending member that never joins again expires like a silent member.
             let session = Duration::from_millis(session_timeout_ms);
-            out.set_timer(session, Timer::Group(GroupTimer::Pending { group, serial }));
+            let expire = out.set_timer(session, Timer::Group(GroupTimer::Pending { group, serial }));
+            g.pending.push((fresh.clone(), serial, expire));
             out.send(
                 from,
                 Msg::JoinGroupResponse {
@@ -309,7 +312,7 @@ impl Coordinator {
             return;
         }
         if let Some(k) = g.pending.iter().position(|p| p.0 == member_id) {
-            g.pending.remove(k);
+            out.cancel_timer(g.pending.remove(k).2);
             let mut m = new_member(self, member_id);
             m.awaiting_join = Some(id);
             return self.add_member(now, group, m, out);
@@ -391,7 +394,10 @@ impl Coordinator {
             generation: g.generation,
             cause,
         });
-        out.set_timer(wait, Timer::Group(GroupTimer::Join { group, token }));
+        let timer = out.set_timer(wait, Timer::Group(GroupTimer::Join { group, token }));
+        if let Some(stale) = self.groups.get_mut(&group).expect("exists").join_timer.replace(timer) {
+            out.cancel_timer(stale);
+        }
         if !was_empty {
             self.maybe_complete_join(now, group, out);
         }
@@ -416,8 +422,13 @@ impl Coordinator {
     fn complete_join(&mut self, now: Time, group: u32, out: &mut Out) {
         let g = self.groups.get_mut(&group).expect("exists");
         g.join = None;
+        if let Some(timer) = g.join_timer.take() {
+            out.cancel_timer(timer);
+        }
         g.initial = None;
-        g.pending.clear();
+        for (_, _, expire) in g.pending.drain(..) {
+            out.cancel_timer(expire);
+        }
         // Dynamic members that did not join again are gone; static ones stay until their
         // session times out (KIP-345). The leader is one that joined.
         if g.members.iter().all(|m| m.awaiting_join.is_none()) {
@@ -614,10 +625,14 @@ impl Coordinator {
         match timer {
             GroupTimer::Join { group, token } => {
                 let delay = self.initial_delay;
-                let Some(g) = self.groups.get_mut(&group) else { return };
-                let Some((t, began, deadline)) = g.join else { return };
+                let Some(g) = self.groups.get_mut(&group) else {
+                    return out.idle();
+                };
+                let Some((t, began, deadline)) = g.join else {
+                    return out.idle();
+                };
                 if t != token || deadline > now {
-                    return;
+                    return out.idle();
                 }
                 // `InitialDelayedJoin.onComplete`: a member joined during the delay and
                 // the rebalance timeout allows more: wait another delay.
@@ -627,22 +642,27 @@ impl Coordinator {
                     let wait = delay.min(remaining);
                     g.initial = Some((false, Duration(remaining.0.saturating_sub(delay.0))));
                     g.join = Some((t, began, now + wait));
-                    out.set_timer(wait, Timer::Group(GroupTimer::Join { group, token }));
+                    g.join_timer = Some(out.set_timer(wait, Timer::Group(GroupTimer::Join { group, token })));
                     return;
                 }
                 self.complete_join(now, group, out);
             }
             GroupTimer::Pending { group, serial } => {
-                let Some(g) = self.groups.get_mut(&group) else { return };
-                if let Some(k) = g.pending.iter().position(|p| p.1 == serial) {
-                    g.pending.remove(k);
-                    self.maybe_complete_join(now, group, out);
-                }
+                let Some(g) = self.groups.get_mut(&group) else {
+                    return out.idle();
+                };
+                let Some(k) = g.pending.iter().position(|p| p.1 == serial) else {
+                    return out.idle();
+                };
+                g.pending.remove(k);
+                self.maybe_complete_join(now, group, out);
             }
             GroupTimer::Session { group, serial } => {
-                let Some(g) = self.groups.get_mut(&group) else { return };
+                let Some(g) = self.groups.get_mut(&group) else {
+                    return out.idle();
+                };
                 let Some(k) = g.members.iter().position(|m| m.serial == serial) else {
-                    return;
+                    return out.idle();
                 };
                 let m = &g.members[k];
                 // A member waiting in a join phase is not expired meanwhile.

@@ -15,7 +15,7 @@ use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
 use crate::kafka::{ClusterInfo, FailReason, Obs, Out, Pidx, Timer};
 use crate::scenario::{Acks, Partitioner, Producer, Workload};
 use crate::sim::rng::SimRng;
-use crate::sim::{Duration, NodeId, Time};
+use crate::sim::{Duration, NodeId, Time, TimerId};
 use rand::RngExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -228,6 +228,8 @@ struct InFlight {
     broker: u32,
     /// Each batch of the request: its partition and first sequence.
     batches: Vec<(Pidx, u64)>,
+    /// Its `request.timeout.ms`, cancelled by the answer.
+    timeout: TimerId,
 }
 
 pub struct ProducerNode {
@@ -250,7 +252,7 @@ pub struct ProducerNode {
     /// Per broker: where the next drain starts among the partitions it leads.
     drain_index: BTreeMap<u32, usize>,
     leaders: Vec<Option<u32>>,
-    metadata_request: Option<(u64, u32)>,
+    metadata_request: Option<(u64, u32, TimerId)>,
     metadata_at: Option<Time>,
     /// After a failed metadata request, the next waits for the backoff.
     metadata_retry_at: Time,
@@ -262,6 +264,8 @@ pub struct ProducerNode {
     in_flight: BTreeMap<u64, InFlight>,
     next_request: u64,
     wake_at: Option<Time>,
+    /// The timer for `wake_at`, cancelled when an earlier wake-up replaces it.
+    wake: Option<TimerId>,
     /// The sticky partition and the bytes produced to it since it was chosen.
     sticky: Option<(u32, u64)>,
     /// The round-robin counter (`RoundRobinPartitioner` starts at 0; `DefaultPartitioner`
@@ -303,6 +307,7 @@ impl ProducerNode {
             in_flight: BTreeMap::new(),
             next_request: 0,
             wake_at: None,
+            wake: None,
             sticky: None,
             counter,
             pool_used: 0,
@@ -335,6 +340,7 @@ impl ProducerNode {
         self.metadata_at = None;
         self.in_flight.clear();
         self.wake_at = None;
+        self.wake = None;
         self.sticky = None;
         self.counter = Self::initial_counter(&self.cfg, &mut self.rng);
         self.pool_used = 0;
@@ -358,22 +364,28 @@ impl ProducerNode {
     pub fn on_timer(&mut self, now: Time, timer: ProducerTimer, out: &mut Out) {
         match timer {
             ProducerTimer::Wake => {
-                if self.wake_at != Some(now) {
+                // A wake-up held by a pause comes late, and stands unless a later one
+                // replaced it since.
+                if self.wake_at.is_none_or(|w| w > now) {
+                    out.idle();
                     return;
                 }
                 self.wake_at = None;
+                self.wake = None;
             }
             ProducerTimer::RequestTimeout(id) => {
-                if let Some(broker) = self.in_flight.get(&id).map(|r| r.broker) {
-                    self.disconnect(now, broker, out);
-                }
+                let Some(broker) = self.in_flight.get(&id).map(|r| r.broker) else {
+                    out.idle();
+                    return;
+                };
+                self.disconnect(now, broker, out);
             }
             ProducerTimer::MetadataTimeout(id) => {
-                if let Some((r, broker)) = self.metadata_request
-                    && r == id
-                {
-                    self.disconnect(now, broker, out);
-                }
+                let Some((_, broker, _)) = self.metadata_request.filter(|m| m.0 == id) else {
+                    out.idle();
+                    return;
+                };
+                self.disconnect(now, broker, out);
             }
         }
         self.drive(now, out);
@@ -396,7 +408,8 @@ impl ProducerNode {
     /// The connection to `broker` is gone: its metadata request and every produce request
     /// on it fail with `code`.
     fn connection_lost(&mut self, now: Time, broker: u32, code: ErrorCode, out: &mut Out) {
-        if self.metadata_request.is_some_and(|(_, b)| b == broker) {
+        if let Some((_, _, timeout)) = self.metadata_request.filter(|m| m.1 == broker) {
+            out.cancel_timer(timeout);
             self.metadata_request = None;
             self.metadata_retry_at = now + self.cfg.spec.retry_backoff;
         }
@@ -408,14 +421,17 @@ impl ProducerNode {
             .collect();
         for id in ids {
             let req = self.in_flight.remove(&id).expect("listed");
+            out.cancel_timer(req.timeout);
             self.fail_request(now, req, code, out);
         }
     }
 
     pub fn on_message(&mut self, now: Time, msg: Msg, out: &mut Out) {
         match msg {
-            Msg::MetadataResponse { id, partitions } if self.metadata_request.is_some_and(|(r, _)| r == id) => {
-                self.metadata_request = None;
+            Msg::MetadataResponse { id, partitions } if self.metadata_request.is_some_and(|m| m.0 == id) => {
+                if let Some((_, _, timeout)) = self.metadata_request.take() {
+                    out.cancel_timer(timeout);
+                }
                 self.metadata_at = Some(now);
                 for i in 0..self.cfg.count {
                     self.leaders[i as usize] = partitions[(self.cfg.first + i) as usize].leader;
@@ -423,6 +439,7 @@ impl ProducerNode {
             }
             Msg::ProduceResponse { id, results } => {
                 let Some(req) = self.in_flight.remove(&id) else { return };
+                out.cancel_timer(req.timeout);
                 for (p, result) in results {
                     let i = (p - self.cfg.first) as usize;
                     let Some(&(_, seq)) = req.batches.iter().find(|(q, _)| *q == p) else {
@@ -963,12 +980,12 @@ impl ProducerNode {
         self.bootstrap = broker;
         self.next_request += 1;
         let id = self.next_request;
-        self.metadata_request = Some((id, broker));
         out.send(self.info.broker_node(broker), Msg::MetadataRequest { id });
-        out.set_timer(
+        let timeout = out.set_timer(
             self.cfg.spec.request_timeout,
             Timer::Producer(ProducerTimer::MetadataTimeout(id)),
         );
+        self.metadata_request = Some((id, broker, timeout));
     }
 
     /// Gives up queued batches older than `delivery.timeout.ms`.
@@ -1200,8 +1217,15 @@ impl ProducerNode {
                 });
             }
         } else {
-            self.in_flight.insert(id, InFlight { broker, batches: sent });
-            out.set_timer(spec.request_timeout, Timer::Producer(ProducerTimer::RequestTimeout(id)));
+            let timeout = out.set_timer(spec.request_timeout, Timer::Producer(ProducerTimer::RequestTimeout(id)));
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    broker,
+                    batches: sent,
+                    timeout,
+                },
+            );
         }
     }
 
@@ -1252,8 +1276,11 @@ impl ProducerNode {
             return;
         }
         if self.wake_at.is_none_or(|w| next < w || w <= now) {
+            if let Some(earlier) = self.wake.take() {
+                out.cancel_timer(earlier);
+            }
             self.wake_at = Some(next);
-            out.set_timer(next.since(now), Timer::Producer(ProducerTimer::Wake));
+            self.wake = Some(out.set_timer(next.since(now), Timer::Producer(ProducerTimer::Wake)));
         }
     }
 

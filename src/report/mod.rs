@@ -19,6 +19,10 @@ pub struct Report {
     /// report's text or JSON).
     #[serde(skip)]
     pub peak_pending: u64,
+    /// Events whose handler changed nothing: timers that came too late to matter (for
+    /// benchmarks and tests; not in the report's text or JSON).
+    #[serde(skip)]
+    pub idle_events: u64,
     /// Whether the run met its expectations: every check came out as `expect` says.
     pub passed: bool,
     pub checks: Vec<CheckReport>,

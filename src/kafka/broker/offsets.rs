@@ -18,7 +18,7 @@
 use super::{Broker, BrokerTimer, Role};
 use crate::kafka::protocol::{ErrorCode, Msg};
 use crate::kafka::{Out, Pidx, Timer};
-use crate::sim::{Duration, NodeId, Time};
+use crate::sim::{Duration, NodeId, Time, TimerId};
 use std::collections::BTreeMap;
 
 /// `offsets.commit.timeout.ms` (`GroupCoordinatorConfig`): how long a commit may wait for
@@ -74,6 +74,8 @@ struct Waiting {
     client: NodeId,
     request: u64,
     offsets: Vec<(Pidx, u64)>,
+    /// Its timeout, once it has to wait; cancelled when it is answered.
+    expire: Option<TimerId>,
 }
 
 impl OffsetCopies {
@@ -136,6 +138,9 @@ impl Broker {
     pub(super) fn offsets_resign(&mut self, p: Pidx, out: &mut Out) {
         if let Some(stream) = self.offsets.led.remove(&p) {
             for w in stream.waiting {
+                if let Some(expire) = w.expire {
+                    out.cancel_timer(expire);
+                }
                 let result = Err(ErrorCode::NotCoordinator);
                 out.send(w.client, Msg::OffsetCommitResponse { id: w.request, result });
             }
@@ -190,13 +195,15 @@ impl Broker {
             client,
             request,
             offsets,
+            expire: None,
         });
         self.offsets_complete(p, out);
-        if self.offsets.led[&p].waiting.iter().any(|w| w.id == id) {
-            out.set_timer(
+        let stream = self.offsets.led.get_mut(&p).expect("led");
+        if let Some(w) = stream.waiting.iter_mut().find(|w| w.id == id) {
+            w.expire = Some(out.set_timer(
                 OFFSETS_COMMIT_TIMEOUT,
                 Timer::Broker(BrokerTimer::OffsetCommitExpire(id)),
-            );
+            ));
         }
     }
 
@@ -232,6 +239,9 @@ impl Broker {
         stream.held = stream.held.max(held);
         let done = stream.waiting.iter().take_while(|w| w.seq <= held).count();
         for w in stream.waiting.drain(..done) {
+            if let Some(expire) = w.expire {
+                out.cancel_timer(expire);
+            }
             out.send(
                 w.client,
                 Msg::OffsetCommitResponse {
@@ -252,6 +262,7 @@ impl Broker {
                 return;
             }
         }
+        out.idle();
     }
 
     /// Sends follower `b` every offset kept in `p`, as of the stream's last number.
