@@ -8,7 +8,7 @@
 //! with the length of the logs.
 
 use crate::check::Violation;
-use crate::kafka::log::RecordRange;
+use crate::kafka::log::{RecordRange, first_ending_after};
 use crate::kafka::{ElectionReason, Obs, PartitionState, Pidx};
 use crate::sim::Time;
 use std::collections::BTreeMap;
@@ -23,8 +23,12 @@ impl Mirror {
     fn end(&self) -> u64 {
         self.ranges.last().map_or(0, RecordRange::end_offset)
     }
+    /// The index of the range that holds `offset`, or of the first after it.
+    fn index(&self, offset: u64) -> usize {
+        first_ending_after(&self.ranges, offset, RecordRange::end_offset)
+    }
     fn truncate(&mut self, offset: u64) {
-        let i = self.ranges.partition_point(|r| r.end_offset() <= offset);
+        let i = self.index(offset);
         if let Some(r) = self.ranges.get_mut(i)
             && r.base_offset < offset
         {
@@ -41,7 +45,9 @@ impl Mirror {
         self.ranges.push(r);
     }
     fn at(&self, offset: u64) -> Option<&RecordRange> {
-        let i = self.ranges.partition_point(|r| r.end_offset() <= offset);
+        self.at_index(self.index(offset), offset)
+    }
+    fn at_index(&self, i: usize, offset: u64) -> Option<&RecordRange> {
         self.ranges.get(i).filter(|r| r.base_offset <= offset)
     }
 }
@@ -50,8 +56,10 @@ impl Mirror {
 /// another record or epoch there), comparing run by run.
 fn first_difference(a: &Mirror, b: &Mirror, from: u64, to: u64) -> Option<u64> {
     let mut pos = from;
+    // Cursors into both logs: one search each, then a walk.
+    let (mut i, mut j) = (a.index(pos), b.index(pos));
     while pos < to {
-        let (Some(ra), Some(rb)) = (a.at(pos), b.at(pos)) else {
+        let (Some(ra), Some(rb)) = (a.at_index(i, pos), b.at_index(j, pos)) else {
             return Some(pos);
         };
         let same = ra.producer == rb.producer
@@ -61,6 +69,12 @@ fn first_difference(a: &Mirror, b: &Mirror, from: u64, to: u64) -> Option<u64> {
             return Some(pos);
         }
         pos = ra.end_offset().min(rb.end_offset()).min(to);
+        if ra.end_offset() <= pos {
+            i += 1;
+        }
+        if rb.end_offset() <= pos {
+            j += 1;
+        }
     }
     None
 }

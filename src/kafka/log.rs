@@ -75,6 +75,20 @@ impl RecordRange {
     }
 }
 
+/// The index of the first of `ranges` (in offset order) that ends after `offset`, or
+/// `ranges.len()`. Reads, appends and comparisons happen near a log's end, so this looks
+/// at the last few ranges before it searches the rest.
+pub fn first_ending_after<T>(ranges: &[T], offset: u64, end: impl Fn(&T) -> u64) -> usize {
+    let mut i = ranges.len();
+    for _ in 0..8 {
+        if i == 0 || end(&ranges[i - 1]) <= offset {
+            return i;
+        }
+        i -= 1;
+    }
+    ranges[..i].partition_point(|r| end(r) <= offset)
+}
+
 fn scale(bytes: u32, part: u32, whole: u32) -> u32 {
     if whole == 0 {
         0
@@ -172,7 +186,7 @@ impl Log {
     /// Drops everything from `offset` on. Returns the offsets removed.
     pub fn truncate_to(&mut self, offset: u64) -> std::ops::Range<u64> {
         let end = self.end_offset();
-        let i = self.entries.partition_point(|e| e.range.end_offset() <= offset);
+        let i = first_ending_after(&self.entries, offset, |e| e.range.end_offset());
         if let Some(e) = self.entries.get_mut(i) {
             if e.range.base_offset < offset {
                 e.range = e.range.head((offset - e.range.base_offset) as u32);
@@ -190,7 +204,7 @@ impl Log {
     pub fn read(&self, from: u64, until: u64, max_bytes: u32) -> Vec<RecordRange> {
         let mut out = Vec::new();
         let mut bytes: u64 = 0;
-        let start = self.entries.partition_point(|e| e.range.end_offset() <= from);
+        let start = first_ending_after(&self.entries, from, |e| e.range.end_offset());
         for e in &self.entries[start..] {
             if e.range.base_offset >= until {
                 break;
@@ -229,6 +243,16 @@ mod tests {
             bytes: count * 10,
             seq: Some(seq),
         }
+    }
+
+    #[test]
+    fn the_search_from_the_end_agrees_with_a_binary_search() {
+        let ends: Vec<u64> = (1..=40).map(|i| i * 3).collect();
+        for offset in 0..130 {
+            let expected = ends.partition_point(|&e| e <= offset);
+            assert_eq!(first_ending_after(&ends, offset, |&e| e), expected, "offset {offset}");
+        }
+        assert_eq!(first_ending_after(&[] as &[u64], 5, |&e| e), 0);
     }
 
     #[test]
