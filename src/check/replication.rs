@@ -13,41 +13,80 @@ use crate::kafka::{ElectionReason, Obs, PartitionState, Pidx};
 use crate::sim::Time;
 use std::collections::BTreeMap;
 
-/// A replica's log as the checker sees it.
+/// What the checks need of a run of records in a log: where it sits, whose records
+/// they are, and under which leader epoch they were written.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    base_offset: u64,
+    first_seq: u64,
+    producer: u32,
+    count: u32,
+    leader_epoch: u32,
+}
+
+impl Span {
+    fn of(r: &RecordRange) -> Span {
+        Span {
+            base_offset: r.base_offset,
+            first_seq: r.first_seq,
+            producer: r.producer,
+            count: r.count,
+            leader_epoch: r.leader_epoch,
+        }
+    }
+    fn end_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.count)
+    }
+    /// Whether `next` continues this span record for record (the same producer's next
+    /// sequences at the next offsets, in the same epoch): then one span holds both.
+    fn continued_by(&self, next: &Span) -> bool {
+        next.base_offset == self.end_offset()
+            && next.producer == self.producer
+            && next.leader_epoch == self.leader_epoch
+            && next.first_seq == self.first_seq + u64::from(self.count)
+            && self.count.checked_add(next.count).is_some()
+    }
+}
+
+/// A replica's log as the checker sees it: spans, merged where one continues another.
 #[derive(Default, Clone)]
 struct Mirror {
-    ranges: Vec<RecordRange>,
+    ranges: Vec<Span>,
 }
 
 impl Mirror {
     fn end(&self) -> u64 {
-        self.ranges.last().map_or(0, RecordRange::end_offset)
+        self.ranges.last().map_or(0, Span::end_offset)
     }
     /// The index of the range that holds `offset`, or of the first after it.
     fn index(&self, offset: u64) -> usize {
-        first_ending_after(&self.ranges, offset, RecordRange::end_offset)
+        first_ending_after(&self.ranges, offset, Span::end_offset)
     }
     fn truncate(&mut self, offset: u64) {
         let i = self.index(offset);
         if let Some(r) = self.ranges.get_mut(i)
             && r.base_offset < offset
         {
-            *r = r.head((offset - r.base_offset) as u32);
+            r.count = (offset - r.base_offset) as u32;
             self.ranges.truncate(i + 1);
         } else {
             self.ranges.truncate(i);
         }
     }
-    fn append(&mut self, r: RecordRange) {
+    fn append(&mut self, r: &RecordRange) {
         if r.base_offset != self.end() {
             self.truncate(r.base_offset);
         }
-        self.ranges.push(r);
+        let span = Span::of(r);
+        match self.ranges.last_mut() {
+            Some(last) if last.continued_by(&span) => last.count += span.count,
+            _ => self.ranges.push(span),
+        }
     }
-    fn at(&self, offset: u64) -> Option<&RecordRange> {
+    fn at(&self, offset: u64) -> Option<&Span> {
         self.at_index(self.index(offset), offset)
     }
-    fn at_index(&self, i: usize, offset: u64) -> Option<&RecordRange> {
+    fn at_index(&self, i: usize, offset: u64) -> Option<&Span> {
         self.ranges.get(i).filter(|r| r.base_offset <= offset)
     }
 }
@@ -188,7 +227,7 @@ impl Replication {
             } => {
                 let b = broker.expect("replicas are brokers");
                 let w = &mut self.partitions[*partition as usize];
-                w.mirrors.entry(b).or_default().append(*range);
+                w.mirrors.entry(b).or_default().append(range);
                 let v = w.verified.entry(b).or_insert(0);
                 *v = (*v).min(range.base_offset);
                 // Only a copy from the current leader in its epoch makes a follower one
