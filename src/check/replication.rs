@@ -77,7 +77,9 @@ impl Mirror {
         if r.base_offset != self.end() {
             self.truncate(r.base_offset);
         }
-        let span = Span::of(r);
+        self.push(Span::of(r));
+    }
+    fn push(&mut self, span: Span) {
         match self.ranges.last_mut() {
             Some(last) if last.continued_by(&span) => last.count += span.count,
             _ => self.ranges.push(span),
@@ -91,48 +93,157 @@ impl Mirror {
     }
 }
 
-/// The first offset in `from..to` where the two logs differ (one lacks it, or holds
-/// another record or epoch there), comparing run by run.
-fn first_difference(a: &Mirror, b: &Mirror, from: u64, to: u64) -> Option<u64> {
-    let mut pos = from;
-    // Cursors into both logs: one search each, then a walk.
-    let (mut i, mut j) = (a.index(pos), b.index(pos));
-    while pos < to {
-        let (Some(ra), Some(rb)) = (a.at_index(i, pos), b.at_index(j, pos)) else {
-            return Some(pos);
-        };
-        let same = ra.producer == rb.producer
-            && ra.leader_epoch == rb.leader_epoch
-            && ra.first_seq + (pos - ra.base_offset) == rb.first_seq + (pos - rb.base_offset);
-        if !same {
-            return Some(pos);
-        }
-        pos = ra.end_offset().min(rb.end_offset()).min(to);
-        if ra.end_offset() <= pos {
-            i += 1;
-        }
-        if rb.end_offset() <= pos {
-            j += 1;
-        }
-    }
-    None
+/// Every replica's log of one partition. Replicas hold the same records almost always,
+/// so the spans they agree on are kept once (`canon`): a replica's log is the canon's
+/// first `shared` offsets and then its own spans, which it has only while it diverges.
+#[derive(Default)]
+struct Mirrors {
+    canon: Mirror,
+    replicas: BTreeMap<u32, Replica>,
 }
 
-fn describe(m: &Mirror, offset: u64) -> String {
-    match m.at(offset) {
-        Some(r) => format!(
-            "record {} of producer #{} from epoch {}",
-            r.first_seq + (offset - r.base_offset),
-            r.producer,
-            r.leader_epoch
-        ),
-        None => "nothing".to_string(),
+/// A replica's log: the canon below `shared`, then `own` (spans from `shared` on).
+#[derive(Default)]
+struct Replica {
+    shared: u64,
+    own: Mirror,
+}
+
+impl Replica {
+    fn end(&self) -> u64 {
+        if self.own.ranges.is_empty() {
+            self.shared
+        } else {
+            self.own.end()
+        }
+    }
+}
+
+impl Mirrors {
+    fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.replicas.keys().copied()
+    }
+    fn has(&self, b: u32) -> bool {
+        self.replicas.contains_key(&b)
+    }
+    fn end(&self, b: u32) -> u64 {
+        self.replicas.get(&b).map_or(0, Replica::end)
+    }
+    fn at(&self, b: u32, offset: u64) -> Option<&Span> {
+        let r = self.replicas.get(&b)?;
+        if offset < r.shared {
+            self.canon.at(offset)
+        } else {
+            r.own.at(offset)
+        }
+    }
+
+    /// Replica `b` appends `range` (after dropping what it held from there on, if the
+    /// range does not start at its end).
+    fn append(&mut self, b: u32, range: &RecordRange) {
+        let span = Span::of(range);
+        if span.base_offset != self.end(b) {
+            self.truncate(b, span.base_offset);
+        }
+        let r = self.replicas.entry(b).or_default();
+        if !r.own.ranges.is_empty() || span.base_offset != r.shared {
+            r.own.append(range);
+            return;
+        }
+        // At the end of its shared prefix: the canon either holds the same records there
+        // (the replica copied them), ends there (the replica is the first to write
+        // them), or holds others (the replica diverges).
+        let mut pos = span.base_offset;
+        let end = span.end_offset();
+        while pos < end {
+            let Some(c) = self.canon.at(pos) else { break };
+            let same = c.producer == span.producer
+                && c.leader_epoch == span.leader_epoch
+                && c.first_seq + (pos - c.base_offset) == span.first_seq + (pos - span.base_offset);
+            if !same {
+                r.own.append(range);
+                return;
+            }
+            pos = c.end_offset().min(end);
+        }
+        if pos < end {
+            if self.canon.end() != pos {
+                r.own.append(range);
+                return;
+            }
+            self.canon.append(&range.from_offset(pos));
+        }
+        r.shared = end;
+    }
+
+    /// Replica `b` drops everything from `offset` on.
+    fn truncate(&mut self, b: u32, offset: u64) {
+        let r = self.replicas.entry(b).or_default();
+        if offset < r.shared {
+            r.shared = offset;
+            r.own.ranges.clear();
+        } else {
+            r.own.truncate(offset);
+        }
+        // What no replica shares any more leaves the canon; a replica whose own spans
+        // now start at the canon's end makes them the canon.
+        let shared = self.replicas.values().map(|r| r.shared).max().unwrap_or(0);
+        if shared < self.canon.end() {
+            self.canon.truncate(shared);
+            let end = self.canon.end();
+            if let Some(r) = self
+                .replicas
+                .values_mut()
+                .find(|r| r.shared == end && !r.own.ranges.is_empty())
+            {
+                let own = std::mem::take(&mut r.own);
+                r.shared = own.end();
+                for span in own.ranges {
+                    self.canon.push(span);
+                }
+            }
+        }
+    }
+
+    /// The first offset in `from..to` where the logs of `a` and `b` differ (one lacks it,
+    /// or holds another record or epoch there). Below both shared prefixes they agree.
+    fn first_difference(&self, a: u32, b: u32, from: u64, to: u64) -> Option<u64> {
+        let (sa, sb) = match (self.replicas.get(&a), self.replicas.get(&b)) {
+            (Some(ra), Some(rb)) => (ra.shared, rb.shared),
+            _ => (0, 0),
+        };
+        let mut pos = from.max(sa.min(sb));
+        while pos < to {
+            let (Some(ra), Some(rb)) = (self.at(a, pos), self.at(b, pos)) else {
+                return Some(pos);
+            };
+            let same = ra.producer == rb.producer
+                && ra.leader_epoch == rb.leader_epoch
+                && ra.first_seq + (pos - ra.base_offset) == rb.first_seq + (pos - rb.base_offset);
+            if !same {
+                return Some(pos);
+            }
+            pos = ra.end_offset().min(rb.end_offset()).min(to);
+        }
+        None
+    }
+
+    fn describe(&self, b: u32, offset: u64) -> String {
+        match self.at(b, offset) {
+            Some(r) => format!(
+                "record {} of producer #{} from epoch {}",
+                r.first_seq + (offset - r.base_offset),
+                r.producer,
+                r.leader_epoch
+            ),
+            None => "nothing".to_string(),
+        }
     }
 }
 
 #[derive(Default)]
 struct PartitionWatch {
-    mirrors: BTreeMap<u32, Mirror>,
+    mirrors: Mirrors,
     /// The broker leading it, as it announced, with its epoch.
     leader: Option<(u32, u32)>,
     /// That leader's high watermark.
@@ -227,7 +338,7 @@ impl Replication {
             } => {
                 let b = broker.expect("replicas are brokers");
                 let w = &mut self.partitions[*partition as usize];
-                w.mirrors.entry(b).or_default().append(range);
+                w.mirrors.append(b, range);
                 let v = w.verified.entry(b).or_insert(0);
                 *v = (*v).min(range.base_offset);
                 // Only a copy from the current leader in its epoch makes a follower one
@@ -243,7 +354,7 @@ impl Replication {
                 let b = broker.expect("replicas are brokers");
                 let name = self.names[*partition as usize].clone();
                 let w = &mut self.partitions[*partition as usize];
-                w.mirrors.entry(b).or_default().truncate(*from);
+                w.mirrors.truncate(b, *from);
                 let v = w.verified.entry(b).or_insert(0);
                 *v = (*v).min(*from);
                 // A live ISR member that drops committed records could be elected at
@@ -307,7 +418,7 @@ impl Replication {
                 // that knows a newer epoch fetches from it.
                 let p = *partition as usize;
                 let w = &mut self.partitions[p];
-                let end = w.mirrors.get(&b).map_or(0, Mirror::end);
+                let end = w.mirrors.end(b);
                 let stale = w.leader.is_some_and(|(_, e)| *epoch < e);
                 if !stale && w.unclean_epoch == Some(*epoch) {
                     w.committed = end;
@@ -362,16 +473,18 @@ impl Replication {
                 let b = broker.expect("leaders are brokers");
                 let p = *partition as usize;
                 let w = &self.partitions[p];
-                let Some(leader_log) = w.mirrors.get(&b) else { return };
+                if !w.mirrors.has(b) {
+                    return;
+                }
                 let last = end_offset.saturating_sub(1);
                 // A replica that is down counts as holding it: what a power loss took is
                 // the fault's doing, which the protocol cannot see.
-                let holding = w
-                    .mirrors
-                    .iter()
-                    .filter(|(r, m)| {
+                let m = &w.mirrors;
+                let holding = m
+                    .ids()
+                    .filter(|r| {
                         self.down.contains(r)
-                            || (m.end() >= *end_offset && first_difference(leader_log, m, last, *end_offset).is_none())
+                            || (m.end(*r) >= *end_offset && m.first_difference(b, *r, last, *end_offset).is_none())
                     })
                     .count() as u32;
                 let required = self.min_isr[p];
@@ -394,20 +507,21 @@ impl Replication {
         let w = &self.partitions[p as usize];
         let Some((leader, epoch)) = w.leader else { return };
         let hw = w.high_watermark;
-        let Some(reference) = w.mirrors.get(&leader) else {
+        let m = &w.mirrors;
+        if !m.has(leader) {
             return;
-        };
+        }
         let isr: Vec<u32> = w.state.as_ref().map(|s| s.isr.clone()).unwrap_or_default();
         let mut findings: Vec<(&'static str, &'static str, u32, String)> = Vec::new();
         let mut advanced = Vec::new();
-        for (&r, mirror) in &w.mirrors {
+        for r in m.ids() {
             if r == leader || !w.following.contains(&r) {
                 continue;
             }
             let from = w.verified.get(&r).copied().unwrap_or(0);
-            let upto = hw.min(mirror.end()).min(reference.end());
+            let upto = hw.min(m.end(r)).min(m.end(leader));
             if from < upto
-                && let Some(o) = first_difference(reference, mirror, from, upto)
+                && let Some(o) = m.first_difference(leader, r, from, upto)
             {
                 findings.push((
                     "log-divergence",
@@ -416,18 +530,18 @@ impl Replication {
                     format!(
                         "{}: offset {o} holds {} on broker-{leader} (leader, epoch {epoch}) but {} on broker-{r}, below the high watermark {hw}",
                         self.names[p as usize],
-                        describe(reference, o),
-                        describe(mirror, o)
+                        m.describe(leader, o),
+                        m.describe(r, o)
                     ),
                 ));
             }
             advanced.push((r, upto.max(from)));
         }
-        for (&r, mirror) in &w.mirrors {
+        for r in m.ids() {
             if r == leader || self.down.contains(&r) {
                 continue;
             }
-            if isr.contains(&r) && mirror.end() < hw && leader_is_controller_choice(w, leader, epoch) {
+            if isr.contains(&r) && m.end(r) < hw && leader_is_controller_choice(w, leader, epoch) {
                 findings.push((
                     "strong-isr",
                     "isr-member-short",
@@ -435,7 +549,7 @@ impl Replication {
                     format!(
                         "{}: broker-{r} is in the ISR but its log ends at {} while the leader broker-{leader}'s high watermark is {hw}",
                         self.names[p as usize],
-                        mirror.end()
+                        m.end(r)
                     ),
                 ));
             }
@@ -576,6 +690,40 @@ mod tests {
         append(&mut c, 2, range(0, 0, 5, 1), Some((1, 1)));
         hw(&mut c, 1, 1, 5);
         c
+    }
+
+    #[test]
+    fn replicas_that_agree_share_one_copy_and_one_that_diverges_keeps_its_own() {
+        let mut m = Mirrors::default();
+        for b in [1, 2] {
+            m.append(b, &range(0, 0, 5, 0));
+            m.append(b, &range(5, 5, 5, 0));
+        }
+        // One span for both replicas: the second batch continues the first.
+        assert_eq!(m.canon.ranges.len(), 1);
+        assert!(m.replicas.values().all(|r| r.own.ranges.is_empty()));
+        assert_eq!(m.first_difference(1, 2, 0, 10), None);
+        // broker-3 holds other records from offset 5 on (a later epoch's).
+        m.append(3, &range(0, 0, 5, 0));
+        m.append(3, &range(5, 100, 3, 1));
+        assert_eq!((m.end(3), m.replicas[&3].shared), (8, 5));
+        assert_eq!(m.first_difference(1, 3, 0, 8), Some(5));
+        assert_eq!(m.describe(3, 6), "record 101 of producer #0 from epoch 1");
+        assert_eq!(m.describe(1, 6), "record 6 of producer #0 from epoch 0");
+        // The others truncate to 5: the canon's old tail goes, broker-3's records take
+        // its place, and copying them costs nothing more.
+        m.truncate(1, 5);
+        m.truncate(2, 5);
+        assert_eq!((m.canon.end(), m.replicas[&3].shared), (8, 8));
+        m.append(1, &range(5, 100, 3, 1));
+        assert_eq!(m.replicas[&1].shared, 8);
+        assert!(m.replicas.values().all(|r| r.own.ranges.is_empty()));
+        assert_eq!(m.first_difference(1, 3, 0, 8), None);
+        assert_eq!(m.first_difference(2, 3, 0, 8), Some(5), "broker-2 lacks offset 5");
+        // A replica that copies part of a batch and then the rest.
+        m.append(2, &range(5, 100, 2, 1));
+        m.append(2, &range(7, 102, 1, 1));
+        assert_eq!((m.end(2), m.replicas[&2].shared), (8, 8));
     }
 
     #[test]
