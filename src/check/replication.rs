@@ -2,10 +2,12 @@
 //! `log-divergence`, `strong-isr`, `leader-in-isr`, `hw-monotonic`, `single-leader`,
 //! `min-isr-ack`, and the end-of-run `liveness`.
 //!
-//! The checker keeps a mirror of every replica's log as ranges, fed by the replicas'
-//! own observations (appends, truncations, power losses), and compares replicas only over
-//! offsets that changed since the last comparison, so the work grows with batches, not
-//! with the length of the logs.
+//! The checker keeps a mirror of every replica's log as spans, fed by the replicas' own
+//! observations (appends, truncations, power losses). Replicas that agree share one copy
+//! of their spans, and a replica keeps spans of its own only while it diverges. It
+//! compares replicas only over offsets that changed since the last comparison, and not
+//! at all where both share the copy, so the work grows with batches, not with the length
+//! of the logs.
 
 use crate::check::Violation;
 use crate::kafka::log::{RecordRange, first_ending_after};
