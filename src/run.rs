@@ -1097,7 +1097,7 @@ fn final_high_watermark(engine: &Engine<Node>, info: &ClusterInfo, last_hw: &Las
     replica_high_watermark(engine, info, last_hw, final_replica(engine, info, p), p)
 }
 
-fn final_log<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<&'e RecordRange> {
+fn final_log(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<RecordRange> {
     match broker(engine, info, final_replica(engine, info, p)).log(p) {
         Some(log) => log.ranges().collect(),
         None => Vec::new(),
@@ -1284,7 +1284,7 @@ fn assemble(
                 if r.end_offset() > hw {
                     r.head((hw - r.base_offset) as u32)
                 } else {
-                    *r
+                    r
                 }
             })
             .collect()

@@ -95,9 +95,9 @@ impl LostWrite {
 
     /// Compares every acknowledgement with `final_log(partition)`. `end` is when the run
     /// ended: the time of a loss no power loss explains.
-    pub fn finish<'a>(
+    pub fn finish(
         &self,
-        final_log: impl Fn(Pidx) -> Vec<&'a RecordRange>,
+        final_log: impl Fn(Pidx) -> Vec<RecordRange>,
         final_replica: impl Fn(Pidx) -> u32,
         end: Time,
         names: &Names,

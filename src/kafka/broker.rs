@@ -1469,7 +1469,7 @@ impl Broker {
         if flush_messages.is_some_and(|n| log.unflushed_records() >= n) {
             log.flush();
         }
-        let range = *log.ranges().last().expect("just appended");
+        let range = log.ranges().last().expect("just appended");
         self.producers.record(p, &range);
         out.observe(Obs::Replicated {
             partition: p,

@@ -97,10 +97,53 @@ fn scale(bytes: u32, part: u32, whole: u32) -> u32 {
     }
 }
 
+/// A batch as a log keeps it: a [`RecordRange`] laid out flat (56 bytes, where the range
+/// and its time took 64), since a log holds one per batch for the whole run.
 #[derive(Clone, Debug)]
 struct Entry {
-    range: RecordRange,
+    base_offset: u64,
+    first_seq: u64,
+    /// The wire sequence, or `NO_SEQ` without idempotence.
+    seq: u64,
     appended_at: Time,
+    producer: u32,
+    count: u32,
+    bytes: u32,
+    leader_epoch: u32,
+    producer_epoch: u32,
+}
+
+const NO_SEQ: u64 = u64::MAX;
+
+impl Entry {
+    fn of(r: &RecordRange, appended_at: Time) -> Entry {
+        Entry {
+            base_offset: r.base_offset,
+            first_seq: r.first_seq,
+            seq: r.seq.unwrap_or(NO_SEQ),
+            appended_at,
+            producer: r.producer,
+            count: r.count,
+            bytes: r.bytes,
+            leader_epoch: r.leader_epoch,
+            producer_epoch: r.producer_epoch,
+        }
+    }
+    fn range(&self) -> RecordRange {
+        RecordRange {
+            base_offset: self.base_offset,
+            producer: self.producer,
+            first_seq: self.first_seq,
+            count: self.count,
+            bytes: self.bytes,
+            leader_epoch: self.leader_epoch,
+            producer_epoch: self.producer_epoch,
+            seq: (self.seq != NO_SEQ).then_some(self.seq),
+        }
+    }
+    fn end_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.count)
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -113,7 +156,7 @@ pub struct Log {
 impl Log {
     /// The log end offset: the offset the next record will get.
     pub fn end_offset(&self) -> u64 {
-        self.entries.last().map_or(0, |e| e.range.end_offset())
+        self.entries.last().map_or(0, Entry::end_offset)
     }
 
     pub fn flushed_offset(&self) -> u64 {
@@ -127,19 +170,17 @@ impl Log {
     /// Appends a batch and returns its base offset.
     pub fn append(&mut self, batch: &Batch, leader_epoch: u32, now: Time) -> u64 {
         let base_offset = self.end_offset();
-        self.entries.push(Entry {
-            range: RecordRange {
-                base_offset,
-                producer: batch.writer.producer,
-                first_seq: batch.first_seq,
-                count: batch.count,
-                bytes: batch.bytes,
-                leader_epoch,
-                producer_epoch: batch.writer.session,
-                seq: batch.seq,
-            },
-            appended_at: now,
-        });
+        let range = RecordRange {
+            base_offset,
+            producer: batch.writer.producer,
+            first_seq: batch.first_seq,
+            count: batch.count,
+            bytes: batch.bytes,
+            leader_epoch,
+            producer_epoch: batch.writer.session,
+            seq: batch.seq,
+        };
+        self.entries.push(Entry::of(&range, now));
         base_offset
     }
 
@@ -147,10 +188,7 @@ impl Log {
     /// sequences and leader epoch, at this log's end. Returns their base offset here.
     pub fn append_range(&mut self, r: &RecordRange, now: Time) -> u64 {
         let base_offset = self.end_offset();
-        self.entries.push(Entry {
-            range: RecordRange { base_offset, ..*r },
-            appended_at: now,
-        });
+        self.entries.push(Entry::of(&RecordRange { base_offset, ..*r }, now));
         base_offset
     }
 
@@ -163,13 +201,13 @@ impl Log {
     pub fn flush_older_than(&mut self, cutoff: Time) {
         let n = self.entries.partition_point(|e| e.appended_at <= cutoff);
         if n > 0 {
-            self.flushed = self.flushed.max(self.entries[n - 1].range.end_offset());
+            self.flushed = self.flushed.max(self.entries[n - 1].end_offset());
         }
     }
 
     /// How many batches lie (at least partly) above the flushed offset.
     pub fn unflushed_batches(&self) -> usize {
-        self.entries.len() - self.entries.partition_point(|e| e.range.end_offset() <= self.flushed)
+        self.entries.len() - self.entries.partition_point(|e| e.end_offset() <= self.flushed)
     }
 
     /// The end offset of the `n`th unflushed batch (the flushed offset for `n = 0`).
@@ -177,19 +215,19 @@ impl Log {
         if n == 0 {
             return self.flushed;
         }
-        let first = self.entries.partition_point(|e| e.range.end_offset() <= self.flushed);
+        let first = self.entries.partition_point(|e| e.end_offset() <= self.flushed);
         self.entries
             .get(first + n - 1)
-            .map_or(self.end_offset(), |e| e.range.end_offset())
+            .map_or(self.end_offset(), |e| e.end_offset())
     }
 
     /// Drops everything from `offset` on. Returns the offsets removed.
     pub fn truncate_to(&mut self, offset: u64) -> std::ops::Range<u64> {
         let end = self.end_offset();
-        let i = first_ending_after(&self.entries, offset, |e| e.range.end_offset());
+        let i = first_ending_after(&self.entries, offset, |e| e.end_offset());
         if let Some(e) = self.entries.get_mut(i) {
-            if e.range.base_offset < offset {
-                e.range = e.range.head((offset - e.range.base_offset) as u32);
+            if e.base_offset < offset {
+                *e = Entry::of(&e.range().head((offset - e.base_offset) as u32), e.appended_at);
                 self.entries.truncate(i + 1);
             } else {
                 self.entries.truncate(i);
@@ -204,12 +242,12 @@ impl Log {
     pub fn read(&self, from: u64, until: u64, max_bytes: u32) -> Vec<RecordRange> {
         let mut out = Vec::new();
         let mut bytes: u64 = 0;
-        let start = first_ending_after(&self.entries, from, |e| e.range.end_offset());
+        let start = first_ending_after(&self.entries, from, |e| e.end_offset());
         for e in &self.entries[start..] {
-            if e.range.base_offset >= until {
+            if e.base_offset >= until {
                 break;
             }
-            let mut r = e.range.from_offset(from);
+            let mut r = e.range().from_offset(from);
             if r.end_offset() > until {
                 r = r.head((until - r.base_offset) as u32);
             }
@@ -223,8 +261,8 @@ impl Log {
     }
 
     /// Every record range in the log, in offset order.
-    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = &RecordRange> {
-        self.entries.iter().map(|e| &e.range)
+    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = RecordRange> + '_ {
+        self.entries.iter().map(Entry::range)
     }
 }
 
@@ -273,5 +311,14 @@ mod tests {
         assert_eq!(log.end_offset(), 5);
         assert_eq!(log.truncate_to(2), 2..5);
         assert_eq!(log.end_offset(), 2);
+        // A batch without a wire sequence reads back without one.
+        let plain = Batch {
+            seq: None,
+            ..batch(2, 3)
+        };
+        log.append(&plain, 1, Time(3));
+        let r = log.read(2, 5, 1_000_000);
+        assert_eq!((r[0].seq, r[0].leader_epoch, r[0].count), (None, 1, 3));
+        assert_eq!(log.ranges().next().map(|r| r.seq), Some(Some(0)));
     }
 }

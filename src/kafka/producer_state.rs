@@ -154,7 +154,7 @@ mod tests {
         let v = states.check(0, b)?;
         if v == Verdict::Append {
             log.append(b, 0, Time(0));
-            states.record(0, log.ranges().last().expect("appended"));
+            states.record(0, &log.ranges().last().expect("appended"));
         }
         Ok(v)
     }
@@ -206,7 +206,7 @@ mod tests {
         // The rebuilt state equals the one recorded batch by batch.
         let mut again = ProducerStates::default();
         for r in log.ranges() {
-            again.record(0, r);
+            again.record(0, &r);
         }
         assert_eq!(format!("{:?}", again), format!("{:?}", s));
     }
