@@ -39,6 +39,12 @@ impl Span {
     fn end_offset(&self) -> u64 {
         self.base_offset + u64::from(self.count)
     }
+    /// Whether both spans hold the same record at `offset` (which both cover).
+    fn same_record_at(&self, other: &Span, offset: u64) -> bool {
+        self.producer == other.producer
+            && self.leader_epoch == other.leader_epoch
+            && self.first_seq + (offset - self.base_offset) == other.first_seq + (offset - other.base_offset)
+    }
     /// Whether `next` continues this span record for record (the same producer's next
     /// sequences at the next offsets, in the same epoch): then one span holds both.
     fn continued_by(&self, next: &Span) -> bool {
@@ -88,10 +94,7 @@ impl Mirror {
         }
     }
     fn at(&self, offset: u64) -> Option<&Span> {
-        self.at_index(self.index(offset), offset)
-    }
-    fn at_index(&self, i: usize, offset: u64) -> Option<&Span> {
-        self.ranges.get(i).filter(|r| r.base_offset <= offset)
+        self.ranges.get(self.index(offset)).filter(|r| r.base_offset <= offset)
     }
 }
 
@@ -159,10 +162,7 @@ impl Mirrors {
         let end = span.end_offset();
         while pos < end {
             let Some(c) = self.canon.at(pos) else { break };
-            let same = c.producer == span.producer
-                && c.leader_epoch == span.leader_epoch
-                && c.first_seq + (pos - c.base_offset) == span.first_seq + (pos - span.base_offset);
-            if !same {
+            if !c.same_record_at(&span, pos) {
                 r.own.append(range);
                 return;
             }
@@ -219,10 +219,7 @@ impl Mirrors {
             let (Some(ra), Some(rb)) = (self.at(a, pos), self.at(b, pos)) else {
                 return Some(pos);
             };
-            let same = ra.producer == rb.producer
-                && ra.leader_epoch == rb.leader_epoch
-                && ra.first_seq + (pos - ra.base_offset) == rb.first_seq + (pos - rb.base_offset);
-            if !same {
+            if !ra.same_record_at(rb, pos) {
                 return Some(pos);
             }
             pos = ra.end_offset().min(rb.end_offset()).min(to);

@@ -192,10 +192,11 @@ impl<T> Timers<T> {
     /// Drops every timer of `node` (it crashed). Lanes with a queue entry stay until it
     /// comes up.
     pub(crate) fn clear_node(&mut self, node: NodeId) {
-        let Some(lanes) = self.by_node.get(node.index()) else {
-            return;
-        };
-        for &(_, lane) in lanes.clone().iter() {
+        let count = self.by_node.get(node.index()).map_or(0, Vec::len);
+        // Releasing a lane swaps the list's last one into its place: walk from the end,
+        // so every lane is seen once.
+        for k in (0..count).rev() {
+            let lane = self.by_node[node.index()][k].1;
             let l = &mut self.lanes[lane as usize];
             l.base += l.pending.len() as u64;
             l.pending.clear();
