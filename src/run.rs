@@ -1108,9 +1108,12 @@ fn final_log(engine: &Engine<Node>, info: &ClusterInfo, p: Pidx) -> Vec<RecordRa
 /// partitioner places records by key.
 fn key_partitions(spec: &crate::scenario::Producer, partitions: u32) -> Vec<(String, u32)> {
     match &spec.keys {
-        Some(keys) if keys.len() <= 10 => keys
-            .iter()
-            .filter_map(|k| Some((k.clone(), spec.partition_of_key(k, partitions)?)))
+        Some(keys) if keys.len() <= 10 => (0..keys.len())
+            .filter_map(|i| {
+                let k = keys.name(i);
+                let p = spec.partition_of_key(&k, partitions)?;
+                Some((k.into_owned(), p))
+            })
             .collect(),
         _ => Vec::new(),
     }

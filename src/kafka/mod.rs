@@ -594,22 +594,27 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
     let mut producer_index = 0;
     for p in &s.producers {
         let topic = &info.topics[p.topic];
-        let key_names: &[String] = p.keys.as_deref().unwrap_or(&[]);
+        let keys = p.keys.as_ref();
+        let n_keys = keys.map_or(0, |k| k.len());
+        let (mut key_partition, mut key_bytes) = (Vec::with_capacity(n_keys), Vec::with_capacity(n_keys));
+        if let Some(keys) = keys {
+            keys.for_each(|_, k| {
+                key_partition.push(
+                    p.partition_of_key(k, topic.partitions)
+                        .unwrap_or_else(|| partitioner::partition_for_key(k.as_bytes(), topic.partitions)),
+                );
+                key_bytes.push(k.len() as u32);
+            });
+        }
         let cfg = Arc::new(ProducerConfig {
             spec: p.clone(),
             first: topic.first,
             count: topic.partitions,
-            key_partition: key_names
-                .iter()
-                .map(|k| {
-                    p.partition_of_key(k, topic.partitions)
-                        .unwrap_or_else(|| partitioner::partition_for_key(k.as_bytes(), topic.partitions))
-                })
-                .collect(),
-            key_bytes: key_names.iter().map(|k| k.len() as u32).collect(),
+            key_partition,
+            key_bytes,
             key_cdf: match p.key_distribution {
                 crate::scenario::KeyDistribution::Uniform => Vec::new(),
-                crate::scenario::KeyDistribution::Zipf { exponent } => producer::zipf_cdf(key_names.len(), exponent),
+                crate::scenario::KeyDistribution::Zipf { exponent } => producer::zipf_cdf(n_keys, exponent),
             },
             stop: Time(s.duration.0),
         });

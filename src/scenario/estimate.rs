@@ -14,7 +14,7 @@
 //! whether a scenario runs stays a pure function of its text.
 
 use super::schema::{S, ScenarioFile};
-use super::{CommitMode, InputError, Partitioner, Scenario, Workload};
+use super::{CommitMode, InputError, Keys, Partitioner, Scenario, Workload};
 use crate::sim::Duration;
 
 /// Whether the estimate's limits apply (`--allow-huge` lifts them).
@@ -50,9 +50,11 @@ const BYTES_PER_REPLICA: u128 = 1536;
 /// Memory of one node (its state machine, its timers) and of one connection it opens.
 const BYTES_PER_NODE: u128 = 16 * 1024;
 const BYTES_PER_LINK: u128 = 256;
-/// Memory of one key of a keyed producer: the scenario's copy, the producer's copy, its
-/// partition, size and zipf weight.
-const BYTES_PER_KEY: u128 = 128;
+/// Memory of one key of a keyed producer: its partition, size and zipf weight (a
+/// `keys.count` key is named only when needed).
+const BYTES_PER_KEY: u128 = 16;
+/// Memory of one key of a `keys.list` besides: the scenario's copy and the producer's.
+const BYTES_PER_LISTED_KEY: u128 = 128;
 /// Memory of the process before the run: the binary, the report's buffers.
 const BYTES_BASE: u128 = 16_000_000;
 
@@ -192,7 +194,7 @@ fn estimate_over(s: &Scenario, duration: Duration, drain: Duration) -> Estimate 
         let instances = u128::from(p.instances);
         let per_instance = records(p.workload, duration);
         let value = (u128::from(p.value_bytes.min) + u128::from(p.value_bytes.max)) / 2;
-        let key = p.keys.as_ref().map_or(0, |k| k.first().map_or(0, |k| k.len() as u128));
+        let key = p.keys.as_ref().map_or(0, |k| k.name(0).len() as u128);
         let record_bytes = value + key + u128::from(crate::kafka::producer::RECORD_OVERHEAD);
         let per_batch = (u128::from(p.batch_size) / record_bytes.max(1)).max(1);
         // Partitions that hold an open batch at once: every partition a key reaches, or
@@ -228,7 +230,11 @@ fn estimate_over(s: &Scenario, duration: Duration, drain: Duration) -> Estimate 
             .sum();
         let rf = u128::from(topic.replication_factor);
         let events_per_batch = 3 + 3 * (rf - 1) + reading;
-        let keys_memory = p.keys.as_ref().map_or(0, |k| k.len() as u128) * BYTES_PER_KEY;
+        let keys_memory = match &p.keys {
+            None => 0,
+            Some(k @ Keys::Count(_)) => k.len() as u128 * BYTES_PER_KEY,
+            Some(k @ Keys::List(_)) => k.len() as u128 * (BYTES_PER_KEY + BYTES_PER_LISTED_KEY),
+        };
         parts.push(Part {
             driver: Driver::Producer(i),
             events: instances * (per_instance / EVENTS_PER_RECORD_DIVISOR + ticks + batches * events_per_batch),

@@ -176,6 +176,49 @@ pub enum Acks {
     All,
 }
 
+/// A producer's keys: `key-0` … `key-{n-1}` for `keys.count` (named when asked, since a
+/// count can be ten million), or the `keys.list` as written.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Keys {
+    Count(u32),
+    List(Vec<String>),
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        match self {
+            Keys::Count(n) => *n as usize,
+            Keys::List(list) => list.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `i`th key.
+    pub fn name(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        match self {
+            Keys::Count(_) => format!("key-{i}").into(),
+            Keys::List(list) => list[i].as_str().into(),
+        }
+    }
+    /// Each key in order, through one reused buffer: `f(i, key)`.
+    pub fn for_each(&self, mut f: impl FnMut(usize, &str)) {
+        match self {
+            Keys::Count(n) => {
+                use std::fmt::Write;
+                let mut name = String::new();
+                for i in 0..*n as usize {
+                    name.clear();
+                    let _ = write!(name, "key-{i}");
+                    f(i, &name);
+                }
+            }
+            Keys::List(list) => list.iter().enumerate().for_each(|(i, k)| f(i, k)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Producer {
     /// The name as written; instances are `name` (one) or `name-0`, `name-1`, ….
@@ -184,7 +227,7 @@ pub struct Producer {
     pub topic: usize,
     pub workload: Workload,
     /// The keys, drawn for each record by `key_distribution`; `None` = null keys.
-    pub keys: Option<Vec<String>>,
+    pub keys: Option<Keys>,
     pub key_distribution: KeyDistribution,
     /// Value sizes, drawn uniformly from `min..=max` for each record.
     pub value_bytes: schema::ValueBytes,

@@ -10,6 +10,7 @@ use super::estimate::Limit;
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
+    Keys,
     Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, Nemesis, NemesisKind,
     OffsetReset, Partitioner, Producer, RoleRef, Scenario, Topic, Vary, VaryScope, Workload, did_you_mean,
     did_you_mean_sentence,
@@ -607,7 +608,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
             }
         };
         let mut key_distribution = KeyDistribution::Uniform;
-        let keys: R<Option<Vec<String>>> = match &spec.keys {
+        let keys: R<Option<Keys>> = match &spec.keys {
             None => Ok(None),
             Some(k) => {
                 let mark = ctx.mark();
@@ -661,14 +662,14 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
                         } else if key_distribution != KeyDistribution::Uniform && count.value > 1_000_000 {
                             ctx.err(count, "zipf keys: `keys.count` must be at most 1000000")
                         } else {
-                            Ok((0..count.value).map(|i| format!("key-{i}")).collect::<Vec<_>>())
+                            Ok(Keys::Count(count.value))
                         }
                     }
                     (None, Some(list)) => {
                         if list.value.is_empty() {
                             ctx.err(list, "`keys.list` needs at least one key")
                         } else {
-                            Ok(list.value.clone())
+                            Ok(Keys::List(list.value.clone()))
                         }
                     }
                 };
