@@ -11,7 +11,7 @@
 
 use crate::kafka::epoch::{EpochCache, truncation_offset};
 use crate::kafka::group::{Coordinator, GroupSnapshot, GroupTimer};
-use crate::kafka::log::{Batch, Log, RecordRange};
+use crate::kafka::log::{Batch, Log, RecordRange, SharedStore};
 use crate::kafka::producer_state::{ProducerStates, Verdict};
 use crate::kafka::protocol::{
     AcksMode, ErrorCode, FetchPartition, FetchedPartition, Msg, OffsetSpec, PartitionMetadata,
@@ -61,7 +61,7 @@ pub enum BrokerTimer {
 }
 
 /// What survives a process crash.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Disk {
     /// One log per partition this broker holds a replica of (`None` elsewhere).
     pub logs: Vec<Option<Log>>,
@@ -286,12 +286,14 @@ pub struct Broker {
 impl Broker {
     /// A broker at first boot: registered with the controller at time zero (epoch = its id)
     /// and holding the initial metadata.
-    pub fn new(id: u32, info: Arc<ClusterInfo>, disk_rng: SimRng, group_rng: SimRng) -> Broker {
+    /// `stores` holds each partition's batches for all its replicas (see [`crate::kafka::log::Store`]).
+    pub fn new(id: u32, info: Arc<ClusterInfo>, stores: &[SharedStore], disk_rng: SimRng, group_rng: SimRng) -> Broker {
         let n = info.partitions.len();
         let logs = info
             .partitions
             .iter()
-            .map(|p| p.replicas.contains(&id).then(Log::default))
+            .zip(stores)
+            .map(|(p, store)| p.replicas.contains(&id).then(|| Log::new(store.clone(), id)))
             .collect();
         Broker {
             id,

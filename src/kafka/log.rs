@@ -3,6 +3,9 @@
 
 use crate::sim::Time;
 use serde::Serialize;
+use std::cell::{Ref, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
 
 /// Who wrote a batch: the producer instance and its session, which is the idempotent
 /// producer's epoch: bumped at every restart (where Kafka's producer would get a new
@@ -97,15 +100,14 @@ fn scale(bytes: u32, part: u32, whole: u32) -> u32 {
     }
 }
 
-/// A batch as a log keeps it: a [`RecordRange`] laid out flat (56 bytes, where the range
-/// and its time took 64), since a log holds one per batch for the whole run.
-#[derive(Clone, Debug)]
+/// A batch as a log keeps it: a [`RecordRange`] laid out flat (48 bytes), since a
+/// partition keeps one per batch for the whole run.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     base_offset: u64,
     first_seq: u64,
     /// The wire sequence, or `NO_SEQ` without idempotence.
     seq: u64,
-    appended_at: Time,
     producer: u32,
     count: u32,
     bytes: u32,
@@ -116,12 +118,11 @@ struct Entry {
 const NO_SEQ: u64 = u64::MAX;
 
 impl Entry {
-    fn of(r: &RecordRange, appended_at: Time) -> Entry {
+    fn of(r: &RecordRange) -> Entry {
         Entry {
             base_offset: r.base_offset,
             first_seq: r.first_seq,
             seq: r.seq.unwrap_or(NO_SEQ),
-            appended_at,
             producer: r.producer,
             count: r.count,
             bytes: r.bytes,
@@ -146,17 +147,112 @@ impl Entry {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Log {
+/// The batches of one partition that its replicas agree on, kept once for all of them.
+/// Each replica's log begins with a prefix of these (`shared`); whatever else it holds
+/// (a diverging tail, while it has one) it keeps itself. The store is bookkeeping of the
+/// simulator's memory, not a Kafka component: no replica learns anything through it.
+#[derive(Debug, Default)]
+pub struct Store {
     entries: Vec<Entry>,
+    /// Per replica: how many of `entries` begin its log.
+    shared: Vec<(u32, usize)>,
+}
+
+/// One partition's store, shared by the logs of its replicas (a run is single-threaded).
+pub type SharedStore = Rc<RefCell<Store>>;
+
+impl Store {
+    fn set_shared(&mut self, replica: u32, n: usize) {
+        match self.shared.iter_mut().find(|(r, _)| *r == replica) {
+            Some(s) => s.1 = n,
+            None => self.shared.push((replica, n)),
+        }
+        // What no replica shares any more leaves the store.
+        let max = self.shared.iter().map(|s| s.1).max().unwrap_or(0);
+        self.entries.truncate(max);
+    }
+}
+
+/// A replica's log: the store's first `shared` batches, then `own`. Offsets, the log end
+/// offset, the flushed prefix and range reads work on the two as one.
+#[derive(Debug)]
+pub struct Log {
+    store: SharedStore,
+    replica: u32,
+    shared: usize,
+    own: Vec<Entry>,
+    /// When each batch above `flushed` was appended, oldest first (the page cache's
+    /// write-back flushes by age). `flushed` is always a batch boundary.
+    unflushed: VecDeque<Time>,
     /// Offsets below this are on disk and survive a power loss.
     flushed: u64,
 }
 
+impl Default for Log {
+    /// A log with a store of its own.
+    fn default() -> Log {
+        Log::new(SharedStore::default(), 0)
+    }
+}
+
+/// A log's batches in offset order: the shared prefix, then its own.
+struct View<'a> {
+    prefix: &'a [Entry],
+    own: &'a [Entry],
+}
+
+impl View<'_> {
+    fn len(&self) -> usize {
+        self.prefix.len() + self.own.len()
+    }
+    fn get(&self, i: usize) -> Option<&Entry> {
+        match i.checked_sub(self.prefix.len()) {
+            None => self.prefix.get(i),
+            Some(j) => self.own.get(j),
+        }
+    }
+    fn end_offset(&self) -> u64 {
+        self.own.last().or(self.prefix.last()).map_or(0, Entry::end_offset)
+    }
+    /// The index of the first batch that ends after `offset`.
+    fn first_ending_after(&self, offset: u64) -> usize {
+        match self.own.first() {
+            Some(o) if o.base_offset <= offset => {
+                self.prefix.len() + first_ending_after(self.own, offset, Entry::end_offset)
+            }
+            _ => first_ending_after(self.prefix, offset, Entry::end_offset),
+        }
+    }
+}
+
 impl Log {
+    /// Replica `replica`'s log of the partition whose batches `store` keeps.
+    pub fn new(store: SharedStore, replica: u32) -> Log {
+        store.borrow_mut().set_shared(replica, 0);
+        Log {
+            store,
+            replica,
+            shared: 0,
+            own: Vec::new(),
+            unflushed: VecDeque::new(),
+            flushed: 0,
+        }
+    }
+
+    fn with_view<R>(&self, f: impl FnOnce(&View) -> R) -> R {
+        let store = self.store.borrow();
+        f(&View {
+            prefix: &store.entries[..self.shared],
+            own: &self.own,
+        })
+    }
+
     /// The log end offset: the offset the next record will get.
     pub fn end_offset(&self) -> u64 {
-        self.entries.last().map_or(0, Entry::end_offset)
+        match self.own.last() {
+            Some(e) => e.end_offset(),
+            None => self.with_view(|v| v.end_offset()),
+        }
     }
 
     pub fn flushed_offset(&self) -> u64 {
@@ -180,7 +276,7 @@ impl Log {
             producer_epoch: batch.writer.session,
             seq: batch.seq,
         };
-        self.entries.push(Entry::of(&range, now));
+        self.push(Entry::of(&range), now);
         base_offset
     }
 
@@ -188,26 +284,54 @@ impl Log {
     /// sequences and leader epoch, at this log's end. Returns their base offset here.
     pub fn append_range(&mut self, r: &RecordRange, now: Time) -> u64 {
         let base_offset = self.end_offset();
-        self.entries.push(Entry::of(&RecordRange { base_offset, ..*r }, now));
+        self.push(Entry::of(&RecordRange { base_offset, ..*r }), now);
         base_offset
+    }
+
+    /// Appends `e` at the end: into the store when the store ends where this log does (the
+    /// first replica to write it) or holds the same batch there (a replica copying it),
+    /// and into `own` otherwise.
+    fn push(&mut self, e: Entry, now: Time) {
+        self.unflushed.push_back(now);
+        let mut store = self.store.borrow_mut();
+        if !self.own.is_empty() && self.shared == store.entries.len() {
+            // The store lost the tail this log diverged from: its own batches become
+            // the store's.
+            store.entries.append(&mut self.own);
+            self.shared = store.entries.len();
+        }
+        if self.own.is_empty() {
+            if self.shared == store.entries.len() {
+                store.entries.push(e);
+            } else if store.entries[self.shared] != e {
+                self.own.push(e);
+                return;
+            }
+            self.shared += 1;
+            store.set_shared(self.replica, self.shared);
+        } else {
+            self.own.push(e);
+        }
     }
 
     pub fn flush(&mut self) {
         self.flushed = self.end_offset();
+        self.unflushed.clear();
     }
 
     /// Flushes every batch appended at or before `cutoff` (the OS writing back old dirty
     /// pages).
     pub fn flush_older_than(&mut self, cutoff: Time) {
-        let n = self.entries.partition_point(|e| e.appended_at <= cutoff);
+        let n = self.unflushed.partition_point(|&at| at <= cutoff);
         if n > 0 {
-            self.flushed = self.flushed.max(self.entries[n - 1].end_offset());
+            self.flushed = self.offset_after_unflushed_batches(n);
+            self.unflushed.drain(..n);
         }
     }
 
     /// How many batches lie (at least partly) above the flushed offset.
     pub fn unflushed_batches(&self) -> usize {
-        self.entries.len() - self.entries.partition_point(|e| e.end_offset() <= self.flushed)
+        self.unflushed.len()
     }
 
     /// The end offset of the `n`th unflushed batch (the flushed offset for `n = 0`).
@@ -215,23 +339,35 @@ impl Log {
         if n == 0 {
             return self.flushed;
         }
-        let first = self.entries.partition_point(|e| e.end_offset() <= self.flushed);
-        self.entries
-            .get(first + n - 1)
-            .map_or(self.end_offset(), |e| e.end_offset())
+        self.with_view(|v| {
+            let first = v.len() - self.unflushed.len();
+            v.get(first + n - 1).map_or(v.end_offset(), Entry::end_offset)
+        })
     }
 
     /// Drops everything from `offset` on. Returns the offsets removed.
     pub fn truncate_to(&mut self, offset: u64) -> std::ops::Range<u64> {
         let end = self.end_offset();
-        let i = first_ending_after(&self.entries, offset, |e| e.end_offset());
-        if let Some(e) = self.entries.get_mut(i) {
-            if e.base_offset < offset {
-                *e = Entry::of(&e.range().head((offset - e.base_offset) as u32), e.appended_at);
-                self.entries.truncate(i + 1);
+        if offset < end {
+            let (len, i, head) = self.with_view(|v| {
+                let i = v.first_ending_after(offset);
+                let head = v
+                    .get(i)
+                    .filter(|e| e.base_offset < offset)
+                    .map(|e| Entry::of(&e.range().head((offset - e.base_offset) as u32)));
+                (v.len(), i, head)
+            });
+            // A batch cut in two keeps its time; the batches after it go.
+            let removed = len - i - usize::from(head.is_some());
+            self.unflushed.truncate(self.unflushed.len().saturating_sub(removed));
+            if i >= self.shared {
+                self.own.truncate(i - self.shared);
             } else {
-                self.entries.truncate(i);
+                self.own.clear();
+                self.shared = i;
+                self.store.borrow_mut().set_shared(self.replica, i);
             }
+            self.own.extend(head);
         }
         self.flushed = self.flushed.min(self.end_offset());
         offset.min(end)..end
@@ -240,29 +376,83 @@ impl Log {
     /// Reads from `from` up to (not including) `until`, at most `max_bytes` bytes except
     /// that the first batch is always returned whole (Kafka's limits are soft).
     pub fn read(&self, from: u64, until: u64, max_bytes: u32) -> Vec<RecordRange> {
-        let mut out = Vec::new();
-        let mut bytes: u64 = 0;
-        let start = first_ending_after(&self.entries, from, |e| e.end_offset());
-        for e in &self.entries[start..] {
-            if e.base_offset >= until {
-                break;
+        self.with_view(|v| {
+            let mut out = Vec::new();
+            let mut bytes: u64 = 0;
+            for i in v.first_ending_after(from)..v.len() {
+                let e = v.get(i).expect("within the log");
+                if e.base_offset >= until {
+                    break;
+                }
+                let mut r = e.range().from_offset(from);
+                if r.end_offset() > until {
+                    r = r.head((until - r.base_offset) as u32);
+                }
+                if !out.is_empty() && bytes + u64::from(r.bytes) > u64::from(max_bytes) {
+                    break;
+                }
+                bytes += u64::from(r.bytes);
+                out.push(r);
             }
-            let mut r = e.range().from_offset(from);
-            if r.end_offset() > until {
-                r = r.head((until - r.base_offset) as u32);
-            }
-            if !out.is_empty() && bytes + u64::from(r.bytes) > u64::from(max_bytes) {
-                break;
-            }
-            bytes += u64::from(r.bytes);
-            out.push(r);
-        }
-        out
+            out
+        })
     }
 
     /// Every record range in the log, in offset order.
-    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = RecordRange> + '_ {
-        self.entries.iter().map(Entry::range)
+    pub fn ranges(&self) -> Ranges<'_> {
+        let store = self.store.borrow();
+        Ranges {
+            back: self.shared + self.own.len(),
+            store,
+            shared: self.shared,
+            own: &self.own,
+            front: 0,
+        }
+    }
+}
+
+/// A log's record ranges, copied out one by one (see [`Log::ranges`]).
+pub struct Ranges<'a> {
+    store: Ref<'a, Store>,
+    shared: usize,
+    own: &'a [Entry],
+    front: usize,
+    back: usize,
+}
+
+impl Ranges<'_> {
+    fn at(&self, i: usize) -> RecordRange {
+        match i.checked_sub(self.shared) {
+            None => self.store.entries[i].range(),
+            Some(j) => self.own[j].range(),
+        }
+    }
+}
+
+impl Iterator for Ranges<'_> {
+    type Item = RecordRange;
+    fn next(&mut self) -> Option<RecordRange> {
+        (self.front < self.back).then(|| {
+            self.front += 1;
+            self.at(self.front - 1)
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.back - self.front, Some(self.back - self.front))
+    }
+    fn last(mut self) -> Option<RecordRange> {
+        self.next_back()
+    }
+}
+
+impl ExactSizeIterator for Ranges<'_> {}
+
+impl DoubleEndedIterator for Ranges<'_> {
+    fn next_back(&mut self) -> Option<RecordRange> {
+        (self.front < self.back).then(|| {
+            self.back -= 1;
+            self.at(self.back)
+        })
     }
 }
 
@@ -291,6 +481,83 @@ mod tests {
             assert_eq!(first_ending_after(&ends, offset, |&e| e), expected, "offset {offset}");
         }
         assert_eq!(first_ending_after(&[] as &[u64], 5, |&e| e), 0);
+    }
+
+    /// A log's batches as (base offset, first sequence, count).
+    fn spans(log: &Log) -> Vec<(u64, u64, u32)> {
+        log.ranges().map(|r| (r.base_offset, r.first_seq, r.count)).collect()
+    }
+
+    #[test]
+    fn replicas_that_agree_keep_one_copy_and_a_diverging_one_its_own() {
+        let store = SharedStore::default();
+        let (mut leader, mut follower) = (Log::new(store.clone(), 1), Log::new(store.clone(), 2));
+        for i in 0..3 {
+            leader.append(&batch(i * 5, 5), 0, Time(i));
+        }
+        for r in leader.read(0, 15, u32::MAX) {
+            follower.append_range(&r, Time(10));
+        }
+        assert_eq!(
+            store.borrow().entries.len(),
+            3,
+            "the follower's copies are the leader's batches"
+        );
+        assert!(follower.own.is_empty());
+        assert_eq!(spans(&follower), spans(&leader));
+
+        // A new leader (the follower) writes other records at offset 15 while the old
+        // one still holds its own there: the new one keeps them itself.
+        leader.append(&batch(15, 5), 0, Time(11));
+        follower.append(&batch(100, 2), 1, Time(12));
+        assert_eq!(follower.own.len(), 1);
+        assert_eq!(spans(&follower), vec![(0, 0, 5), (5, 5, 5), (10, 10, 5), (15, 100, 2)]);
+        assert_eq!(follower.end_offset(), 17);
+        assert_eq!(follower.read(15, 17, u32::MAX)[0].first_seq, 100);
+
+        // The old leader truncates to the divergence: nobody shares offset 15 any more,
+        // and at its next append the new leader's own batches become the store's.
+        assert_eq!(leader.truncate_to(15), 15..20);
+        assert_eq!(store.borrow().entries.len(), 3);
+        follower.append(&batch(102, 1), 1, Time(13));
+        assert!(follower.own.is_empty());
+        assert_eq!(store.borrow().entries.len(), 5);
+        for r in follower.read(15, 18, u32::MAX) {
+            leader.append_range(&r, Time(14));
+        }
+        assert!(leader.own.is_empty());
+        assert_eq!(spans(&leader), spans(&follower));
+
+        // Truncating inside a shared batch keeps its head as the replica's own.
+        assert_eq!(leader.truncate_to(12), 12..18);
+        assert_eq!(spans(&leader), vec![(0, 0, 5), (5, 5, 5), (10, 10, 2)]);
+        assert_eq!(leader.own.len(), 1);
+        assert_eq!(store.borrow().entries.len(), 5, "the follower still shares them all");
+        assert_eq!(spans(&follower).len(), 5);
+    }
+
+    #[test]
+    fn the_unflushed_tail_is_counted_in_batches_and_flushed_by_age() {
+        let mut log = Log::default();
+        for i in 0..4 {
+            log.append(&batch(i * 5, 5), 0, Time(i * 10));
+        }
+        assert_eq!((log.unflushed_batches(), log.flushed_offset()), (4, 0));
+        assert_eq!(log.offset_after_unflushed_batches(2), 10);
+        log.flush_older_than(Time(15));
+        assert_eq!((log.unflushed_batches(), log.flushed_offset()), (2, 10));
+        assert_eq!(log.offset_after_unflushed_batches(1), 15);
+        // A cut batch keeps its time; those after it go.
+        assert_eq!(log.truncate_to(17), 17..20);
+        assert_eq!((log.unflushed_batches(), log.end_offset()), (2, 17));
+        log.flush_older_than(Time(25));
+        assert_eq!((log.unflushed_batches(), log.flushed_offset()), (1, 15));
+        // Truncating below the flushed offset flushes nothing more and leaves no tail.
+        assert_eq!(log.truncate_to(3), 3..17);
+        assert_eq!((log.unflushed_batches(), log.flushed_offset()), (0, 3));
+        log.append(&batch(3, 2), 0, Time(40));
+        log.flush();
+        assert_eq!((log.unflushed_batches(), log.flushed_offset()), (0, 5));
     }
 
     #[test]

@@ -576,12 +576,14 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
     });
 
     let mut nodes: Vec<(String, Node)> = Vec::new();
+    let stores: Vec<log::SharedStore> = info.partitions.iter().map(|_| log::SharedStore::default()).collect();
     for b in 1..=s.brokers {
         nodes.push((
             Scenario::broker_name(b),
             Node::Broker(Box::new(Broker::new(
                 b,
                 info.clone(),
+                &stores,
                 rng::stream(seed, &format!("broker-{b}/disk")),
                 rng::stream(seed, &format!("broker-{b}/groups")),
             ))),

@@ -10,8 +10,7 @@ use super::estimate::Limit;
 use super::props::{self, Kind, Scope};
 use super::schema::{self, CommitMode, Props, S, Scalar, ScenarioFile};
 use super::{
-    Keys,
-    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, Nemesis, NemesisKind,
+    Acks, BrokerConfig, CONTROLLER, Fault, FaultKind, Group, InputError, KeyDistribution, Keys, Nemesis, NemesisKind,
     OffsetReset, Partitioner, Producer, RoleRef, Scenario, Topic, Vary, VaryScope, Workload, did_you_mean,
     did_you_mean_sentence,
 };
