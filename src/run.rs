@@ -10,6 +10,7 @@ use crate::kafka::{
     self, ClusterInfo, ElectionReason, FailReason, MetadataImage, Node, Obs, PartitionState, Pidx, PositionCause,
     RebalanceCause, Role,
 };
+use crate::report::latency::Latencies;
 use crate::report::*;
 use crate::scenario::{Acks, Fault, FaultKind, RoleRef, Scenario};
 use crate::sim::engine::Happening;
@@ -79,8 +80,8 @@ struct ProducerStats {
     stuck: BTreeMap<Pidx, (String, Time)>,
     errors: BTreeMap<String, u64>,
     failed_by_reason: BTreeMap<String, u64>,
-    /// (latency of the batch's average record in µs, records in the batch).
-    latencies: Vec<(u64, u64)>,
+    /// The latency of each batch's average record in µs, weighted by its records.
+    latencies: Latencies,
     latency_max: u64,
     batches: u64,
     bytes: u64,
@@ -322,7 +323,7 @@ impl Collector<'_> {
                 s.batch_histogram[count.max(&1).ilog2() as usize] += 1;
                 s.bytes += u64::from(*bytes);
                 s.latencies
-                    .push(((latency_max.0 + latency_min.0) / 2, u64::from(*count)));
+                    .record((latency_max.0 + latency_min.0) / 2, u64::from(*count));
                 s.latency_max = s.latency_max.max(latency_max.0);
             }
             Obs::ProduceError {
@@ -849,21 +850,6 @@ fn fault_words(kind: &FaultKind) -> (String, String) {
 }
 
 /// Weighted percentile of (value, weight) samples sorted by value.
-fn percentile(sorted: &[(u64, u64)], total: u64, q_per_mille: u64) -> u64 {
-    if total == 0 {
-        return 0;
-    }
-    let rank = (total * q_per_mille).div_ceil(1000).max(1);
-    let mut seen = 0;
-    for &(v, w) in sorted {
-        seen += w;
-        if seen >= rank {
-            return v;
-        }
-    }
-    sorted.last().map_or(0, |s| s.0)
-}
-
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
@@ -1409,9 +1395,6 @@ fn assemble(
         .enumerate()
         .map(|(i, s)| {
             let spec = all_producers[i];
-            let mut lat = s.latencies.clone();
-            lat.sort_unstable();
-            let total: u64 = lat.iter().map(|l| l.1).sum();
             ProducerReport {
                 name: names[(c.first_producer as usize) + i].clone(),
                 topic: info.topics[spec.topic].name.clone(),
@@ -1427,8 +1410,8 @@ fn assemble(
                 errors: s.errors.clone(),
                 failed_by_reason: s.failed_by_reason.clone(),
                 latency_ms: Latency {
-                    p50: ms(percentile(&lat, total, 500)),
-                    p99: ms(percentile(&lat, total, 990)),
+                    p50: ms(s.latencies.percentile(500)),
+                    p99: ms(s.latencies.percentile(990)),
                     max: ms(s.latency_max),
                 },
                 batches: s.batches,
@@ -1561,13 +1544,12 @@ fn assemble(
             .sum::<u64>()
             / 1000
     };
-    let mut all_latencies: Vec<(u64, u64)> = c.producers.iter().flat_map(|s| s.latencies.iter().copied()).collect();
-    all_latencies.sort_unstable();
-    let weight: u64 = all_latencies.iter().map(|l| l.1).sum();
+    let mut all_latencies = Latencies::default();
+    c.producers.iter().for_each(|s| all_latencies.add(&s.latencies));
     let availability = Availability {
         writes_refused_ms: total(&c.refused, workload_end),
         offline_ms: total(&c.offline, end),
-        produce_p99_ms: ms(percentile(&all_latencies, weight, 990)),
+        produce_p99_ms: ms(all_latencies.percentile(990)),
     };
 
     let brokers = (1..=info.brokers)
