@@ -9,6 +9,8 @@ use crate::sim::Time;
 use rangemap::RangeSet;
 use std::collections::BTreeMap;
 
+/// An acknowledgement as the check reads it back.
+#[derive(Clone, Copy)]
 struct Ack {
     at: Time,
     partition: Pidx,
@@ -17,6 +19,84 @@ struct Ack {
     first_seq: u64,
     count: u32,
     base_offset: u64,
+}
+
+/// An acknowledgement as the check keeps it, for the whole run: 24 bytes. Who wrote it
+/// where and who acknowledged it is an index into `Acks::writers`, and its first sequence
+/// is the one after the last acknowledgement of the same producer on the same partition,
+/// unless `Acks::out_of_order` says otherwise.
+struct Packed {
+    at: Time,
+    base_offset: u64,
+    count: u32,
+    writer: u32,
+}
+
+/// Every acknowledgement in the order it came, in chunks of at most `CHUNK` (so that
+/// growing never copies more than one chunk).
+#[derive(Default)]
+struct Acks {
+    chunks: Vec<Vec<Packed>>,
+    len: u64,
+    /// (partition, producer, acknowledging broker) of each `Packed::writer`.
+    writers: Vec<(Pidx, u32, u32)>,
+    writer_index: BTreeMap<(Pidx, u32, u32), u32>,
+    /// Per (partition, producer): the sequence after its last acknowledgement.
+    next_seq: BTreeMap<(Pidx, u32), u64>,
+    /// The first sequence of each acknowledgement that does not continue the one before.
+    out_of_order: BTreeMap<u64, u64>,
+}
+
+const CHUNK: usize = 1 << 16;
+
+impl Acks {
+    fn push(&mut self, ack: Ack) {
+        let key = (ack.partition, ack.producer, ack.broker);
+        let writer = match self.writer_index.get(&key) {
+            Some(&w) => w,
+            None => {
+                let w = self.writers.len() as u32;
+                self.writers.push(key);
+                self.writer_index.insert(key, w);
+                w
+            }
+        };
+        let next = self.next_seq.entry((ack.partition, ack.producer)).or_insert(0);
+        if *next != ack.first_seq {
+            self.out_of_order.insert(self.len, ack.first_seq);
+        }
+        *next = ack.first_seq + u64::from(ack.count);
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::new());
+        }
+        self.chunks.last_mut().expect("a chunk with room").push(Packed {
+            at: ack.at,
+            base_offset: ack.base_offset,
+            count: ack.count,
+            writer,
+        });
+        self.len += 1;
+    }
+
+    /// Every acknowledgement, in the order they came.
+    fn iter(&self) -> impl Iterator<Item = Ack> + '_ {
+        let mut next_seq: BTreeMap<(Pidx, u32), u64> = BTreeMap::new();
+        self.chunks.iter().flatten().zip(0u64..).map(move |(p, i)| {
+            let (partition, producer, broker) = self.writers[p.writer as usize];
+            let next = next_seq.entry((partition, producer)).or_insert(0);
+            let first_seq = self.out_of_order.get(&i).copied().unwrap_or(*next);
+            *next = first_seq + u64::from(p.count);
+            Ack {
+                at: p.at,
+                partition,
+                producer,
+                broker,
+                first_seq,
+                count: p.count,
+                base_offset: p.base_offset,
+            }
+        })
+    }
 }
 
 struct Loss {
@@ -33,7 +113,7 @@ struct Loss {
 
 #[derive(Default)]
 pub struct LostWrite {
-    acks: Vec<Ack>,
+    acks: Acks,
     losses: Vec<Loss>,
 }
 
@@ -105,7 +185,7 @@ impl LostWrite {
         let mut present: BTreeMap<(Pidx, u32), RangeSet<u64>> = BTreeMap::new();
         let mut loaded: Vec<Pidx> = Vec::new();
         let mut missing: Vec<Missing> = Vec::new();
-        for ack in &self.acks {
+        for ack in self.acks.iter() {
             if !loaded.contains(&ack.partition) {
                 loaded.push(ack.partition);
                 for r in final_log(ack.partition) {
@@ -215,5 +295,60 @@ fn range_text(start: u64, n: u64) -> String {
         start.to_string()
     } else {
         format!("{}..{}", start, start + n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(at: u64, partition: Pidx, producer: u32, broker: u32, first_seq: u64, count: u32) -> Ack {
+        Ack {
+            at: Time(at),
+            partition,
+            producer,
+            broker,
+            first_seq,
+            count,
+            base_offset: at * 7,
+        }
+    }
+
+    fn fields(a: &Ack) -> (Time, Pidx, u32, u32, u64, u32, u64) {
+        (
+            a.at,
+            a.partition,
+            a.producer,
+            a.broker,
+            a.first_seq,
+            a.count,
+            a.base_offset,
+        )
+    }
+
+    #[test]
+    fn acknowledgements_read_back_as_they_came_in_order_or_not() {
+        let written = vec![
+            ack(1, 0, 1, 1, 0, 5),
+            ack(2, 1, 1, 2, 0, 3),
+            ack(3, 0, 1, 1, 5, 5),
+            // A retried batch acknowledged after a later one, by a new leader.
+            ack(4, 0, 1, 3, 15, 5),
+            ack(5, 0, 1, 3, 10, 5),
+            ack(6, 0, 2, 3, 0, 1),
+            ack(7, 1, 1, 2, 3, 3),
+        ];
+        let mut acks = Acks::default();
+        for a in &written {
+            acks.push(*a);
+        }
+        assert_eq!(
+            acks.out_of_order.len(),
+            2,
+            "only the two out of order keep their sequence"
+        );
+        assert_eq!(acks.writers.len(), 4);
+        let read: Vec<_> = acks.iter().map(|a| fields(&a)).collect();
+        assert_eq!(read, written.iter().map(fields).collect::<Vec<_>>());
     }
 }
