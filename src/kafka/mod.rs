@@ -22,7 +22,7 @@ use crate::kafka::broker::{Broker, BrokerTimer};
 use crate::kafka::consumer::{Member, MemberTimer};
 use crate::kafka::controller::{Controller, ControllerTimer};
 use crate::kafka::log::RecordRange;
-use crate::kafka::producer::{ProducerConfig, ProducerNode, ProducerTimer};
+use crate::kafka::producer::{KeyInfo, ProducerConfig, ProducerNode, ProducerTimer};
 use crate::kafka::protocol::{ErrorCode, Msg};
 use crate::scenario::{BrokerConfig, CONTROLLER, OffsetReset, Scenario};
 use crate::sim::{Actor, CrashKind, Duration, Input, NodeId, Outbox, Time, rng};
@@ -598,22 +598,25 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         let topic = &info.topics[p.topic];
         let keys = p.keys.as_ref();
         let n_keys = keys.map_or(0, |k| k.len());
-        let (mut key_partition, mut key_bytes) = (Vec::with_capacity(n_keys), Vec::with_capacity(n_keys));
-        if let Some(keys) = keys {
-            keys.for_each(|_, k| {
-                key_partition.push(
-                    p.partition_of_key(k, topic.partitions)
+        let mut key_table = Vec::new();
+        match keys {
+            // Hashed as drawn (`ProducerConfig::key_info`).
+            Some(crate::scenario::Keys::Count(_)) if p.partitioner != crate::scenario::Partitioner::Custom => {}
+            Some(keys) => keys.for_each(|_, k| {
+                key_table.push(KeyInfo {
+                    partition: p
+                        .partition_of_key(k, topic.partitions)
                         .unwrap_or_else(|| partitioner::partition_for_key(k.as_bytes(), topic.partitions)),
-                );
-                key_bytes.push(k.len() as u32);
-            });
+                    bytes: k.len() as u32,
+                })
+            }),
+            None => {}
         }
         let cfg = Arc::new(ProducerConfig {
             spec: p.clone(),
             first: topic.first,
             count: topic.partitions,
-            key_partition,
-            key_bytes,
+            key_table,
             key_cdf: match p.key_distribution {
                 crate::scenario::KeyDistribution::Uniform => Vec::new(),
                 crate::scenario::KeyDistribution::Zipf { exponent } => producer::zipf_cdf(n_keys, exponent),

@@ -11,6 +11,7 @@
 //! their due times in 1 ms ticks; backoff has no jitter.
 
 use crate::kafka::log::{Batch, Writer};
+use crate::kafka::partitioner;
 use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
 use crate::kafka::{ClusterInfo, FailReason, Obs, Out, Pidx, Timer};
 use crate::scenario::{Acks, Partitioner, Producer, Workload};
@@ -42,6 +43,13 @@ pub enum ProducerTimer {
     MetadataTimeout(u64),
 }
 
+/// A key's partition and serialized length.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyInfo {
+    pub partition: u32,
+    pub bytes: u32,
+}
+
 /// What every instance of one `producers:` entry shares.
 pub struct ProducerConfig {
     pub spec: Producer,
@@ -49,9 +57,10 @@ pub struct ProducerConfig {
     pub first: Pidx,
     pub count: u32,
     /// For keyed workloads: the partition of `key-i`, computed once per key with murmur2.
-    pub key_partition: Vec<u32>,
-    /// Serialized length of `key-i`.
-    pub key_bytes: Vec<u32>,
+    /// For keyed workloads, per key: its partition and serialized length, computed once;
+    /// empty for keys `key-0` … placed by murmur2, which are hashed as drawn (a table of
+    /// them would be a cache miss per record).
+    pub key_table: Vec<KeyInfo>,
     /// For zipf keys: the cumulative weights of the keys, scaled to integers (see
     /// [`zipf_cdf`]); empty for uniform keys.
     pub key_cdf: Vec<u64>,
@@ -60,6 +69,27 @@ pub struct ProducerConfig {
 }
 
 impl ProducerConfig {
+    /// The partition and serialized length of key number `key`.
+    pub fn key_info(&self, key: usize) -> KeyInfo {
+        if let Some(info) = self.key_table.get(key) {
+            return *info;
+        }
+        // `key-{key}` in a buffer on the stack.
+        let mut buf = [0u8; 24];
+        buf[..4].copy_from_slice(b"key-");
+        let digits = key.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut n = key;
+        for i in (4..4 + digits).rev() {
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        let name = &buf[..4 + digits];
+        KeyInfo {
+            partition: partitioner::partition_for_key(name, self.count),
+            bytes: name.len() as u32,
+        }
+    }
+
     /// Records the workload sends in all.
     pub fn total_records(&self) -> u64 {
         match self.spec.workload {
@@ -825,11 +855,12 @@ impl ProducerNode {
                 } else {
                     self.rng.random_range(0..keys.len() as u32) as usize
                 };
-                (Some(key), self.cfg.key_bytes[key])
+                let info = self.cfg.key_info(key);
+                (Some(info), info.bytes)
             }
             None => (None, 0),
         };
-        let by_key = |key: Option<usize>| key.map(|k| self.cfg.key_partition[k] as usize);
+        let by_key = |key: Option<KeyInfo>| key.map(|k| k.partition as usize);
         match spec.partitioner {
             Partitioner::BuiltIn => match by_key(key).filter(|_| !spec.ignore_keys) {
                 Some(p) => (p, key_bytes, true),
@@ -1347,10 +1378,25 @@ mod tests {
             spec,
             first: 0,
             count: 1,
-            key_partition: vec![],
-            key_bytes: vec![],
+            key_table: Vec::new(),
             key_cdf: vec![],
             stop: Time::from_millis(10_000),
+        }
+    }
+
+    #[test]
+    fn keys_hashed_as_drawn_match_a_table_of_their_names() {
+        let mut cfg = config("{name: p, topic: t, rate: 7/s, keys: {count: 100001}}");
+        cfg.count = 24;
+        for key in [0, 1, 9, 10, 99, 12_345, 100_000] {
+            let name = format!("key-{key}");
+            let info = cfg.key_info(key);
+            assert_eq!(info.bytes as usize, name.len(), "{name}");
+            assert_eq!(
+                info.partition,
+                partitioner::partition_for_key(name.as_bytes(), 24),
+                "{name}"
+            );
         }
     }
 

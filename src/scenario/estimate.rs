@@ -40,21 +40,23 @@ pub const MEMORY_LIMIT: u128 = 8_000_000_000;
 const EVENTS_PER_RECORD_DIVISOR: u128 = 32;
 /// A partition named in a fetch costs about a sixteenth of an event.
 const EVENTS_PER_PARTITION_VISIT_DIVISOR: u128 = 16;
-/// Memory a batch keeps in each replica's log and the replication checker's mirror of it
-/// (with the slack of growing vectors).
-const BYTES_PER_BATCH_REPLICA: u128 = 256;
-/// Memory a batch keeps in the producer's figures and the lost-write checker.
-const BYTES_PER_BATCH: u128 = 128;
+/// Memory a batch keeps in each replica: its append time while unflushed.
+const BYTES_PER_BATCH_REPLICA: u128 = 16;
+/// Memory a batch keeps once: in its partition's store of batches and the replication
+/// checker's mirror (both with the slack of growing vectors), and in the lost-write
+/// checker.
+const BYTES_PER_BATCH: u128 = 192;
 /// Memory of one replica of one partition: the log, the leader-epoch cache, fetch state.
 const BYTES_PER_REPLICA: u128 = 1536;
 /// Memory of one node (its state machine, its timers) and of one connection it opens.
 const BYTES_PER_NODE: u128 = 16 * 1024;
 const BYTES_PER_LINK: u128 = 256;
-/// Memory of one key of a keyed producer: its partition, size and zipf weight (a
-/// `keys.count` key is named only when needed).
-const BYTES_PER_KEY: u128 = 16;
-/// Memory of one key of a `keys.list` besides: the scenario's copy and the producer's.
-const BYTES_PER_LISTED_KEY: u128 = 128;
+/// Memory of one key of a keyed producer: its zipf weight (a `keys.count` key is hashed
+/// as drawn).
+const BYTES_PER_KEY: u128 = 8;
+/// Memory of one key of a `keys.list` besides: its partition and size, the scenario's
+/// copy and the producer's.
+const BYTES_PER_LISTED_KEY: u128 = 136;
 /// Memory of the process before the run: the binary, the report's buffers.
 const BYTES_BASE: u128 = 16_000_000;
 
