@@ -41,7 +41,8 @@ impl Latencies {
         })
     }
 
-    /// Adds every latency of `other`.
+    /// Adds every latency of `other`. The sum goes into the histogram once it holds
+    /// more than [`EXACT_LIMIT`] latencies, even if each part is exact.
     pub fn add(&mut self, other: &Latencies) {
         let few = self.exact.len() + other.exact.len() <= EXACT_LIMIT;
         if self.histogram.is_none() && other.histogram.is_none() && few {
