@@ -37,7 +37,6 @@ struct Packed {
 #[derive(Default)]
 struct Acks {
     chunks: Vec<Vec<Packed>>,
-    len: u64,
     /// (partition, producer, acknowledging broker) of each `Packed::writer`.
     writers: Vec<(Pidx, u32, u32)>,
     writer_index: BTreeMap<(Pidx, u32, u32), u32>,
@@ -63,7 +62,8 @@ impl Acks {
         };
         let next = self.next_seq.entry((ack.partition, ack.producer)).or_insert(0);
         if *next != ack.first_seq {
-            self.out_of_order.insert(self.len, ack.first_seq);
+            let index = self.chunks.iter().map(Vec::len).sum::<usize>() as u64;
+            self.out_of_order.insert(index, ack.first_seq);
         }
         *next = ack.first_seq + u64::from(ack.count);
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
@@ -75,7 +75,6 @@ impl Acks {
             count: ack.count,
             writer,
         });
-        self.len += 1;
     }
 
     /// Every acknowledgement, in the order they came.

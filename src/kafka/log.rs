@@ -422,10 +422,11 @@ pub struct Ranges<'a> {
 
 impl Ranges<'_> {
     fn at(&self, i: usize) -> RecordRange {
-        match i.checked_sub(self.shared) {
-            None => self.store.entries[i].range(),
-            Some(j) => self.own[j].range(),
-        }
+        let view = View {
+            prefix: &self.store.entries[..self.shared],
+            own: self.own,
+        };
+        view.get(i).expect("within the log").range()
     }
 }
 

@@ -14,7 +14,7 @@ use crate::kafka::log::{Batch, Writer};
 use crate::kafka::partitioner;
 use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
 use crate::kafka::{ClusterInfo, FailReason, Obs, Out, Pidx, Timer};
-use crate::scenario::{Acks, Partitioner, Producer, Workload};
+use crate::scenario::{Acks, Keys, Partitioner, Producer, Workload};
 use crate::sim::rng::SimRng;
 use crate::sim::{Duration, NodeId, Time, TimerId};
 use rand::RngExt;
@@ -74,18 +74,10 @@ impl ProducerConfig {
         if let Some(info) = self.key_table.get(key) {
             return *info;
         }
-        // `key-{key}` in a buffer on the stack.
-        let mut buf = [0u8; 24];
-        buf[..4].copy_from_slice(b"key-");
-        let digits = key.checked_ilog10().unwrap_or(0) as usize + 1;
-        let mut n = key;
-        for i in (4..4 + digits).rev() {
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        let name = &buf[..4 + digits];
+        let mut buf = [0; Keys::COUNTED_MAX];
+        let name = Keys::counted(key, &mut buf);
         KeyInfo {
-            partition: partitioner::partition_for_key(name, self.count),
+            partition: partitioner::partition_for_key(name.as_bytes(), self.count),
             bytes: name.len() as u32,
         }
     }

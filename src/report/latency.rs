@@ -59,41 +59,35 @@ impl Latencies {
     /// `q_per_mille`/1000 of the weight lies (0 when there is none). From the histogram,
     /// the middle of that latency's bucket.
     pub fn percentile(&self, q_per_mille: u64) -> u64 {
-        let rank = |total: u64| (total * q_per_mille).div_ceil(1000).max(1);
         match &self.histogram {
             None => {
                 let mut sorted = self.exact.clone();
                 sorted.sort_unstable();
-                let total: u64 = sorted.iter().map(|l| l.1).sum();
-                if total == 0 {
-                    return 0;
-                }
-                let rank = rank(total);
-                let mut seen = 0;
-                for (us, weight) in &sorted {
-                    seen += weight;
-                    if seen >= rank {
-                        return *us;
-                    }
-                }
-                sorted.last().map_or(0, |l| l.0)
+                let total = sorted.iter().map(|l| l.1).sum();
+                nearest_rank(sorted.into_iter(), total, q_per_mille)
             }
-            Some(h) => {
-                if h.is_empty() {
-                    return 0;
-                }
-                let rank = rank(h.len());
-                let mut seen = 0;
-                for v in h.iter_recorded() {
-                    seen += v.count_at_value();
-                    if seen >= rank {
-                        return h.median_equivalent(v.value_iterated_to());
-                    }
-                }
-                h.median_equivalent(h.max())
-            }
+            Some(h) => nearest_rank(
+                h.iter_recorded()
+                    .map(|v| (h.median_equivalent(v.value_iterated_to()), v.count_at_value())),
+                h.len(),
+                q_per_mille,
+            ),
         }
     }
+}
+
+/// The first of `values` (latency, weight), in increasing latency, at which the weight
+/// seen reaches `q_per_mille`/1000 of `total`; 0 when there is none.
+fn nearest_rank(values: impl Iterator<Item = (u64, u64)>, total: u64, q_per_mille: u64) -> u64 {
+    let rank = (total * q_per_mille).div_ceil(1000).max(1);
+    let mut seen = 0;
+    for (us, weight) in values {
+        seen += weight;
+        if seen >= rank {
+            return us;
+        }
+    }
+    0
 }
 
 /// Auto-resizing: only a value beyond what 64 bits can bucket is refused, and a latency

@@ -198,7 +198,7 @@ impl Keys {
     /// The `i`th key.
     pub fn name(&self, i: usize) -> std::borrow::Cow<'_, str> {
         match self {
-            Keys::Count(_) => format!("key-{i}").into(),
+            Keys::Count(_) => Keys::counted(i, &mut [0; Keys::COUNTED_MAX]).to_string().into(),
             Keys::List(list) => list[i].as_str().into(),
         }
     }
@@ -206,16 +206,27 @@ impl Keys {
     pub fn for_each(&self, mut f: impl FnMut(usize, &str)) {
         match self {
             Keys::Count(n) => {
-                use std::fmt::Write;
-                let mut name = String::new();
-                for i in 0..*n as usize {
-                    name.clear();
-                    let _ = write!(name, "key-{i}");
-                    f(i, &name);
-                }
+                let mut buf = [0; Keys::COUNTED_MAX];
+                (0..*n as usize).for_each(|i| f(i, Keys::counted(i, &mut buf)));
             }
             Keys::List(list) => list.iter().enumerate().for_each(|(i, k)| f(i, k)),
         }
+    }
+
+    /// The longest name `counted` writes: `key-` and a 64-bit number.
+    pub const COUNTED_MAX: usize = 24;
+
+    /// Key `i` of a `keys.count`, `key-{i}`, written into `buf` (cheap enough to do per
+    /// record).
+    pub fn counted(i: usize, buf: &mut [u8; Keys::COUNTED_MAX]) -> &str {
+        buf[..4].copy_from_slice(b"key-");
+        let digits = i.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut n = i;
+        for d in buf[4..4 + digits].iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        std::str::from_utf8(&buf[..4 + digits]).expect("ASCII digits")
     }
 }
 
