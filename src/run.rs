@@ -1110,7 +1110,7 @@ fn key_partitions(spec: &crate::scenario::Producer, partitions: u32) -> Vec<(Str
 /// after a record of a higher sequence (reordered by a retry).
 fn producer_log_figures(engine: &Engine<Node>, info: &ClusterInfo, producers: usize) -> Vec<(u64, u64)> {
     let mut figures = vec![(0u64, 0u64); producers];
-    for p in 0..info.partitions.len() as Pidx {
+    for p in (0..info.partitions.len() as Pidx).filter(|&p| !info.is_internal(p)) {
         let mut seen: BTreeMap<u32, (rangemap::RangeSet<u64>, u64)> = BTreeMap::new();
         for r in final_log(engine, info, p) {
             let (set, next) = seen.entry(r.producer).or_insert_with(|| (rangemap::RangeSet::new(), 0));
@@ -1199,7 +1199,7 @@ fn group_marks(
             let mut lag = BTreeMap::new();
             let mut positions = BTreeMap::new();
             for &p in parts {
-                let offset = coordinator.disk.committed(g as u32, p);
+                let offset = coordinator.committed(g as u32, p);
                 if let Some(o) = offset {
                     committed.insert(info.partition_name(p), o);
                 }
@@ -1336,7 +1336,7 @@ fn assemble(
         let coordinator = broker(engine, info, coordinator_of(engine, info, g));
         for &p in parts {
             let hw = final_high_watermark(engine, info, &c.last_hw, p);
-            let committed = coordinator.disk.committed(g as u32, p).unwrap_or(0);
+            let committed = coordinator.committed(g as u32, p).unwrap_or(0);
             if committed < hw {
                 let message = format!(
                     "group {} still lags on {} after the drain: committed {committed}, high watermark {hw}",
@@ -1452,7 +1452,7 @@ fn assemble(
             let mut committed = BTreeMap::new();
             let mut lag = BTreeMap::new();
             for &p in &group_partitions[g] {
-                let offset = coordinator.disk.committed(g as u32, p);
+                let offset = coordinator.committed(g as u32, p);
                 if let Some(o) = offset {
                     committed.insert(info.partition_name(p), o);
                 }
@@ -1609,14 +1609,7 @@ fn assemble(
         })
         .collect();
 
-    let mut notes =
-        vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
-    if !scenario.groups.is_empty() {
-        notes.push(
-            "group metadata and commits reach a coordinator's replicas by a message of their own, not through the __consumer_offsets log"
-                .to_string(),
-        );
-    }
+    let notes = vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
 
     Report {
         scenario: scenario.name.clone(),

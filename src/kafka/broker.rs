@@ -10,7 +10,7 @@
 //! offsets) survives a process crash; a power loss drops each log's unflushed tail.
 
 use crate::kafka::epoch::{EpochCache, truncation_offset};
-use crate::kafka::group::{Coordinator, GroupSnapshot, GroupTimer};
+use crate::kafka::group::{Coordinator, GroupTimer};
 use crate::kafka::log::{Batch, Log, RecordRange, SharedStore};
 use crate::kafka::producer_state::{ProducerStates, Verdict};
 use crate::kafka::protocol::{
@@ -21,7 +21,7 @@ use crate::sim::rng::SimRng;
 use crate::sim::{CrashKind, Duration, NodeId, Time, TimerId};
 use rand::RngExt;
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod offsets;
@@ -56,8 +56,12 @@ pub enum BrokerTimer {
     FetcherRetry { leader: u32 },
     /// An AlterPartition went unanswered.
     AlterPartitionTimeout { partition: Pidx, request: u64 },
-    /// An offset commit waited `offsets.commit.timeout.ms` for the replicas.
-    OffsetCommitExpire(u64),
+    /// The oldest offset commit (or fetch) on this `__consumer_offsets` partition reached
+    /// `offsets.commit.timeout.ms`.
+    OffsetCommitExpire(Pidx),
+    /// The group coordinator's batch for this `__consumer_offsets` partition lingered
+    /// `group.coordinator.append.linger.ms`.
+    CoordinatorAppend(Pidx),
 }
 
 /// What survives a process crash.
@@ -68,53 +72,6 @@ pub struct Disk {
     /// The leader epoch cache of each replica (`leader-epoch-checkpoint`).
     pub epochs: Vec<EpochCache>,
     pub high_watermark_checkpoint: Vec<u64>,
-    /// Committed offsets of the groups this broker coordinates, by (group, partition).
-    /// `__consumer_offsets` is a log like any other: a commit reaches the disk only when
-    /// flushed, so a power loss can take recent commits back.
-    pub offsets: BTreeMap<(u32, Pidx), CommittedOffset>,
-    /// The stored metadata of each group (generation, members, assignment), flushed like
-    /// the offsets.
-    pub groups: BTreeMap<u32, Stored<GroupSnapshot>>,
-}
-
-/// A value kept in `__consumer_offsets`: the last version on disk, and later ones still
-/// in the page cache with the time they were written.
-#[derive(Clone, Debug)]
-pub struct Stored<T> {
-    durable: Option<T>,
-    cached: VecDeque<(Time, T)>,
-}
-
-impl<T> Default for Stored<T> {
-    fn default() -> Self {
-        Stored {
-            durable: None,
-            cached: VecDeque::new(),
-        }
-    }
-}
-
-impl<T> Stored<T> {
-    pub fn latest(&self) -> Option<&T> {
-        self.cached.back().map(|c| &c.1).or(self.durable.as_ref())
-    }
-    fn write(&mut self, now: Time, value: T) {
-        self.cached.push_back((now, value));
-    }
-    fn flush_older_than(&mut self, cutoff: Time) {
-        while self.cached.front().is_some_and(|c| c.0 <= cutoff) {
-            self.durable = self.cached.pop_front().map(|c| c.1);
-        }
-    }
-}
-
-/// A group's committed offset of one partition.
-pub type CommittedOffset = Stored<u64>;
-
-impl Disk {
-    pub fn committed(&self, group: u32, p: Pidx) -> Option<u64> {
-        self.offsets.get(&(group, p)).and_then(|c| c.latest().copied())
-    }
 }
 
 /// What the leader knows of one follower (`Replica.scala`'s `ReplicaState`).
@@ -279,8 +236,8 @@ pub struct Broker {
     next_id: u64,
     /// The classic group coordinator, for the groups this broker coordinates.
     pub coordinator: Coordinator,
-    /// Committed offsets on their way to the replicas of `__consumer_offsets`.
-    offsets: offsets::OffsetCopies,
+    /// The coordinator's shards of the `__consumer_offsets` partitions it leads.
+    shards: offsets::Shards,
 }
 
 impl Broker {
@@ -301,8 +258,6 @@ impl Broker {
                 logs,
                 epochs: vec![EpochCache::default(); n],
                 high_watermark_checkpoint: vec![0; n],
-                offsets: BTreeMap::new(),
-                groups: BTreeMap::new(),
             },
             broker_epoch: Some(u64::from(id)),
             image: Some(MetadataImage::initial(&info)),
@@ -316,7 +271,7 @@ impl Broker {
             next_id: 0,
             disk_rng,
             coordinator: Coordinator::new(group_rng, info.config.group_initial_rebalance_delay),
-            offsets: offsets::OffsetCopies::first_boot((0..n as Pidx).filter(|&p| info.is_internal(p))),
+            shards: offsets::Shards::default(),
             info,
         }
     }
@@ -339,53 +294,17 @@ impl Broker {
         self.is_leader(self.info.offsets_pidx[group as usize])
     }
 
-    /// Whether a copy of group data from the leader of epoch `leader_epoch` of the group's
-    /// `__consumer_offsets` partition is current here (not from an older leader, and not
-    /// arriving at the leader itself).
-    fn fresh_copy(&self, group: u32, leader_epoch: u32) -> bool {
-        let p = self.info.offsets_pidx[group as usize];
-        let current = self.image.as_ref().map_or(0, |i| i.partitions[p as usize].leader_epoch);
-        !self.is_leader(p) && leader_epoch >= current
-    }
-
     /// The coordinator's timers, and the group metadata they may change.
     pub fn on_group_timer(&mut self, now: Time, timer: GroupTimer, out: &mut Out) {
         self.coordinator.on_timer(now, timer, out);
         self.store_groups(now, out);
     }
 
-    /// Stores the metadata of groups that changed, here and on the other replicas of
-    /// their `__consumer_offsets` partitions.
-    pub fn store_groups(&mut self, now: Time, out: &mut Out) {
+    /// Writes the metadata of groups that changed to their `__consumer_offsets`
+    /// partitions.
+    pub fn store_groups(&mut self, _now: Time, out: &mut Out) {
         for (group, snapshot) in self.coordinator.take_changes() {
-            let p = self.info.offsets_pidx[group as usize];
-            let leader_epoch = self.leader_epoch(p).unwrap_or(0);
-            for &b in &self.info.partitions[p as usize].replicas {
-                if b != self.id {
-                    let copy = Msg::GroupMetadataReplica {
-                        group,
-                        leader_epoch,
-                        snapshot: snapshot.clone(),
-                    };
-                    out.send(self.info.broker_node(b), copy);
-                }
-            }
-            self.disk.groups.entry(group).or_default().write(now, snapshot);
-        }
-    }
-
-    /// Keeps a committed offset. `__consumer_offsets` is a log like any other: the commit
-    /// reaches the disk when the log is flushed.
-    fn store_commit(&mut self, now: Time, group: u32, p: Pidx, offset: u64) {
-        let c = self.disk.offsets.entry((group, p)).or_default();
-        c.write(now, offset);
-        if self
-            .info
-            .config
-            .log_flush_interval_messages
-            .is_some_and(|n| c.cached.len() as u64 >= n)
-        {
-            c.flush_older_than(now);
+            self.shard_store_group(group, snapshot, out);
         }
     }
 
@@ -412,7 +331,7 @@ impl Broker {
 
     pub fn crash(&mut self, kind: CrashKind, out: &mut Out) {
         self.coordinator.crash();
-        self.offsets = offsets::OffsetCopies::default();
+        self.shards = offsets::Shards::default();
         self.parked.clear();
         self.purgatory.clear();
         self.producers.clear();
@@ -423,12 +342,6 @@ impl Broker {
         self.roles.iter_mut().for_each(|r| *r = Role::Offline);
         self.high_watermark.iter_mut().for_each(|h| *h = 0);
         if kind == CrashKind::PowerLoss {
-            for c in self.disk.offsets.values_mut() {
-                c.cached.clear();
-            }
-            for g in self.disk.groups.values_mut() {
-                g.cached.clear();
-            }
             for (p, log) in self.disk.logs.iter_mut().enumerate() {
                 if let Some(log) = log {
                     // The OS may have written back part of the dirty tail on its own: a
@@ -539,12 +452,6 @@ impl Broker {
             }
             BrokerTimer::Writeback => {
                 let expire_before = Time(now.0.saturating_sub(PAGE_CACHE_EXPIRE.0));
-                for c in self.disk.offsets.values_mut() {
-                    c.flush_older_than(expire_before);
-                }
-                for g in self.disk.groups.values_mut() {
-                    g.flush_older_than(expire_before);
-                }
                 for log in self.disk.logs.iter_mut().flatten() {
                     log.flush_older_than(expire_before);
                 }
@@ -593,7 +500,8 @@ impl Broker {
                     out.idle();
                 }
             }
-            BrokerTimer::OffsetCommitExpire(id) => self.offsets_expire(id, out),
+            BrokerTimer::OffsetCommitExpire(p) => self.offsets_expire(now, p, out),
+            BrokerTimer::CoordinatorAppend(p) => self.shard_append(now, p, out),
         }
     }
 
@@ -817,16 +725,6 @@ impl Broker {
                     .ok_or(ErrorCode::CoordinatorNotAvailable);
                 out.send(from, Msg::FindCoordinatorResponse { id, coordinator });
             }
-            // Copies from the coordinator; one from an older leader is dropped.
-            Msg::GroupMetadataReplica {
-                group,
-                leader_epoch,
-                snapshot,
-            } if self.fresh_copy(group, leader_epoch) => {
-                self.disk.groups.entry(group).or_default().write(now, snapshot);
-            }
-            msg @ Msg::OffsetCommitReplica { .. } => self.offsets_copy(now, from, msg, out),
-            msg @ Msg::OffsetCommitReplicaAck { .. } => self.offsets_ack(now, from, msg, out),
             Msg::OffsetCommitRequest {
                 id,
                 group,
@@ -890,15 +788,17 @@ impl Broker {
                 out.send(from, Msg::LeaveGroupResponse { id });
             }
             Msg::OffsetFetchRequest { id, group, partitions } => {
-                let result = if !self.coordinates(group) {
-                    Err(ErrorCode::NotCoordinator)
+                if self.coordinates(group) {
+                    self.offsets_fetch(now, from, id, group, partitions, out);
                 } else {
-                    Ok(partitions
-                        .into_iter()
-                        .map(|p| (p, self.disk.committed(group, p)))
-                        .collect())
-                };
-                out.send(from, Msg::OffsetFetchResponse { id, result });
+                    out.send(
+                        from,
+                        Msg::OffsetFetchResponse {
+                            id,
+                            result: Err(ErrorCode::NotCoordinator),
+                        },
+                    );
+                }
             }
             _ => {}
         }
@@ -936,10 +836,10 @@ impl Broker {
             if !self.coordinates(g) {
                 self.coordinator.forget(g, out);
             } else if !self.coordinator.has(g)
-                && let Some(snapshot) = self.disk.groups.get(&g).and_then(Stored::latest)
+                && let Some(snapshot) = self.shard_group(self.info.offsets_pidx[g as usize], g).cloned()
             {
                 // The new coordinator loads the group it finds in the partition.
-                self.coordinator.load(now, g, snapshot, out);
+                self.coordinator.load(now, g, &snapshot, out);
             }
         }
         let leaders: Vec<u32> = self.fetchers.keys().copied().collect();
@@ -984,7 +884,7 @@ impl Broker {
             epoch_start: leo,
         });
         if self.info.is_internal(p) {
-            self.offsets_lead(now, p, state.leader_epoch, &state.isr, out);
+            self.shard_load(p);
         }
         out.observe(Obs::BecameLeader {
             partition: p,
@@ -1021,7 +921,7 @@ impl Broker {
         if !self.is_leader(p) {
             return;
         }
-        self.offsets_resign(p, out);
+        self.shard_unload(p, out);
         self.roles[p as usize] = Role::Offline;
         let mut i = 0;
         while i < self.purgatory.len() {
@@ -1191,8 +1091,6 @@ impl Broker {
     fn note_follower_fetch(&mut self, now: Time, fp: &FetchPartition, follower: u32, out: &mut Out) {
         let p = fp.partition;
         let leo = self.leo(p);
-        self.offsets_fetched(now, p, follower, out);
-        let offsets_caught_up = self.offsets_caught_up(p, follower);
         let Role::Leader(l) = &mut self.roles[p as usize] else {
             return;
         };
@@ -1216,7 +1114,6 @@ impl Broker {
             && eligible
             && fp.offset >= hw
             && fp.offset >= l.epoch_start
-            && offsets_caught_up
         {
             let mut isr = l.isr.clone();
             isr.push(follower);
@@ -1267,10 +1164,7 @@ impl Broker {
                 .iter()
                 .copied()
                 .filter(|b| *b != self.id)
-                .filter(|b| {
-                    l.followers.get(b).is_some_and(|r| !r.is_caught_up(leo, now, max_lag))
-                        || self.offsets_lagging(p, *b, now, max_lag)
-                })
+                .filter(|b| l.followers.get(b).is_some_and(|r| !r.is_caught_up(leo, now, max_lag)))
                 .collect();
             if !out_of_sync.is_empty() {
                 let isr: Vec<u32> = l.isr.iter().copied().filter(|b| !out_of_sync.contains(b)).collect();
@@ -1281,7 +1175,6 @@ impl Broker {
 
     /// `Partition.maybeIncrementLeaderHW` (KAFKA.md §1.2).
     fn maybe_increment_hw(&mut self, now: Time, p: Pidx, out: &mut Out) {
-        self.offsets_complete(p, out);
         let leo = self.leo(p);
         let Role::Leader(l) = &self.roles[p as usize] else {
             return;
@@ -1318,6 +1211,7 @@ impl Broker {
             });
             self.complete_produces(p, out);
             self.complete_parked(p, false, out);
+            self.shard_complete(p, out);
         }
     }
 

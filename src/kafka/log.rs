@@ -1,6 +1,8 @@
 //! A partition replica's log: batches, never single records. Offsets, the log end offset
 //! (LEO), the flushed prefix, and range reads (DESIGN.md §3).
 
+use crate::kafka::Pidx;
+use crate::kafka::group::GroupSnapshot;
 use crate::sim::Time;
 use serde::Serialize;
 use std::cell::{Ref, RefCell};
@@ -147,6 +149,19 @@ impl Entry {
     }
 }
 
+/// The writer of the group coordinator's batches in `__consumer_offsets`: their
+/// `first_seq` numbers their records in the partition's [`Store`].
+pub const COORDINATOR: u32 = u32::MAX;
+
+/// One record the group coordinator writes to `__consumer_offsets`: a group's committed
+/// offset of one partition (`OffsetCommit`, key type 1), or the group's metadata
+/// (`GroupMetadata`, key type 2), a tombstone-free snapshot of its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordinatorRecord {
+    Offset { group: u32, partition: Pidx, offset: u64 },
+    Group { group: u32, snapshot: u32 },
+}
+
 /// The batches of one partition that its replicas agree on, kept once for all of them.
 /// Each replica's log begins with a prefix of these (`shared`); whatever else it holds
 /// (a diverging tail, while it has one) it keeps itself. The store is bookkeeping of the
@@ -156,6 +171,11 @@ pub struct Store {
     entries: Vec<Entry>,
     /// Per replica: how many of `entries` begin its log.
     shared: Vec<(u32, usize)>,
+    /// In `__consumer_offsets`, what the coordinator's records say, numbered by the
+    /// `first_seq` of their batches (so a batch cut in two still names its records), and
+    /// the group snapshots they point to. Never truncated: a number names one record.
+    records: Vec<CoordinatorRecord>,
+    snapshots: Vec<GroupSnapshot>,
 }
 
 /// One partition's store, shared by the logs of its replicas (a run is single-threaded).
@@ -286,6 +306,61 @@ impl Log {
         let base_offset = self.end_offset();
         self.push(Entry::of(&RecordRange { base_offset, ..*r }), now);
         base_offset
+    }
+
+    /// Appends the group coordinator's `records` as one batch (`CoordinatorPartitionWriter
+    /// .append`) and returns it as it sits in the log.
+    pub fn append_coordinator(
+        &mut self,
+        records: &[CoordinatorRecord],
+        bytes: u32,
+        leader_epoch: u32,
+        now: Time,
+    ) -> RecordRange {
+        let first_seq = {
+            let mut store = self.store.borrow_mut();
+            store.records.extend_from_slice(records);
+            (store.records.len() - records.len()) as u64
+        };
+        let range = RecordRange {
+            base_offset: self.end_offset(),
+            producer: COORDINATOR,
+            first_seq,
+            count: records.len() as u32,
+            bytes,
+            leader_epoch,
+            producer_epoch: 0,
+            seq: None,
+        };
+        self.push(Entry::of(&range), now);
+        range
+    }
+
+    /// Keeps a group snapshot for a [`CoordinatorRecord::Group`] to point to.
+    pub fn keep_snapshot(&mut self, snapshot: GroupSnapshot) -> u32 {
+        let mut store = self.store.borrow_mut();
+        store.snapshots.push(snapshot);
+        (store.snapshots.len() - 1) as u32
+    }
+
+    pub fn snapshot(&self, i: u32) -> GroupSnapshot {
+        self.store.borrow().snapshots[i as usize].clone()
+    }
+
+    /// The coordinator's records in this log below `until`, in offset order, each with
+    /// its offset (what `CoordinatorLoaderImpl` replays).
+    pub fn coordinator_records(&self, until: u64) -> Vec<(u64, CoordinatorRecord)> {
+        let store = self.store.borrow();
+        let mut out = Vec::new();
+        for r in self.ranges().filter(|r| r.producer == COORDINATOR) {
+            for k in 0..u64::from(r.count) {
+                if r.base_offset + k >= until {
+                    return out;
+                }
+                out.push((r.base_offset + k, store.records[(r.first_seq + k) as usize]));
+            }
+        }
+        out
     }
 
     /// Appends `e` at the end: into the store when the store ends where this log does (the
@@ -487,6 +562,49 @@ mod tests {
     /// A log's batches as (base offset, first sequence, count).
     fn spans(log: &Log) -> Vec<(u64, u64, u32)> {
         log.ranges().map(|r| (r.base_offset, r.first_seq, r.count)).collect()
+    }
+
+    fn commit(partition: Pidx, offset: u64) -> CoordinatorRecord {
+        CoordinatorRecord::Offset {
+            group: 0,
+            partition,
+            offset,
+        }
+    }
+
+    /// A follower copying the coordinator's batches, whole or in part, and a replica that
+    /// wrote other records at the same offsets, each read back their own records.
+    #[test]
+    fn coordinator_records_follow_their_batches_through_copies_and_cuts() {
+        let store = SharedStore::default();
+        let (mut leader, mut follower) = (Log::new(store.clone(), 1), Log::new(store.clone(), 2));
+        leader.append_coordinator(&[commit(0, 10), commit(1, 20)], 100, 0, Time(0));
+        leader.append_coordinator(&[commit(0, 11), commit(1, 21), commit(2, 31)], 100, 0, Time(1));
+        // The follower copies the first batch and the first record of the second.
+        for r in leader.read(0, 3, u32::MAX) {
+            follower.append_range(&r, Time(2));
+        }
+        let offsets = |log: &Log, until| -> Vec<(u64, u64)> {
+            log.coordinator_records(until)
+                .into_iter()
+                .map(|(at, r)| match r {
+                    CoordinatorRecord::Offset { offset, .. } => (at, offset),
+                    CoordinatorRecord::Group { .. } => panic!("only commits here"),
+                })
+                .collect()
+        };
+        assert_eq!(offsets(&leader, 5), vec![(0, 10), (1, 20), (2, 11), (3, 21), (4, 31)]);
+        assert_eq!(offsets(&leader, 4), vec![(0, 10), (1, 20), (2, 11), (3, 21)]);
+        assert_eq!(offsets(&follower, 5), vec![(0, 10), (1, 20), (2, 11)]);
+        // The follower becomes leader and writes its own record at offset 3; the old
+        // leader truncates to 3 and copies it.
+        follower.append_coordinator(&[commit(1, 99)], 100, 1, Time(3));
+        leader.truncate_to(3);
+        for r in follower.read(3, 4, u32::MAX) {
+            leader.append_range(&r, Time(4));
+        }
+        assert_eq!(offsets(&leader, 10), vec![(0, 10), (1, 20), (2, 11), (3, 99)]);
+        assert_eq!(offsets(&follower, 10), offsets(&leader, 10));
     }
 
     #[test]

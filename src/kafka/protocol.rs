@@ -167,16 +167,6 @@ pub enum Msg {
     ListOffsetsResponse { id: u64, offsets: Vec<(Pidx, Result<u64, ErrorCode>)> },
     FindCoordinatorRequest { id: u64, group: u32 },
     FindCoordinatorResponse { id: u64, coordinator: Result<u32, ErrorCode> },
-    /// The coordinator copies each commit, as (group, partition, offset), to the other
-    /// replicas of its `__consumer_offsets` `partition`, numbered from 1 within its
-    /// leadership of `leader_epoch` (a copy from an older leader is dropped); a `full` copy
-    /// holds every offset the coordinator keeps in that partition, as of copy `seq`.
-    OffsetCommitReplica { partition: Pidx, leader_epoch: u32, seq: u64, full: bool, offsets: Vec<(u32, Pidx, u64)> },
-    /// A replica's answer to copy `seq`: the last copy of this leadership it has applied,
-    /// in order (`None`: none), so the coordinator sees what it holds.
-    OffsetCommitReplicaAck { partition: Pidx, leader_epoch: u32, seq: u64, applied: Option<u64> },
-    /// The group's metadata, copied the same way when the group becomes stable or empty.
-    GroupMetadataReplica { group: u32, leader_epoch: u32, snapshot: crate::kafka::group::GroupSnapshot },
     /// `generation` -1 and an empty `member_id` commit outside the group protocol.
     OffsetCommitRequest { id: u64, group: u32, generation: i32, member_id: String, offsets: Vec<(Pidx, u64)> },
     OffsetCommitResponse { id: u64, result: Result<Vec<(Pidx, u64)>, ErrorCode> },

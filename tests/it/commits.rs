@@ -101,8 +101,8 @@ fn a_commit_is_acknowledged_only_once_the_in_sync_replicas_hold_it() {
 /// broker-2, a follower of the group's `__consumer_offsets` partition, is down from 10s
 /// to 25s and misses every commit made meanwhile (acknowledged by broker-3 and broker-1
 /// once the controller fenced broker-2 out of the ISR). Kafka lets a follower back into
-/// the ISR only once its log reaches the high watermark; here broker-2 is first sent the
-/// offsets it missed. broker-3, the coordinator, dies at 35s and broker-2, first in the
+/// the ISR only once its log reaches the high watermark: broker-2 copies the commit
+/// records it missed by fetching, as it would any records. broker-3, the coordinator, dies at 35s and broker-2, first in the
 /// partition's replica order, takes over: it must hold the commits the member made while
 /// it was down, since the member, its records all processed by 20s, commits nothing new.
 #[test]

@@ -1,154 +1,214 @@
-//! How a coordinator's committed offsets reach the other replicas of the group's
-//! `__consumer_offsets` partition, standing in for that partition's log (KAFKA.md §7.8).
+//! The group coordinator's writes to `__consumer_offsets` (KAFKA.md §7.8), as Kafka 4's
+//! `CoordinatorRuntime` makes them.
 //!
-//! Kafka appends each commit to the partition's log and answers it only once the high
-//! watermark covers it (`CoordinatorRuntime`: the response waits in the
-//! `DeferredEventQueue` until `HighWatermarkListener.onHighWatermarkUpdated`), so an
-//! acknowledged commit is on every in-sync replica, and a replica catches up on the log
-//! before it rejoins the ISR. kafkasim keeps offsets beside the log, so it numbers them as
-//! a log would: within one leadership the coordinator numbers each commit and copies it to
-//! the followers; a follower applies copies in order (a full copy of the partition's
-//! offsets when it is behind) and answers with the last one it applied. The coordinator
-//! answers a commit once every member of the maximal ISR has applied it
-//! (`offsets.commit.timeout.ms` after, COORDINATOR_NOT_AVAILABLE; NOT_COORDINATOR if it
-//! loses the partition first), counts a follower that holds back copies as lagging like
-//! one that holds back the log, and lets a follower back into the ISR only once it holds
-//! every copy.
+//! Each `__consumer_offsets` partition this broker leads has a shard. An accepted
+//! OffsetCommit becomes one record per partition, applied to the shard's state at once
+//! and added to the current batch; the batch is appended to the partition's log when
+//! `group.coordinator.append.linger.ms` has passed since it opened
+//! (`CoordinatorRuntime.maybeAllocateNewBatch`'s linger task, `flushCurrentBatch`).
+//! Followers copy it with their ordinary fetches. The commit is answered once the high
+//! watermark covers its batch (`DeferredEventQueue.completeUpTo`), fails with
+//! COORDINATOR_NOT_AVAILABLE when that takes `offsets.commit.timeout.ms`, and with
+//! NOT_COORDINATOR when the broker stops leading the partition first. Group metadata goes
+//! the same way, but nobody waits for it. A broker that becomes leader loads the shard
+//! from its own log (`CoordinatorLoaderImpl`), and reads (OffsetFetch) see only what the
+//! high watermark covers (`lastCommittedOffset`).
 
 use super::{Broker, BrokerTimer, Role};
+use crate::kafka::group::GroupSnapshot;
+use crate::kafka::log::CoordinatorRecord;
+use crate::kafka::producer::BATCH_OVERHEAD;
 use crate::kafka::protocol::{ErrorCode, Msg};
-use crate::kafka::{Out, Pidx, Timer};
+use crate::kafka::{Obs, Out, Pidx, Timer};
 use crate::sim::{Duration, NodeId, Time, TimerId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// `offsets.commit.timeout.ms` (`GroupCoordinatorConfig`): how long a commit may wait for
-/// the replicas; then `CoordinatorRuntime` fails it with a timeout, which
+/// the high watermark; then `CoordinatorRuntime` fails it with a timeout, which
 /// `CoordinatorOperationExceptionHelper.handleOperationException` turns into
 /// COORDINATOR_NOT_AVAILABLE.
 pub const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_millis(5000);
 
-/// A follower that has not answered a copy for this long is sent a full one
-/// (`replica.fetch.backoff.ms`, how long a follower waits before fetching again).
-const RESEND_AFTER: Duration = Duration::from_millis(1000);
+/// `group.coordinator.append.linger.ms` (`GroupCoordinatorConfig`, 5 ms in 4.0 and 4.1).
+pub const APPEND_LINGER: Duration = Duration::from_millis(5);
 
-/// The copies of every `__consumer_offsets` partition this broker leads (the leader side)
-/// and follows (the follower side). Held in memory: a crash forgets it.
+/// The size of one OffsetCommit record (key: group, topic, partition; value: offset,
+/// leader epoch, metadata, commit timestamp), about what Kafka writes for a short group
+/// and topic name.
+const RECORD_BYTES: u32 = 80;
+
+/// The shards of the `__consumer_offsets` partitions this broker leads. Held in memory: a
+/// crash forgets it, and the next leadership loads it from the log.
 #[derive(Default)]
-pub struct OffsetCopies {
-    led: BTreeMap<Pidx, Stream>,
-    /// Per partition followed: the leader epoch and number of the last copy applied.
-    applied: BTreeMap<Pidx, (u32, u64)>,
-    next_wait: u64,
-}
-
-/// One leadership's numbered copies.
-struct Stream {
-    epoch: u32,
-    /// The number of the last commit; 0 is the state the leadership began with.
-    seq: u64,
-    /// The last number every member of the maximal ISR holds (the copies' high watermark).
-    held: u64,
-    followers: BTreeMap<u32, Follower>,
-    /// Commits waiting for the in-sync replicas, in order.
-    waiting: Vec<Waiting>,
+pub struct Shards {
+    led: BTreeMap<Pidx, Shard>,
 }
 
 #[derive(Default)]
-struct Follower {
-    /// The last copy it applied in this leadership, as far as the leader knows.
-    applied: Option<u64>,
-    /// Whether it was in the maximal ISR when the leader last looked.
-    in_isr: bool,
-    /// `lastCaughtUpTimeMs`, and the leader's last number and the time at its previous
-    /// answer (`Replica.updateFetchStateOrThrow`, with copies for the log).
-    caught_up: Option<Time>,
-    last_answer: Option<(u64, Time)>,
-    /// When a copy was last sent to it, and when a full copy was.
-    sent: Option<Time>,
-    full_sent: Option<Time>,
-}
-
-struct Waiting {
-    id: u64,
-    seq: u64,
-    client: NodeId,
-    request: u64,
-    offsets: Vec<(Pidx, u64)>,
-    /// Its timeout, once it has to wait; cancelled when it is answered.
+struct Shard {
+    /// Per (group, partition): the offsets written, each with the log offset after its
+    /// record, oldest first. Only the newest one the high watermark covers and those
+    /// above it are kept.
+    offsets: BTreeMap<(u32, Pidx), VecDeque<(u64, u64)>>,
+    /// The newest metadata of each group written (what a new coordinator loads).
+    groups: BTreeMap<u32, GroupSnapshot>,
+    /// The batch not appended yet, and its linger task.
+    batch: Vec<CoordinatorRecord>,
+    linger: Option<TimerId>,
+    /// Commits in the open batch, then those appended and waiting for the high
+    /// watermark to reach the end offset they carry, in the order they came.
+    batched: Vec<Op>,
+    waiting: VecDeque<(u64, Op)>,
+    /// The timeout task for the oldest commit: it fires at that commit's deadline.
     expire: Option<TimerId>,
 }
 
-impl OffsetCopies {
-    /// A broker's first boot: before the first leadership of `partitions` (epoch 0) has
-    /// numbered a commit, every replica holds the same nothing.
-    pub fn first_boot(partitions: impl Iterator<Item = Pidx>) -> OffsetCopies {
-        OffsetCopies {
-            applied: partitions.map(|p| (p, (0, 0))).collect(),
-            ..OffsetCopies::default()
+/// A request waiting for the high watermark: a commit, or an OffsetFetch, which the
+/// consumer sends with `requireStable` and which `GroupCoordinatorService.fetchOffsets`
+/// therefore runs as a write without records: it reads the latest offsets written and is
+/// answered once they are committed.
+struct Op {
+    client: NodeId,
+    request: u64,
+    reply: Reply,
+    deadline: Time,
+}
+
+enum Reply {
+    Commit(Vec<(Pidx, u64)>),
+    Fetch(Vec<(Pidx, Option<u64>)>),
+}
+
+impl Op {
+    /// The answer: the request's result, or `error`.
+    fn answer(self, error: Option<ErrorCode>, out: &mut Out) {
+        let msg = match (self.reply, error) {
+            (Reply::Commit(offsets), None) => Msg::OffsetCommitResponse {
+                id: self.request,
+                result: Ok(offsets),
+            },
+            (Reply::Commit(_), Some(e)) => Msg::OffsetCommitResponse {
+                id: self.request,
+                result: Err(e),
+            },
+            (Reply::Fetch(offsets), None) => Msg::OffsetFetchResponse {
+                id: self.request,
+                result: Ok(offsets),
+            },
+            (Reply::Fetch(_), Some(e)) => Msg::OffsetFetchResponse {
+                id: self.request,
+                result: Err(e),
+            },
+        };
+        out.send(self.client, msg);
+    }
+
+    /// The error when it waits `offsets.commit.timeout.ms`: a commit's timeout becomes
+    /// COORDINATOR_NOT_AVAILABLE (`handleOperationException`), a fetch's NOT_COORDINATOR
+    /// (`handleOffsetFetchException`, for clients before 3.9).
+    fn timeout_error(&self) -> ErrorCode {
+        match self.reply {
+            Reply::Commit(_) => ErrorCode::CoordinatorNotAvailable,
+            Reply::Fetch(_) => ErrorCode::NotCoordinator,
         }
+    }
+}
+
+impl Shard {
+    /// Records that `(group, partition)` holds `offset` from log offset `end` on, with the
+    /// high watermark at `hw`.
+    fn write(&mut self, group: u32, partition: Pidx, offset: u64, end: u64, hw: u64) {
+        let values = self.offsets.entry((group, partition)).or_default();
+        while values.get(1).is_some_and(|v| v.0 <= hw) {
+            values.pop_front();
+        }
+        values.push_back((end, offset));
+    }
+
+    /// The committed offset as the high watermark `hw` has it.
+    fn committed(&self, group: u32, partition: Pidx, hw: u64) -> Option<u64> {
+        let values = self.offsets.get(&(group, partition))?;
+        values.iter().rev().find(|v| v.0 <= hw).map(|v| v.1)
+    }
+
+    /// Sets the timeout task for the oldest request, unless it is set.
+    fn arm_expire(&mut self, p: Pidx, out: &mut Out) {
+        if self.expire.is_none() {
+            self.expire = Some(out.set_timer(
+                OFFSETS_COMMIT_TIMEOUT,
+                Timer::Broker(BrokerTimer::OffsetCommitExpire(p)),
+            ));
+        }
+    }
+
+    /// The deadline of the oldest request still unanswered.
+    fn next_deadline(&self) -> Option<Time> {
+        self.waiting
+            .front()
+            .map(|w| &w.1)
+            .or(self.batched.first())
+            .map(|op| op.deadline)
     }
 }
 
 impl Broker {
-    /// `p` belongs to `__consumer_offsets` and this broker now leads it in `epoch`: a new
-    /// stream of copies begins with a full copy to every follower, except in the first
-    /// leadership while nothing is committed (see `first_boot`). Followers in the ISR
-    /// count as caught up now, as `Partition.makeLeader` counts them for the log.
-    pub(super) fn offsets_lead(&mut self, now: Time, p: Pidx, epoch: u32, isr: &[u32], out: &mut Out) {
-        let empty = !self
-            .disk
-            .offsets
-            .keys()
-            .any(|(g, _)| self.info.offsets_pidx[*g as usize] == p);
-        let first = epoch == 0 && empty;
-        let followers = self.info.partitions[p as usize]
-            .replicas
-            .iter()
-            .filter(|&&b| b != self.id)
-            .map(|&b| {
-                let f = Follower {
-                    applied: first.then_some(0),
-                    in_isr: isr.contains(&b),
-                    caught_up: isr.contains(&b).then_some(now),
-                    ..Follower::default()
-                };
-                (b, f)
-            })
-            .collect();
-        self.offsets.led.insert(
-            p,
-            Stream {
-                epoch,
-                seq: 0,
-                held: 0,
-                followers,
-                waiting: Vec::new(),
-            },
-        );
-        if !first {
-            let followers: Vec<u32> = self.offsets.led[&p].followers.keys().copied().collect();
-            for b in followers {
-                self.offsets_full_copy(now, p, b, out);
-            }
-        }
-    }
-
-    /// Leadership of `p` ends: the commits waiting on it fail with NOT_COORDINATOR, as
-    /// `CoordinatorRuntime` fails the pending events of a shard it unloads.
-    pub(super) fn offsets_resign(&mut self, p: Pidx, out: &mut Out) {
-        if let Some(stream) = self.offsets.led.remove(&p) {
-            for w in stream.waiting {
-                if let Some(expire) = w.expire {
-                    out.cancel_timer(expire);
+    /// `p` belongs to `__consumer_offsets` and this broker now leads it: the shard loads
+    /// from the log, everything up to the log end, with the high watermark deciding what
+    /// reads see (`CoordinatorLoaderImpl`, `lastCommittedOffset = min(LEO, HW)`).
+    pub(super) fn shard_load(&mut self, p: Pidx) {
+        let hw = self.high_watermark[p as usize];
+        let mut shard = Shard::default();
+        if let Some(log) = self.log(p) {
+            for (offset, record) in log.coordinator_records(log.end_offset()) {
+                match record {
+                    CoordinatorRecord::Offset {
+                        group,
+                        partition,
+                        offset: value,
+                    } => shard.write(group, partition, value, offset + 1, hw),
+                    CoordinatorRecord::Group { group, snapshot } => {
+                        shard.groups.insert(group, log.snapshot(snapshot));
+                    }
                 }
-                let result = Err(ErrorCode::NotCoordinator);
-                out.send(w.client, Msg::OffsetCommitResponse { id: w.request, result });
             }
+        }
+        self.shards.led.insert(p, shard);
+    }
+
+    /// The metadata of `group` that the shard of `p` loaded or wrote last.
+    pub(super) fn shard_group(&self, p: Pidx, group: u32) -> Option<&GroupSnapshot> {
+        self.shards.led.get(&p)?.groups.get(&group)
+    }
+
+    /// Leadership of `p` ends: the shard unloads; the batch not appended is dropped, and
+    /// the commits waiting fail with NOT_COORDINATOR, as `CoordinatorRuntime` fails the
+    /// pending events of a shard it unloads.
+    pub(super) fn shard_unload(&mut self, p: Pidx, out: &mut Out) {
+        let Some(shard) = self.shards.led.remove(&p) else {
+            return;
+        };
+        for timer in [shard.linger, shard.expire].into_iter().flatten() {
+            out.cancel_timer(timer);
+        }
+        for op in shard.waiting.into_iter().map(|w| w.1).chain(shard.batched) {
+            op.answer(Some(ErrorCode::NotCoordinator), out);
         }
     }
 
-    /// An accepted commit: kept here at once, copied to the followers under the next
-    /// number, and answered once the in-sync replicas hold it.
+    /// Adds records to the shard's open batch, opening one (and its linger task) if none
+    /// is; returns the log offset after the last of them.
+    fn shard_add(&mut self, p: Pidx, records: &[CoordinatorRecord], out: &mut Out) -> Option<u64> {
+        let leo = self.leo(p);
+        let shard = self.shards.led.get_mut(&p)?;
+        if shard.linger.is_none() {
+            shard.linger = Some(out.set_timer(APPEND_LINGER, Timer::Broker(BrokerTimer::CoordinatorAppend(p))));
+        }
+        shard.batch.extend_from_slice(records);
+        Some(leo + shard.batch.len() as u64)
+    }
+
+    /// An accepted commit: applied to the shard at once, written with the next batch, and
+    /// answered once the high watermark covers it.
     pub(super) fn offsets_commit(
         &mut self,
         now: Time,
@@ -158,266 +218,203 @@ impl Broker {
         offsets: Vec<(Pidx, u64)>,
         out: &mut Out,
     ) {
-        for &(tp, offset) in &offsets {
-            self.store_commit(now, group, tp, offset);
-        }
         let p = self.info.offsets_pidx[group as usize];
-        let Some(stream) = self.offsets.led.get_mut(&p) else {
-            // Not leading the partition after all: `coordinates` said otherwise.
-            out.send(
-                client,
-                Msg::OffsetCommitResponse {
-                    id: request,
-                    result: Ok(offsets),
-                },
-            );
+        let records: Vec<CoordinatorRecord> = offsets
+            .iter()
+            .map(|&(partition, offset)| CoordinatorRecord::Offset {
+                group,
+                partition,
+                offset,
+            })
+            .collect();
+        let Some(end) = self.shard_add(p, &records, out) else {
+            let result = Err(ErrorCode::NotCoordinator);
+            out.send(client, Msg::OffsetCommitResponse { id: request, result });
             return;
         };
-        stream.seq += 1;
-        let (seq, epoch) = (stream.seq, stream.epoch);
-        let copy: Vec<(u32, Pidx, u64)> = offsets.iter().map(|&(tp, o)| (group, tp, o)).collect();
-        for (&b, f) in &mut stream.followers {
-            f.sent = Some(now);
-            let msg = Msg::OffsetCommitReplica {
-                partition: p,
-                leader_epoch: epoch,
-                seq,
-                full: false,
-                offsets: copy.clone(),
-            };
-            out.send(self.info.broker_node(b), msg);
+        let hw = self.high_watermark[p as usize];
+        let shard = self.shards.led.get_mut(&p).expect("shard_add found it");
+        let first = end - offsets.len() as u64;
+        for (k, &(tp, offset)) in offsets.iter().enumerate() {
+            shard.write(group, tp, offset, first + k as u64 + 1, hw);
         }
-        self.offsets.next_wait += 1;
-        let id = self.offsets.next_wait;
-        self.offsets.led.get_mut(&p).expect("led").waiting.push(Waiting {
-            id,
-            seq,
+        shard.batched.push(Op {
             client,
             request,
-            offsets,
-            expire: None,
+            reply: Reply::Commit(offsets),
+            deadline: now + OFFSETS_COMMIT_TIMEOUT,
         });
-        self.offsets_complete(p, out);
-        let stream = self.offsets.led.get_mut(&p).expect("led");
-        if let Some(w) = stream.waiting.iter_mut().find(|w| w.id == id) {
-            w.expire = Some(out.set_timer(
-                OFFSETS_COMMIT_TIMEOUT,
-                Timer::Broker(BrokerTimer::OffsetCommitExpire(id)),
-            ));
+        shard.arm_expire(p, out);
+    }
+
+    /// An OffsetFetch of `group`'s coordinator: the latest offsets written, answered once
+    /// they are committed (with the open batch, or once the high watermark reaches the
+    /// log end; at once when nothing is pending).
+    pub(super) fn offsets_fetch(
+        &mut self,
+        now: Time,
+        client: NodeId,
+        request: u64,
+        group: u32,
+        partitions: Vec<Pidx>,
+        out: &mut Out,
+    ) {
+        let p = self.info.offsets_pidx[group as usize];
+        let (leo, hw) = (self.leo(p), self.high_watermark[p as usize]);
+        let Some(shard) = self.shards.led.get_mut(&p) else {
+            let result = Err(ErrorCode::NotCoordinator);
+            return out.send(client, Msg::OffsetFetchResponse { id: request, result });
+        };
+        let offsets = partitions
+            .into_iter()
+            .map(|tp| (tp, shard.offsets.get(&(group, tp)).and_then(|v| v.back()).map(|v| v.1)))
+            .collect();
+        let op = Op {
+            client,
+            request,
+            reply: Reply::Fetch(offsets),
+            deadline: now + OFFSETS_COMMIT_TIMEOUT,
+        };
+        if shard.linger.is_some() {
+            shard.batched.push(op);
+        } else if hw < leo {
+            shard.waiting.push_back((leo, op));
+        } else {
+            return op.answer(None, out);
+        }
+        shard.arm_expire(p, out);
+    }
+
+    /// Group metadata that changed: written with the shard's next batch; nobody waits.
+    pub(super) fn shard_store_group(&mut self, group: u32, snapshot: GroupSnapshot, out: &mut Out) {
+        let p = self.info.offsets_pidx[group as usize];
+        if !self.shards.led.contains_key(&p) {
+            return;
+        }
+        let index = self.log_mut(p).keep_snapshot(snapshot.clone());
+        self.shard_add(p, &[CoordinatorRecord::Group { group, snapshot: index }], out);
+        if let Some(shard) = self.shards.led.get_mut(&p) {
+            shard.groups.insert(group, snapshot);
         }
     }
 
-    /// Answers the commits every member of the maximal ISR holds, while the ISR is at
-    /// least `min.insync.replicas` (as the high watermark would advance). A follower that
-    /// leaves the ISR must show again that it holds the copies before it rejoins: it may
-    /// have restarted and lost some.
-    pub(super) fn offsets_complete(&mut self, p: Pidx, out: &mut Out) {
+    /// The linger task: the open batch goes to the log as the leader's append
+    /// (`CoordinatorPartitionWriter.append`, acks=1), and its commits wait for the high
+    /// watermark.
+    pub(super) fn shard_append(&mut self, now: Time, p: Pidx, out: &mut Out) {
+        let Some(shard) = self.shards.led.get_mut(&p) else {
+            return out.idle();
+        };
+        shard.linger = None;
+        let batch = std::mem::take(&mut shard.batch);
+        let ops = std::mem::take(&mut shard.batched);
         let Role::Leader(l) = &self.roles[p as usize] else {
             return;
         };
-        let Some(stream) = self.offsets.led.get_mut(&p) else {
-            return;
-        };
-        let maximal = l.maximal_isr();
-        for (b, f) in &mut stream.followers {
-            let in_isr = maximal.contains(b);
-            if f.in_isr && !in_isr {
-                f.applied = None;
-            }
-            f.in_isr = in_isr;
+        let epoch = l.epoch;
+        let flush_messages = self.info.topic_of(p).flush_messages;
+        let bytes = BATCH_OVERHEAD + RECORD_BYTES * batch.len() as u32;
+        let log = self.log_mut(p);
+        let range = log.append_coordinator(&batch, bytes, epoch, now);
+        if flush_messages.is_some_and(|n| log.unflushed_records() >= n) {
+            log.flush();
         }
-        let topic = self.info.topic_of(p);
-        if (l.isr.len() as u32) < topic.min_insync_replicas.min(topic.replication_factor) {
-            return;
-        }
-        let held = maximal
-            .iter()
-            .filter(|&&b| b != self.id)
-            .map(|b| stream.followers.get(b).and_then(|f| f.applied).unwrap_or(0))
-            .min()
-            .unwrap_or(stream.seq);
-        stream.held = stream.held.max(held);
-        let done = stream.waiting.iter().take_while(|w| w.seq <= held).count();
-        for w in stream.waiting.drain(..done) {
-            if let Some(expire) = w.expire {
-                out.cancel_timer(expire);
-            }
-            out.send(
-                w.client,
-                Msg::OffsetCommitResponse {
-                    id: w.request,
-                    result: Ok(w.offsets),
-                },
-            );
-        }
-    }
-
-    /// A commit waited `offsets.commit.timeout.ms`.
-    pub(super) fn offsets_expire(&mut self, id: u64, out: &mut Out) {
-        for stream in self.offsets.led.values_mut() {
-            if let Some(i) = stream.waiting.iter().position(|w| w.id == id) {
-                let w = stream.waiting.remove(i);
-                let result = Err(ErrorCode::CoordinatorNotAvailable);
-                out.send(w.client, Msg::OffsetCommitResponse { id: w.request, result });
-                return;
-            }
-        }
-        out.idle();
-    }
-
-    /// Sends follower `b` every offset kept in `p`, as of the stream's last number.
-    fn offsets_full_copy(&mut self, now: Time, p: Pidx, b: u32, out: &mut Out) {
-        let offsets: Vec<(u32, Pidx, u64)> = self
-            .disk
-            .offsets
-            .iter()
-            .filter(|((g, _), _)| self.info.offsets_pidx[*g as usize] == p)
-            .filter_map(|(&(g, tp), c)| c.latest().map(|&o| (g, tp, o)))
-            .collect();
-        let Some(stream) = self.offsets.led.get_mut(&p) else {
-            return;
-        };
-        let Some(f) = stream.followers.get_mut(&b) else {
-            return;
-        };
-        f.sent = Some(now);
-        f.full_sent = Some(now);
-        let msg = Msg::OffsetCommitReplica {
+        out.observe(Obs::Replicated {
             partition: p,
-            leader_epoch: stream.epoch,
-            seq: stream.seq,
-            full: true,
-            offsets,
-        };
-        out.send(self.info.broker_node(b), msg);
+            range,
+            source: None,
+        });
+        let end = range.end_offset();
+        let shard = self.shards.led.get_mut(&p).expect("led");
+        shard.waiting.extend(ops.into_iter().map(|op| (end, op)));
+        self.complete_parked_followers(p, out);
+        self.maybe_increment_hw(now, p, out);
     }
 
-    /// Whether follower `b` of `p` holds every copy the in-sync replicas hold, as a
-    /// follower's log must reach the high watermark to join the ISR
-    /// (`Partition.isFollowerInSync`); always, for other partitions.
-    pub(super) fn offsets_caught_up(&self, p: Pidx, b: u32) -> bool {
-        self.offsets
-            .led
-            .get(&p)
-            .is_none_or(|s| s.followers.get(&b).and_then(|f| f.applied).is_some_and(|a| a >= s.held))
-    }
-
-    /// Whether follower `b` of `p` has held back copies for longer than `max_lag`
-    /// (`Replica.isCaughtUp`, with copies for the log).
-    pub(super) fn offsets_lagging(&self, p: Pidx, b: u32, now: Time, max_lag: Duration) -> bool {
-        self.offsets.led.get(&p).is_some_and(|s| {
-            s.followers
-                .get(&b)
-                .is_some_and(|f| f.applied != Some(s.seq) && f.caught_up.is_none_or(|t| now.since(t) > max_lag))
-        })
-    }
-
-    /// Follower `b` fetched `p`: one that is behind and has had nothing for a while gets a
-    /// full copy (a copy was lost, or it restarted).
-    pub(super) fn offsets_fetched(&mut self, now: Time, p: Pidx, b: u32, out: &mut Out) {
-        let behind = self
-            .offsets
-            .led
-            .get(&p)
-            .is_some_and(|s| s.followers.get(&b).is_some_and(|f| f.applied != Some(s.seq)));
-        if !behind {
+    /// The high watermark of `p` moved: the commits it covers are answered.
+    pub(super) fn shard_complete(&mut self, p: Pidx, out: &mut Out) {
+        let hw = self.high_watermark[p as usize];
+        let Some(shard) = self.shards.led.get_mut(&p) else {
             return;
+        };
+        while shard.waiting.front().is_some_and(|w| w.0 <= hw) {
+            let (_, op) = shard.waiting.pop_front().expect("front");
+            op.answer(None, out);
         }
-        let quiet = self
-            .offsets
-            .led
-            .get(&p)
-            .and_then(|s| s.followers.get(&b))
-            .is_some_and(|f| f.sent.is_none_or(|t| now.since(t) >= RESEND_AFTER));
-        if quiet {
-            self.offsets_full_copy(now, p, b, out);
+        if shard.next_deadline().is_none()
+            && let Some(expire) = shard.expire.take()
+        {
+            out.cancel_timer(expire);
         }
     }
 
-    /// A copy from the leader of `p`: a full copy is applied whole, a numbered one only
-    /// right after the one before it. The answer says what this replica now holds.
-    pub(super) fn offsets_copy(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Out) {
-        let Msg::OffsetCommitReplica {
-            partition: p,
-            leader_epoch: epoch,
-            seq,
-            full,
-            offsets,
-        } = msg
-        else {
-            return;
+    /// The oldest commit's deadline: the commits past theirs fail (their records stay in
+    /// the log, and may still be committed), and the task waits for the next one.
+    pub(super) fn offsets_expire(&mut self, now: Time, p: Pidx, out: &mut Out) {
+        let Some(shard) = self.shards.led.get_mut(&p) else {
+            return out.idle();
         };
-        // A copy from an older leader, or one arriving at the leader itself, is dropped.
-        let current = self.image.as_ref().map_or(0, |i| i.partitions[p as usize].leader_epoch);
-        if self.is_leader(p) || epoch < current {
-            return;
+        shard.expire = None;
+        let mut expired = Vec::new();
+        while shard.waiting.front().is_some_and(|w| w.1.deadline <= now) {
+            expired.push(shard.waiting.pop_front().expect("front").1);
         }
-        let next = seq
-            .checked_sub(1)
-            .is_some_and(|s| self.offsets.applied.get(&p) == Some(&(epoch, s)));
-        if full || next {
-            for (g, tp, offset) in offsets {
-                if self.disk.committed(g, tp) != Some(offset) {
-                    self.store_commit(now, g, tp, offset);
-                }
-            }
-            self.offsets.applied.insert(p, (epoch, seq));
+        if shard.waiting.is_empty() {
+            let n = shard.batched.iter().take_while(|op| op.deadline <= now).count();
+            expired.extend(shard.batched.drain(..n));
         }
-        let applied = self
-            .offsets
-            .applied
-            .get(&p)
-            .filter(|(e, _)| *e == epoch)
-            .map(|(_, s)| *s);
-        let ack = Msg::OffsetCommitReplicaAck {
-            partition: p,
-            leader_epoch: epoch,
-            seq,
-            applied,
-        };
-        out.send(from, ack);
+        if let Some(next) = shard.next_deadline() {
+            shard.expire = Some(out.set_timer(next.since(now), Timer::Broker(BrokerTimer::OffsetCommitExpire(p))));
+        }
+        for op in expired {
+            let error = op.timeout_error();
+            op.answer(Some(error), out);
+        }
     }
 
-    /// A follower's answer to copy `seq`: what it holds now. One that could not apply the
-    /// copy is sent a full one, unless one is already on its way.
-    pub(super) fn offsets_ack(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Out) {
-        let Msg::OffsetCommitReplicaAck {
-            partition: p,
-            leader_epoch: epoch,
-            seq,
-            applied,
-        } = msg
-        else {
-            return;
-        };
-        let Some(b) = self.info.broker_of(from) else { return };
-        let Some(stream) = self.offsets.led.get_mut(&p).filter(|s| s.epoch == epoch) else {
-            return;
-        };
-        let latest = stream.seq;
-        let Some(f) = stream.followers.get_mut(&b) else { return };
-        // Answers come in order on the link, so the last one is what the follower holds
-        // (less than before only if it restarted).
-        f.applied = applied;
-        // `Replica.updateFetchStateOrThrow`: holding the leader's last copy makes the
-        // follower caught up now; holding what the leader had at its previous answer, as
-        // of that answer.
-        if let Some(a) = f.applied {
-            if a >= latest {
-                f.caught_up = f.caught_up.max(Some(now));
-                f.full_sent = None;
-            } else if let Some((before, at)) = f.last_answer
-                && a >= before
-            {
-                f.caught_up = f.caught_up.max(Some(at));
-            }
+    /// The committed offset of `group` on partition `tp`: as the coordinator's reads see
+    /// it when this broker leads the group's `__consumer_offsets` partition, otherwise as
+    /// this broker's log holds it (what it would load).
+    pub fn committed(&self, group: u32, tp: Pidx) -> Option<u64> {
+        let p = self.info.offsets_pidx[group as usize];
+        if let Some(shard) = self.shards.led.get(&p) {
+            return shard.committed(group, tp, self.high_watermark[p as usize]);
         }
-        f.last_answer = Some((latest, now));
-        let gap = applied.is_none_or(|a| a < seq);
-        let resend = gap && f.full_sent.is_none_or(|t| now.since(t) >= RESEND_AFTER);
-        if resend {
-            self.offsets_full_copy(now, p, b, out);
-        }
-        self.offsets_complete(p, out);
+        let log = self.log(p)?;
+        log.coordinator_records(log.end_offset())
+            .into_iter()
+            .rev()
+            .find_map(|(_, r)| match r {
+                CoordinatorRecord::Offset {
+                    group: g,
+                    partition,
+                    offset,
+                } if g == group && partition == tp => Some(offset),
+                _ => None,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads see the newest offset the high watermark covers; values it covers are
+    /// dropped once a newer one is covered too.
+    #[test]
+    fn a_shard_reads_offsets_as_the_high_watermark_has_them() {
+        let mut shard = Shard::default();
+        shard.write(0, 7, 100, 1, 0);
+        assert_eq!(shard.committed(0, 7, 0), None, "not covered yet");
+        assert_eq!(shard.committed(0, 7, 1), Some(100));
+        shard.write(0, 7, 150, 2, 1);
+        shard.write(0, 7, 200, 3, 1);
+        assert_eq!(shard.committed(0, 7, 1), Some(100));
+        assert_eq!(shard.committed(0, 7, 2), Some(150));
+        assert_eq!(shard.committed(0, 7, 3), Some(200));
+        assert_eq!(shard.committed(1, 7, 3), None, "another group");
+        // With the high watermark at 3, only the newest covered value stays.
+        shard.write(0, 7, 250, 4, 3);
+        assert_eq!(shard.offsets[&(0, 7)], VecDeque::from([(3, 200), (4, 250)]));
     }
 }
