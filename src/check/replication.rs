@@ -503,21 +503,23 @@ impl Replication {
     /// different records at one offset are `log-divergence`; an ISR member lacking one is
     /// `strong-isr`.
     fn verify(&mut self, at: Time, p: Pidx) {
-        let w = &self.partitions[p as usize];
+        let name = &self.names[p as usize];
+        let down = &self.down;
+        let w = &mut self.partitions[p as usize];
         let Some((leader, epoch)) = w.leader else { return };
         let hw = w.high_watermark;
-        let m = &w.mirrors;
-        if !m.has(leader) {
+        if !w.mirrors.has(leader) {
             return;
         }
-        let isr: Vec<u32> = w.state.as_ref().map(|s| s.isr.clone()).unwrap_or_default();
+        let controller_choice = leader_is_controller_choice(w, leader, epoch);
+        let m = &w.mirrors;
         let mut findings: Vec<(&'static str, &'static str, u32, String)> = Vec::new();
-        let mut advanced = Vec::new();
         for r in m.ids() {
             if r == leader || !w.following.contains(&r) {
                 continue;
             }
-            let from = w.verified.get(&r).copied().unwrap_or(0);
+            let verified = w.verified.entry(r).or_insert(0);
+            let from = *verified;
             let upto = hw.min(m.end(r)).min(m.end(leader));
             if from < upto
                 && let Some(o) = m.first_difference(leader, r, from, upto)
@@ -527,35 +529,30 @@ impl Replication {
                     "replicas-differ",
                     r,
                     format!(
-                        "{}: offset {o} holds {} on broker-{leader} (leader, epoch {epoch}) but {} on broker-{r}, below the high watermark {hw}",
-                        self.names[p as usize],
+                        "{name}: offset {o} holds {} on broker-{leader} (leader, epoch {epoch}) but {} on broker-{r}, below the high watermark {hw}",
                         m.describe(leader, o),
                         m.describe(r, o)
                     ),
                 ));
             }
-            advanced.push((r, upto.max(from)));
+            *verified = upto.max(from);
         }
+        let isr: &[u32] = w.state.as_ref().map_or(&[], |s| &s.isr);
         for r in m.ids() {
-            if r == leader || self.down.contains(&r) {
+            if r == leader || down.contains(&r) {
                 continue;
             }
-            if isr.contains(&r) && m.end(r) < hw && leader_is_controller_choice(w, leader, epoch) {
+            if isr.contains(&r) && m.end(r) < hw && controller_choice {
                 findings.push((
                     "strong-isr",
                     "isr-member-short",
                     r,
                     format!(
-                        "{}: broker-{r} is in the ISR but its log ends at {} while the leader broker-{leader}'s high watermark is {hw}",
-                        self.names[p as usize],
+                        "{name}: broker-{r} is in the ISR but its log ends at {} while the leader broker-{leader}'s high watermark is {hw}",
                         m.end(r)
                     ),
                 ));
             }
-        }
-        let w = &mut self.partitions[p as usize];
-        for (r, upto) in advanced {
-            w.verified.insert(r, upto);
         }
         for (check, kind, r, message) in findings {
             self.report_once(check, kind, p, r, at, message);

@@ -135,18 +135,19 @@ struct LeaderState {
 }
 
 impl LeaderState {
-    /// The ISR the high watermark must respect while a change is in flight (KIP-497):
-    /// the larger of the committed and the pending one.
-    fn maximal_isr(&self) -> Vec<u32> {
-        let mut isr = self.isr.clone();
-        if let Some(p) = &self.pending {
-            for b in &p.isr {
-                if !isr.contains(b) {
-                    isr.push(*b);
-                }
-            }
-        }
-        isr
+    /// Whether `b` is in the maximal ISR: the ISR the high watermark must respect while a
+    /// change is in flight (KIP-497), the larger of the committed and the pending one.
+    fn in_maximal_isr(&self, b: u32) -> bool {
+        self.isr.contains(&b) || self.pending.as_ref().is_some_and(|p| p.isr.contains(&b))
+    }
+
+    /// The size of the maximal ISR, without building it.
+    fn maximal_isr_len(&self) -> usize {
+        self.isr.len()
+            + self
+                .pending
+                .as_ref()
+                .map_or(0, |p| p.isr.iter().filter(|b| !self.isr.contains(b)).count())
     }
 }
 
@@ -1184,14 +1185,13 @@ impl Broker {
         if (l.isr.len() as u32) < topic.min_insync_replicas.min(topic.replication_factor) {
             return;
         }
-        let maximal = l.maximal_isr();
         let max_lag = self.info.config.replica_lag_time_max;
         let fenced = |b: u32| self.image.as_ref().is_some_and(|i| i.fenced[b as usize - 1]);
         let mut new_hw = leo;
         for (b, r) in &l.followers {
             // `isReplicaIsrEligible`: a fenced broker's replica does not hold the HW back.
             let caught_up = r.is_caught_up(leo, now, max_lag) && !fenced(*b);
-            if !(maximal.contains(b) || caught_up) {
+            if !(l.in_maximal_isr(*b) || caught_up) {
                 continue;
             }
             match r.log_end_offset {
@@ -1278,7 +1278,7 @@ impl Broker {
             if self.high_watermark[p as usize] >= required {
                 let topic = self.info.topic_of(p);
                 let min_isr = topic.min_insync_replicas.min(topic.replication_factor);
-                part.3 = Some(if l.maximal_isr().len() as u32 >= min_isr {
+                part.3 = Some(if l.maximal_isr_len() as u32 >= min_isr {
                     Ok(base)
                 } else {
                     Err(ErrorCode::NotEnoughReplicasAfterAppend)
@@ -1314,7 +1314,7 @@ impl Broker {
                 && matches!(r, Some(Ok(_)))
                 && let Role::Leader(l) = &self.roles[p as usize]
             {
-                let isr = l.maximal_isr().len() as u32;
+                let isr = l.maximal_isr_len() as u32;
                 out.observe(Obs::AckedInSync {
                     partition: p,
                     end_offset: required,

@@ -303,6 +303,10 @@ pub struct ProducerNode {
     /// Per broker: when it last had a batch ready, and when batches were last drained to
     /// it (`NodeLatencyStats`, for `partitioner.availability.timeout.ms`).
     node_stats: BTreeMap<u32, (Time, Time)>,
+    /// No batch out of flight expires before this: a lower bound of their `first_at +
+    /// delivery.timeout.ms`, lowered whenever a batch is queued or comes back from a
+    /// request, and made exact by each pass of `expire` (bookkeeping, not Kafka's).
+    expiry_floor: Time,
 }
 
 impl ProducerNode {
@@ -337,6 +341,7 @@ impl ProducerNode {
             app_at: Time::ZERO,
             batched: vec![false; n],
             node_stats: BTreeMap::new(),
+            expiry_floor: Time::MAX,
             cfg,
             info,
         }
@@ -369,6 +374,7 @@ impl ProducerNode {
         self.held = None;
         self.batched.iter_mut().for_each(|b| *b = false);
         self.node_stats.clear();
+        self.expiry_floor = Time::MAX;
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
@@ -468,7 +474,7 @@ impl ProducerNode {
                         continue;
                     };
                     let Some(k) = self.find_in_flight(i, seq) else { continue };
-                    self.queues[i][k].in_flight = false;
+                    self.out_of_flight(i, k);
                     match result {
                         Ok(base_offset) => {
                             let b = self.queues[i].remove(k).expect("found");
@@ -505,10 +511,17 @@ impl ProducerNode {
         for (p, seq) in req.batches {
             let i = (p - self.cfg.first) as usize;
             if let Some(k) = self.find_in_flight(i, seq) {
-                self.queues[i][k].in_flight = false;
+                self.out_of_flight(i, k);
                 self.batch_failed(now, i, k, code, out);
             }
         }
+    }
+
+    /// Partition `i`'s batch `k` is no longer in flight: it may expire.
+    fn out_of_flight(&mut self, i: usize, k: usize) {
+        let b = &mut self.queues[i][k];
+        b.in_flight = false;
+        self.expiry_floor = self.expiry_floor.min(b.first_at + self.cfg.spec.delivery_timeout);
     }
 
     /// The position of partition `i`'s in-flight batch that starts at `seq`.
@@ -755,6 +768,7 @@ impl ProducerNode {
                 });
                 self.pool_used += u64::from(alloc);
                 self.batched[i] = true;
+                self.expiry_floor = self.expiry_floor.min(at + self.cfg.spec.delivery_timeout);
                 appended += BATCH_OVERHEAD;
             } else {
                 let b = self.queues[i].back_mut().expect("an open batch");
@@ -1014,6 +1028,9 @@ impl ProducerNode {
     /// Gives up queued batches older than `delivery.timeout.ms`.
     fn expire(&mut self, now: Time, out: &mut Out) {
         let limit = self.cfg.spec.delivery_timeout;
+        if now < self.expiry_floor {
+            return;
+        }
         for i in 0..self.queues.len() {
             // Batches in flight expire when their request fails; the others here.
             while let Some(k) = self.queues[i]
@@ -1034,6 +1051,14 @@ impl ProducerNode {
                 });
             }
         }
+        self.expiry_floor = self
+            .queues
+            .iter()
+            .flatten()
+            .filter(|b| !b.in_flight)
+            .map(|b| b.first_at + limit)
+            .min()
+            .unwrap_or(Time::MAX);
     }
 
     /// Whether the sender may take a batch now (`RecordAccumulator.batchReady`): after its
@@ -1121,10 +1146,11 @@ impl ProducerNode {
         }
         let start = self.drain_index.get(&broker).copied().unwrap_or(0) % led.len();
         let mut size = 0u32;
+        let mut last = start;
         for step in 0..led.len() {
             let at = (start + step) % led.len();
             let i = led[at];
-            self.drain_index.insert(broker, at);
+            last = at;
             let muted = spec.max_in_flight == 1 && self.queues[i].iter().any(|b| b.in_flight);
             let Some(k) = self.head(i).filter(|_| !muted) else {
                 continue;
@@ -1157,9 +1183,7 @@ impl ProducerNode {
             taken.push((i, k));
         }
         // The next drain starts after the last partition looked at.
-        if let Some(at) = self.drain_index.get_mut(&broker) {
-            *at = (*at + 1) % led.len();
-        }
+        self.drain_index.insert(broker, (last + 1) % led.len());
         taken
     }
 
