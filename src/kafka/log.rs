@@ -162,6 +162,52 @@ pub enum CoordinatorRecord {
     Group { group: u32, snapshot: u32 },
 }
 
+/// A [`CoordinatorRecord`] as the store keeps it, in 16 bytes: the partition `GROUP`
+/// marks group metadata, whose snapshot number is the value.
+#[derive(Clone, Copy, Debug)]
+struct PackedRecord {
+    group: u32,
+    partition: u32,
+    value: u64,
+}
+
+const GROUP: u32 = u32::MAX;
+
+impl PackedRecord {
+    fn of(r: &CoordinatorRecord) -> PackedRecord {
+        match *r {
+            CoordinatorRecord::Offset {
+                group,
+                partition,
+                offset,
+            } => PackedRecord {
+                group,
+                partition,
+                value: offset,
+            },
+            CoordinatorRecord::Group { group, snapshot } => PackedRecord {
+                group,
+                partition: GROUP,
+                value: u64::from(snapshot),
+            },
+        }
+    }
+    fn record(&self) -> CoordinatorRecord {
+        if self.partition == GROUP {
+            CoordinatorRecord::Group {
+                group: self.group,
+                snapshot: self.value as u32,
+            }
+        } else {
+            CoordinatorRecord::Offset {
+                group: self.group,
+                partition: self.partition,
+                offset: self.value,
+            }
+        }
+    }
+}
+
 /// The batches of one partition that its replicas agree on, kept once for all of them.
 /// Each replica's log begins with a prefix of these (`shared`); whatever else it holds
 /// (a diverging tail, while it has one) it keeps itself. The store is bookkeeping of the
@@ -174,7 +220,7 @@ pub struct Store {
     /// In `__consumer_offsets`, what the coordinator's records say, numbered by the
     /// `first_seq` of their batches (so a batch cut in two still names its records), and
     /// the group snapshots they point to. Never truncated: a number names one record.
-    records: Vec<CoordinatorRecord>,
+    records: Vec<PackedRecord>,
     snapshots: Vec<GroupSnapshot>,
 }
 
@@ -319,7 +365,7 @@ impl Log {
     ) -> RecordRange {
         let first_seq = {
             let mut store = self.store.borrow_mut();
-            store.records.extend_from_slice(records);
+            store.records.extend(records.iter().map(PackedRecord::of));
             (store.records.len() - records.len()) as u64
         };
         let range = RecordRange {
@@ -357,7 +403,7 @@ impl Log {
                 if r.base_offset + k >= until {
                     return out;
                 }
-                out.push((r.base_offset + k, store.records[(r.first_seq + k) as usize]));
+                out.push((r.base_offset + k, store.records[(r.first_seq + k) as usize].record()));
             }
         }
         out
