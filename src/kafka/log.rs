@@ -147,6 +147,13 @@ impl Entry {
     fn end_offset(&self) -> u64 {
         self.base_offset + u64::from(self.count)
     }
+    /// Whether both hold the same record at `offset` (which both cover): the same
+    /// producer's same sequence, under the same leader epoch.
+    fn same_record_at(&self, other: &Entry, offset: u64) -> bool {
+        self.producer == other.producer
+            && self.leader_epoch == other.leader_epoch
+            && self.first_seq + (offset - self.base_offset) == other.first_seq + (offset - other.base_offset)
+    }
 }
 
 /// The writer of the group coordinator's batches in `__consumer_offsets`: their
@@ -215,8 +222,8 @@ impl PackedRecord {
 #[derive(Debug, Default)]
 pub struct Store {
     entries: Vec<Entry>,
-    /// Per replica: how many of `entries` begin its log.
-    shared: Vec<(u32, usize)>,
+    /// Per replica: how many of `entries` begin its log, and what follows them in it.
+    replicas: Vec<Replica>,
     /// In `__consumer_offsets`, what the coordinator's records say, numbered by the
     /// `first_seq` of their batches (so a batch cut in two still names its records), and
     /// the group snapshots they point to. Never truncated: a number names one record.
@@ -227,26 +234,85 @@ pub struct Store {
 /// One partition's store, shared by the logs of its replicas (a run is single-threaded).
 pub type SharedStore = Rc<RefCell<Store>>;
 
+/// One replica's log in its partition's store: the store's first `shared` batches, then
+/// `own`, the batches it holds that the store does not (a diverging tail, while it has
+/// one).
+#[derive(Debug, Default)]
+struct Replica {
+    id: u32,
+    shared: usize,
+    own: Vec<Entry>,
+}
+
 impl Store {
-    fn set_shared(&mut self, replica: u32, n: usize) {
-        match self.shared.iter_mut().find(|(r, _)| *r == replica) {
-            Some(s) => s.1 = n,
-            None => self.shared.push((replica, n)),
-        }
-        // What no replica shares any more leaves the store.
-        let max = self.shared.iter().map(|s| s.1).max().unwrap_or(0);
+    /// What no replica shares any more leaves the store.
+    fn trim(&mut self) {
+        let max = self.replicas.iter().map(|r| r.shared).max().unwrap_or(0);
         self.entries.truncate(max);
+    }
+
+    fn view(&self, slot: usize) -> View<'_> {
+        let r = &self.replicas[slot];
+        View {
+            prefix: &self.entries[..r.shared],
+            own: &r.own,
+        }
+    }
+
+    fn slot(&self, replica: u32) -> Option<usize> {
+        self.replicas.iter().position(|r| r.id == replica)
+    }
+
+    /// The log end offset of `replica`'s log (0 without one).
+    pub fn end_offset(&self, replica: u32) -> u64 {
+        self.slot(replica).map_or(0, |s| self.view(s).end_offset())
+    }
+
+    /// The batch of `replica`'s log that holds `offset`.
+    pub fn range_at(&self, replica: u32, offset: u64) -> Option<RecordRange> {
+        let v = self.view(self.slot(replica)?);
+        v.get(v.first_ending_after(offset))
+            .filter(|e| e.base_offset <= offset)
+            .map(Entry::range)
+    }
+
+    /// The first offset in `from..to` where the logs of `a` and `b` differ: one lacks
+    /// it, or holds another record or the same under another leader epoch. Below both
+    /// shared prefixes they agree.
+    pub fn first_difference(&self, a: u32, b: u32, from: u64, to: u64) -> Option<u64> {
+        let (Some(sa), Some(sb)) = (self.slot(a), self.slot(b)) else {
+            return (from < to).then_some(from);
+        };
+        let (va, vb) = (self.view(sa), self.view(sb));
+        let common = va.prefix.len().min(vb.prefix.len());
+        let shared_end = va.prefix[..common].last().map_or(0, Entry::end_offset);
+        let mut pos = from.max(shared_end);
+        while pos < to {
+            let at = |v: &View| {
+                v.get(v.first_ending_after(pos))
+                    .filter(|e| e.base_offset <= pos)
+                    .cloned()
+            };
+            let (Some(ea), Some(eb)) = (at(&va), at(&vb)) else {
+                return Some(pos);
+            };
+            if !ea.same_record_at(&eb, pos) {
+                return Some(pos);
+            }
+            pos = ea.end_offset().min(eb.end_offset()).min(to);
+        }
+        None
     }
 }
 
-/// A replica's log: the store's first `shared` batches, then `own`. Offsets, the log end
-/// offset, the flushed prefix and range reads work on the two as one.
+/// A replica's log: its part of the partition's [`Store`]. Offsets, the log end offset,
+/// the flushed prefix and range reads work on the store's prefix and its own batches as
+/// one.
 #[derive(Debug)]
 pub struct Log {
     store: SharedStore,
-    replica: u32,
-    shared: usize,
-    own: Vec<Entry>,
+    /// Its place in the store's `replicas`.
+    slot: usize,
     /// When each batch above `flushed` was appended, oldest first (the page cache's
     /// write-back flushes by age). `flushed` is always a batch boundary.
     unflushed: VecDeque<Time>,
@@ -294,31 +360,40 @@ impl View<'_> {
 impl Log {
     /// Replica `replica`'s log of the partition whose batches `store` keeps.
     pub fn new(store: SharedStore, replica: u32) -> Log {
-        store.borrow_mut().set_shared(replica, 0);
+        let slot = {
+            let mut st = store.borrow_mut();
+            let slot = st.slot(replica).unwrap_or_else(|| {
+                st.replicas.push(Replica {
+                    id: replica,
+                    ..Replica::default()
+                });
+                st.replicas.len() - 1
+            });
+            st.replicas[slot].shared = 0;
+            st.replicas[slot].own.clear();
+            st.trim();
+            slot
+        };
         Log {
             store,
-            replica,
-            shared: 0,
-            own: Vec::new(),
+            slot,
             unflushed: VecDeque::new(),
             flushed: 0,
         }
     }
 
+    /// The partition's store, which this log is part of.
+    pub fn store(&self) -> SharedStore {
+        self.store.clone()
+    }
+
     fn with_view<R>(&self, f: impl FnOnce(&View) -> R) -> R {
-        let store = self.store.borrow();
-        f(&View {
-            prefix: &store.entries[..self.shared],
-            own: &self.own,
-        })
+        f(&self.store.borrow().view(self.slot))
     }
 
     /// The log end offset: the offset the next record will get.
     pub fn end_offset(&self) -> u64 {
-        match self.own.last() {
-            Some(e) => e.end_offset(),
-            None => self.with_view(|v| v.end_offset()),
-        }
+        self.with_view(|v| v.end_offset())
     }
 
     pub fn flushed_offset(&self) -> u64 {
@@ -415,23 +490,24 @@ impl Log {
     fn push(&mut self, e: Entry, now: Time) {
         self.unflushed.push_back(now);
         let mut store = self.store.borrow_mut();
-        if !self.own.is_empty() && self.shared == store.entries.len() {
+        let Store { entries, replicas, .. } = &mut *store;
+        let r = &mut replicas[self.slot];
+        if !r.own.is_empty() && r.shared == entries.len() {
             // The store lost the tail this log diverged from: its own batches become
             // the store's.
-            store.entries.append(&mut self.own);
-            self.shared = store.entries.len();
+            entries.append(&mut r.own);
+            r.shared = entries.len();
         }
-        if self.own.is_empty() {
-            if self.shared == store.entries.len() {
-                store.entries.push(e);
-            } else if store.entries[self.shared] != e {
-                self.own.push(e);
+        if r.own.is_empty() {
+            if r.shared == entries.len() {
+                entries.push(e);
+            } else if entries[r.shared] != e {
+                r.own.push(e);
                 return;
             }
-            self.shared += 1;
-            store.set_shared(self.replica, self.shared);
+            r.shared += 1;
         } else {
-            self.own.push(e);
+            r.own.push(e);
         }
     }
 
@@ -481,14 +557,17 @@ impl Log {
             // A batch cut in two keeps its time; the batches after it go.
             let removed = len - i - usize::from(head.is_some());
             self.unflushed.truncate(self.unflushed.len().saturating_sub(removed));
-            if i >= self.shared {
-                self.own.truncate(i - self.shared);
+            let mut store = self.store.borrow_mut();
+            let r = &mut store.replicas[self.slot];
+            if i >= r.shared {
+                r.own.truncate(i - r.shared);
             } else {
-                self.own.clear();
-                self.shared = i;
-                self.store.borrow_mut().set_shared(self.replica, i);
+                r.own.clear();
+                r.shared = i;
             }
-            self.own.extend(head);
+            r.own.extend(head);
+            store.trim();
+            drop(store);
         }
         self.flushed = self.flushed.min(self.end_offset());
         offset.min(end)..end
@@ -523,10 +602,9 @@ impl Log {
     pub fn ranges(&self) -> Ranges<'_> {
         let store = self.store.borrow();
         Ranges {
-            back: self.shared + self.own.len(),
+            back: store.view(self.slot).len(),
             store,
-            shared: self.shared,
-            own: &self.own,
+            slot: self.slot,
             front: 0,
         }
     }
@@ -535,19 +613,14 @@ impl Log {
 /// A log's record ranges, copied out one by one (see [`Log::ranges`]).
 pub struct Ranges<'a> {
     store: Ref<'a, Store>,
-    shared: usize,
-    own: &'a [Entry],
+    slot: usize,
     front: usize,
     back: usize,
 }
 
 impl Ranges<'_> {
     fn at(&self, i: usize) -> RecordRange {
-        let view = View {
-            prefix: &self.store.entries[..self.shared],
-            own: self.own,
-        };
-        view.get(i).expect("within the log").range()
+        self.store.view(self.slot).get(i).expect("within the log").range()
     }
 }
 
@@ -610,6 +683,11 @@ mod tests {
         log.ranges().map(|r| (r.base_offset, r.first_seq, r.count)).collect()
     }
 
+    /// How many batches `log` holds of its own, outside the store.
+    fn own(log: &Log) -> usize {
+        log.store.borrow().replicas[log.slot].own.len()
+    }
+
     fn commit(partition: Pidx, offset: u64) -> CoordinatorRecord {
         CoordinatorRecord::Offset {
             group: 0,
@@ -668,14 +746,14 @@ mod tests {
             3,
             "the follower's copies are the leader's batches"
         );
-        assert!(follower.own.is_empty());
+        assert!(own(&follower) == 0);
         assert_eq!(spans(&follower), spans(&leader));
 
         // A new leader (the follower) writes other records at offset 15 while the old
         // one still holds its own there: the new one keeps them itself.
         leader.append(&batch(15, 5), 0, Time(11));
         follower.append(&batch(100, 2), 1, Time(12));
-        assert_eq!(follower.own.len(), 1);
+        assert_eq!(own(&follower), 1);
         assert_eq!(spans(&follower), vec![(0, 0, 5), (5, 5, 5), (10, 10, 5), (15, 100, 2)]);
         assert_eq!(follower.end_offset(), 17);
         assert_eq!(follower.read(15, 17, u32::MAX)[0].first_seq, 100);
@@ -685,18 +763,18 @@ mod tests {
         assert_eq!(leader.truncate_to(15), 15..20);
         assert_eq!(store.borrow().entries.len(), 3);
         follower.append(&batch(102, 1), 1, Time(13));
-        assert!(follower.own.is_empty());
+        assert!(own(&follower) == 0);
         assert_eq!(store.borrow().entries.len(), 5);
         for r in follower.read(15, 18, u32::MAX) {
             leader.append_range(&r, Time(14));
         }
-        assert!(leader.own.is_empty());
+        assert!(own(&leader) == 0);
         assert_eq!(spans(&leader), spans(&follower));
 
         // Truncating inside a shared batch keeps its head as the replica's own.
         assert_eq!(leader.truncate_to(12), 12..18);
         assert_eq!(spans(&leader), vec![(0, 0, 5), (5, 5, 5), (10, 10, 2)]);
-        assert_eq!(leader.own.len(), 1);
+        assert_eq!(own(&leader), 1);
         assert_eq!(store.borrow().entries.len(), 5, "the follower still shares them all");
         assert_eq!(spans(&follower).len(), 5);
     }
