@@ -1,13 +1,14 @@
 //! A broker: the leader and follower sides of every partition it holds a replica of,
-//! the group coordinator's offset store, and its disk.
+//! the group coordinator's shards (`broker/offsets.rs`), and its disk.
 //!
 //! Leader side (KAFKA.md §1.1–1.4): appends (idempotent dedup window, `min.insync.replicas`),
 //! follower fetch state (`Replica.updateFetchStateOrThrow`), the high watermark
 //! (`Partition.maybeIncrementLeaderHW`), ISR shrink and expand through AlterPartition, the
 //! produce purgatory for `acks=all`, parked fetches. Follower side (§1.7): a fetcher per
 //! leader, truncation by the scenario's protocol (DivergingEpoch, KIP-101 or the
-//! high-watermark rule). The disk (logs, leader epoch caches, the HW checkpoint, committed
-//! offsets) survives a process crash; a power loss drops each log's unflushed tail.
+//! high-watermark rule). The disk (logs, `__consumer_offsets` with the groups' commits
+//! among them, leader epoch caches, the HW checkpoint) survives a process crash; a power
+//! loss drops each log's unflushed tail.
 
 use crate::kafka::epoch::{EpochCache, truncation_offset};
 use crate::kafka::group::{Coordinator, GroupTimer};
@@ -370,7 +371,10 @@ impl Broker {
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
         for (p, log) in self.disk.logs.iter().enumerate() {
-            if let Some(log) = log {
+            // The coordinator's batches in `__consumer_offsets` carry no producer state.
+            if let Some(log) = log
+                && !self.info.is_internal(p as Pidx)
+            {
                 self.producers.rebuild(p as Pidx, log);
             }
         }
@@ -858,6 +862,10 @@ impl Broker {
     /// as caught up now, but their log end offsets are unknown until they fetch (so the
     /// high watermark waits for every ISR member to fetch in this epoch, KIP-320).
     fn become_leader(&mut self, now: Time, p: Pidx, state: &PartitionState, out: &mut Out) {
+        // A coordinator that stays leader in a new epoch keeps its shard, pending requests
+        // and all (`CoordinatorRuntime.scheduleLoadOperation` only raises the epoch of an
+        // active context).
+        let shard = self.shard_keep(p);
         self.stop_leading(p, out);
         let leo = self.leo(p);
         self.disk.epochs[p as usize].assign(state.leader_epoch, leo);
@@ -885,7 +893,10 @@ impl Broker {
             epoch_start: leo,
         });
         if self.info.is_internal(p) {
-            self.shard_load(p);
+            match shard {
+                Some(shard) => self.shard_restore(p, shard),
+                None => self.shard_load(p),
+            }
         }
         out.observe(Obs::BecameLeader {
             partition: p,
@@ -951,8 +962,10 @@ impl Broker {
         let hw = &mut self.high_watermark[p as usize];
         *hw = (*hw).min(leo);
         if !removed.is_empty() {
-            self.producers
-                .rebuild(p, self.disk.logs[p as usize].as_ref().expect("a replica"));
+            if !self.info.is_internal(p) {
+                self.producers
+                    .rebuild(p, self.disk.logs[p as usize].as_ref().expect("a replica"));
+            }
             out.observe(Obs::Truncated {
                 partition: p,
                 from: removed.start,

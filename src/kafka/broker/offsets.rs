@@ -10,9 +10,12 @@
 //! watermark covers its batch (`DeferredEventQueue.completeUpTo`), fails with
 //! COORDINATOR_NOT_AVAILABLE when that takes `offsets.commit.timeout.ms`, and with
 //! NOT_COORDINATOR when the broker stops leading the partition first. Group metadata goes
-//! the same way, but nobody waits for it. A broker that becomes leader loads the shard
-//! from its own log (`CoordinatorLoaderImpl`), and reads (OffsetFetch) see only what the
-//! high watermark covers (`lastCommittedOffset`).
+//! the same way, but nobody waits for it (simplified: Kafka answers SyncGroup only once
+//! the group's record is committed, `GroupMetadataManager.classicGroupSync`). A broker
+//! that becomes leader loads the shard from its own log (`CoordinatorLoaderImpl`); one
+//! that stays leader in a new epoch keeps it. An OffsetFetch, which the consumer sends
+//! with `requireStable`, reads the latest offsets written and is answered once they are
+//! committed (`GroupCoordinatorService.fetchOffsets`).
 
 use super::{Broker, BrokerTimer, Role};
 use crate::kafka::group::GroupSnapshot;
@@ -45,7 +48,7 @@ pub struct Shards {
 }
 
 #[derive(Default)]
-struct Shard {
+pub(super) struct Shard {
     /// Per (group, partition): the offsets written, each with the log offset after its
     /// record, oldest first. Only the newest one the high watermark covers and those
     /// above it are kept.
@@ -172,6 +175,20 @@ impl Broker {
                 }
             }
         }
+        self.shards.led.insert(p, shard);
+    }
+
+    /// The shard of `p`, taken out while this broker leads `p` (to be restored when it
+    /// stays leader in a new epoch).
+    pub(super) fn shard_keep(&mut self, p: Pidx) -> Option<Shard> {
+        if self.is_leader(p) {
+            self.shards.led.remove(&p)
+        } else {
+            None
+        }
+    }
+
+    pub(super) fn shard_restore(&mut self, p: Pidx, shard: Shard) {
         self.shards.led.insert(p, shard);
     }
 
@@ -309,6 +326,10 @@ impl Broker {
         let batch = std::mem::take(&mut shard.batch);
         let ops = std::mem::take(&mut shard.batched);
         let Role::Leader(l) = &self.roles[p as usize] else {
+            // Not reached: the shard goes when the leadership does.
+            for op in ops {
+                op.answer(Some(ErrorCode::NotCoordinator), out);
+            }
             return;
         };
         let epoch = l.epoch;
