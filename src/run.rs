@@ -944,6 +944,15 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
                     t.min_insync_replicas.min(t.replication_factor)
                 })
                 .collect(),
+            (0..info.partitions.len() as Pidx)
+                .map(|p| {
+                    let first = info.partitions[p as usize].replicas[0];
+                    broker(&engine, &info, first)
+                        .log(p)
+                        .expect("a replica holds a log")
+                        .store()
+                })
+                .collect(),
         ),
         at_least_once: AtLeastOnce::new(scenario.groups.len()),
         nonmonotonic: Default::default(),

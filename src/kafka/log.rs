@@ -757,6 +757,20 @@ mod tests {
         assert_eq!(spans(&follower), vec![(0, 0, 5), (5, 5, 5), (10, 10, 5), (15, 100, 2)]);
         assert_eq!(follower.end_offset(), 17);
         assert_eq!(follower.read(15, 17, u32::MAX)[0].first_seq, 100);
+        // What the replication checks ask of the store.
+        {
+            let st = store.borrow();
+            assert_eq!((st.end_offset(1), st.end_offset(2), st.end_offset(9)), (20, 17, 0));
+            assert_eq!(st.first_difference(1, 2, 0, 17), Some(15));
+            assert_eq!(st.first_difference(1, 2, 0, 15), None);
+            assert_eq!(st.first_difference(1, 9, 3, 5), Some(3), "a replica with no log");
+            assert_eq!(
+                st.range_at(2, 16).map(|r| (r.base_offset, r.first_seq)),
+                Some((15, 100))
+            );
+            assert_eq!(st.range_at(1, 16).map(|r| (r.base_offset, r.first_seq)), Some((15, 15)));
+            assert_eq!(st.range_at(2, 17), None);
+        }
 
         // The old leader truncates to the divergence: nobody shares offset 15 any more,
         // and at its next append the new leader's own batches become the store's.
@@ -775,6 +789,11 @@ mod tests {
         assert_eq!(leader.truncate_to(12), 12..18);
         assert_eq!(spans(&leader), vec![(0, 0, 5), (5, 5, 5), (10, 10, 2)]);
         assert_eq!(own(&leader), 1);
+        assert_eq!(
+            store.borrow().first_difference(1, 2, 0, 18),
+            Some(12),
+            "the leader lacks 12"
+        );
         assert_eq!(store.borrow().entries.len(), 5, "the follower still shares them all");
         assert_eq!(spans(&follower).len(), 5);
     }
