@@ -121,3 +121,36 @@ fn a_follower_that_missed_commits_catches_up_before_it_rejoins_the_isr() {
     assert!(failed(&r).is_empty(), "{:#?}", failed(&r));
     assert_eq!(r.consumer_groups[0].lag["t-0"], 0);
 }
+
+/// `nemesis-safe-network` at seed 46: broker-3 leads the group's `__consumer_offsets`
+/// partition in epoch 1, is cut off from the controller, which fences it at 55.25s
+/// (epoch 2, no leader), and is elected again at 56.2s (epoch 3) without ever having
+/// learnt of epoch 2. As far as it knows it stayed leader: Kafka's coordinator keeps its
+/// shard and only raises the epoch (`CoordinatorRuntime.scheduleLoadOperation` on an
+/// active context), so the commits it holds are answered, not failed with
+/// NOT_COORDINATOR as an unloaded shard would fail them.
+#[test]
+fn a_coordinator_that_stays_leader_in_a_new_epoch_keeps_its_pending_commits() {
+    let path = crate::root().join("scenarios/nemesis-safe-network.yaml");
+    let s = kafkasim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let opts = kafkasim::run::RunOptions {
+        seed: Some(46),
+        ..Default::default()
+    };
+    let r = kafkasim::run::run(&s, opts).expect("no trace");
+    let at = |text: &str| r.timeline.iter().find(|e| e.text.contains(text)).map(|e| e.at_ms);
+    let reelected = at("__consumer_offsets-9: leader none -> broker-3, epoch 3");
+    assert_eq!(
+        reelected,
+        Some(56_201),
+        "the seed still re-elects broker-3 with no leader between"
+    );
+    let failed_after: Vec<&str> = r
+        .timeline
+        .iter()
+        .filter(|e| e.at_ms >= 56_000 && e.text.contains("NOT_COORDINATOR"))
+        .map(|e| e.text.as_str())
+        .collect();
+    assert!(failed_after.is_empty(), "{failed_after:#?}");
+    assert!(failed(&r).is_empty(), "{:#?}", failed(&r));
+}
