@@ -299,12 +299,12 @@ impl Broker {
     /// The coordinator's timers, and the group metadata they may change.
     pub fn on_group_timer(&mut self, now: Time, timer: GroupTimer, out: &mut Out) {
         self.coordinator.on_timer(now, timer, out);
-        self.store_groups(now, out);
+        self.store_groups(out);
     }
 
     /// Writes the metadata of groups that changed to their `__consumer_offsets`
     /// partitions.
-    pub fn store_groups(&mut self, _now: Time, out: &mut Out) {
+    pub fn store_groups(&mut self, out: &mut Out) {
         for (group, snapshot) in self.coordinator.take_changes() {
             self.shard_store_group(group, snapshot, out);
         }

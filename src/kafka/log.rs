@@ -270,10 +270,7 @@ impl Store {
 
     /// The batch of `replica`'s log that holds `offset`.
     pub fn range_at(&self, replica: u32, offset: u64) -> Option<RecordRange> {
-        let v = self.view(self.slot(replica)?);
-        v.get(v.first_ending_after(offset))
-            .filter(|e| e.base_offset <= offset)
-            .map(Entry::range)
+        self.view(self.slot(replica)?).entry_at(offset).map(Entry::range)
     }
 
     /// The first offset in `from..to` where the logs of `a` and `b` differ: one lacks
@@ -288,15 +285,10 @@ impl Store {
         let shared_end = va.prefix[..common].last().map_or(0, Entry::end_offset);
         let mut pos = from.max(shared_end);
         while pos < to {
-            let at = |v: &View| {
-                v.get(v.first_ending_after(pos))
-                    .filter(|e| e.base_offset <= pos)
-                    .cloned()
-            };
-            let (Some(ea), Some(eb)) = (at(&va), at(&vb)) else {
+            let (Some(ea), Some(eb)) = (va.entry_at(pos), vb.entry_at(pos)) else {
                 return Some(pos);
             };
-            if !ea.same_record_at(&eb, pos) {
+            if !ea.same_record_at(eb, pos) {
                 return Some(pos);
             }
             pos = ea.end_offset().min(eb.end_offset()).min(to);
@@ -345,6 +337,11 @@ impl View<'_> {
     }
     fn end_offset(&self) -> u64 {
         self.own.last().or(self.prefix.last()).map_or(0, Entry::end_offset)
+    }
+    /// The batch that holds `offset`, if any.
+    fn entry_at(&self, offset: u64) -> Option<&Entry> {
+        self.get(self.first_ending_after(offset))
+            .filter(|e| e.base_offset <= offset)
     }
     /// The index of the first batch that ends after `offset`.
     fn first_ending_after(&self, offset: u64) -> usize {

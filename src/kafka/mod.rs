@@ -444,7 +444,7 @@ impl Actor for Node {
             (Node::Broker(b), Input::Start) => b.start(now, out),
             (Node::Broker(b), Input::Message { from, msg }) => {
                 b.on_message(now, from, msg, out);
-                b.store_groups(now, out);
+                b.store_groups(out);
             }
             (Node::Broker(b), Input::Timer(Timer::Broker(t))) => b.on_timer(now, t, out),
             (Node::Broker(b), Input::Timer(Timer::Group(t))) => b.on_group_timer(now, t, out),

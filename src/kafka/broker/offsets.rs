@@ -85,22 +85,15 @@ enum Reply {
 impl Op {
     /// The answer: the request's result, or `error`.
     fn answer(self, error: Option<ErrorCode>, out: &mut Out) {
-        let msg = match (self.reply, error) {
-            (Reply::Commit(offsets), None) => Msg::OffsetCommitResponse {
-                id: self.request,
-                result: Ok(offsets),
+        let id = self.request;
+        let msg = match self.reply {
+            Reply::Commit(offsets) => Msg::OffsetCommitResponse {
+                id,
+                result: error.map_or(Ok(offsets), Err),
             },
-            (Reply::Commit(_), Some(e)) => Msg::OffsetCommitResponse {
-                id: self.request,
-                result: Err(e),
-            },
-            (Reply::Fetch(offsets), None) => Msg::OffsetFetchResponse {
-                id: self.request,
-                result: Ok(offsets),
-            },
-            (Reply::Fetch(_), Some(e)) => Msg::OffsetFetchResponse {
-                id: self.request,
-                result: Err(e),
+            Reply::Fetch(offsets) => Msg::OffsetFetchResponse {
+                id,
+                result: error.map_or(Ok(offsets), Err),
             },
         };
         out.send(self.client, msg);
