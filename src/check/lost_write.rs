@@ -5,7 +5,7 @@
 use crate::check::Violation;
 use crate::kafka::log::RecordRange;
 use crate::kafka::{Obs, Pidx};
-use crate::sim::Time;
+use crate::sim::{Duration, Time};
 use rangemap::RangeSet;
 use std::collections::BTreeMap;
 
@@ -21,25 +21,22 @@ struct Ack {
     base_offset: u64,
 }
 
-/// An acknowledgement as the check keeps it, for the whole run: 24 bytes. Who wrote it
-/// where and who acknowledged it is an index into `Acks::writers`, and its first sequence
-/// is the one after the last acknowledgement of the same producer on the same partition,
-/// unless `Acks::out_of_order` says otherwise.
-struct Packed {
-    at: Time,
-    base_offset: u64,
-    count: u32,
-    writer: u32,
-}
-
-/// Every acknowledgement in the order it came, in chunks of at most `CHUNK` (so that
-/// growing never copies more than one chunk).
+/// Every acknowledgement in the order it came, about five bytes each: each is coded
+/// against the one before (its time) and the last of the same writer (its offset), in
+/// variable-length integers, in chunks of at most `CHUNK` bytes (so that growing never
+/// copies more than one chunk). Who wrote it where and who acknowledged it is an index
+/// into `writers`, and its first sequence is the one after the last acknowledgement of
+/// the same producer on the same partition, unless `out_of_order` says otherwise.
 #[derive(Default)]
 struct Acks {
-    chunks: Vec<Vec<Packed>>,
-    /// (partition, producer, acknowledging broker) of each `Packed::writer`.
+    chunks: Vec<Vec<u8>>,
+    len: u64,
+    /// (partition, producer, acknowledging broker) of each writer.
     writers: Vec<(Pidx, u32, u32)>,
     writer_index: BTreeMap<(Pidx, u32, u32), u32>,
+    /// Per writer: the base offset of its last acknowledgement.
+    last_offset: Vec<u64>,
+    last_at: Time,
     /// Per (partition, producer): the sequence after its last acknowledgement.
     next_seq: BTreeMap<(Pidx, u32), u64>,
     /// The first sequence of each acknowledgement that does not continue the one before.
@@ -47,6 +44,43 @@ struct Acks {
 }
 
 const CHUNK: usize = 1 << 16;
+
+/// The most bytes one acknowledgement takes: four integers of at most ten bytes.
+const MAX_CODED: usize = 40;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = bytes[*pos];
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// An offset's difference from the writer's last one, signed (a new leader may number
+/// from lower), as an unsigned integer that stays small either way.
+fn zigzag(from: u64, to: u64) -> u64 {
+    let d = to.wrapping_sub(from) as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unzigzag(from: u64, z: u64) -> u64 {
+    let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    from.wrapping_add(d as u64)
+}
 
 impl Acks {
     fn push(&mut self, ack: Ack) {
@@ -57,43 +91,60 @@ impl Acks {
                 let w = self.writers.len() as u32;
                 self.writers.push(key);
                 self.writer_index.insert(key, w);
+                self.last_offset.push(0);
                 w
             }
         };
         let next = self.next_seq.entry((ack.partition, ack.producer)).or_insert(0);
         if *next != ack.first_seq {
-            let index = self.chunks.iter().map(Vec::len).sum::<usize>() as u64;
-            self.out_of_order.insert(index, ack.first_seq);
+            self.out_of_order.insert(self.len, ack.first_seq);
         }
         *next = ack.first_seq + u64::from(ack.count);
-        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            self.chunks.push(Vec::new());
+        if self.chunks.last().is_none_or(|c| c.len() + MAX_CODED > CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
         }
-        self.chunks.last_mut().expect("a chunk with room").push(Packed {
-            at: ack.at,
-            base_offset: ack.base_offset,
-            count: ack.count,
-            writer,
-        });
+        let out = self.chunks.last_mut().expect("a chunk with room");
+        let last_offset = &mut self.last_offset[writer as usize];
+        put_varint(out, u64::from(writer));
+        put_varint(out, ack.at.since(self.last_at).0);
+        put_varint(out, u64::from(ack.count));
+        put_varint(out, zigzag(*last_offset, ack.base_offset));
+        *last_offset = ack.base_offset;
+        self.last_at = ack.at;
+        self.len += 1;
     }
 
     /// Every acknowledgement, in the order they came.
     fn iter(&self) -> impl Iterator<Item = Ack> + '_ {
         let mut next_seq: BTreeMap<(Pidx, u32), u64> = BTreeMap::new();
-        self.chunks.iter().flatten().zip(0u64..).map(move |(p, i)| {
-            let (partition, producer, broker) = self.writers[p.writer as usize];
-            let next = next_seq.entry((partition, producer)).or_insert(0);
-            let first_seq = self.out_of_order.get(&i).copied().unwrap_or(*next);
-            *next = first_seq + u64::from(p.count);
-            Ack {
-                at: p.at,
-                partition,
-                producer,
-                broker,
-                first_seq,
-                count: p.count,
-                base_offset: p.base_offset,
+        let mut last_offset = vec![0u64; self.writers.len()];
+        let mut at = Time::ZERO;
+        let mut index = 0u64;
+        self.chunks.iter().flat_map(move |chunk| {
+            let mut pos = 0;
+            let mut acks = Vec::new();
+            while pos < chunk.len() {
+                let writer = get_varint(chunk, &mut pos) as usize;
+                at += Duration(get_varint(chunk, &mut pos));
+                let count = get_varint(chunk, &mut pos) as u32;
+                let base_offset = unzigzag(last_offset[writer], get_varint(chunk, &mut pos));
+                last_offset[writer] = base_offset;
+                let (partition, producer, broker) = self.writers[writer];
+                let next = next_seq.entry((partition, producer)).or_insert(0);
+                let first_seq = self.out_of_order.get(&index).copied().unwrap_or(*next);
+                *next = first_seq + u64::from(count);
+                index += 1;
+                acks.push(Ack {
+                    at,
+                    partition,
+                    producer,
+                    broker,
+                    first_seq,
+                    count,
+                    base_offset,
+                });
             }
+            acks
         })
     }
 }
@@ -347,6 +398,44 @@ mod tests {
             "only the two out of order keep their sequence"
         );
         assert_eq!(acks.writers.len(), 4);
+        let read: Vec<_> = acks.iter().map(|a| fields(&a)).collect();
+        assert_eq!(read, written.iter().map(fields).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn many_acknowledgements_read_back_across_chunks_whatever_their_offsets() {
+        let mut written = Vec::new();
+        let mut seq = [0u64; 3];
+        for i in 0..40_000u64 {
+            let p = (i % 3) as Pidx;
+            let count = 1 + (i % 17) as u32;
+            // Offsets jump back (a new leader) and forth, some far out.
+            let base_offset = match i % 1000 {
+                0 => u64::MAX - i,
+                1 => 3,
+                _ => i * 11 + u64::from(p),
+            };
+            written.push(Ack {
+                at: Time(i * 37 + (i % 5) * 1_000_000_000),
+                partition: p,
+                producer: 1,
+                broker: 1 + (i % 7 == 0) as u32,
+                first_seq: seq[p as usize],
+                count,
+                base_offset,
+            });
+            seq[p as usize] += u64::from(count);
+        }
+        written.sort_by_key(|a| a.at);
+        let mut acks = Acks::default();
+        let mut next = [0u64; 3];
+        for a in &mut written {
+            // Numbered in the order they came, as one producer's are.
+            a.first_seq = next[a.partition as usize];
+            next[a.partition as usize] += u64::from(a.count);
+            acks.push(*a);
+        }
+        assert!(acks.chunks.len() > 1, "more than one chunk: {}", acks.chunks.len());
         let read: Vec<_> = acks.iter().map(|a| fields(&a)).collect();
         assert_eq!(read, written.iter().map(fields).collect::<Vec<_>>());
     }
