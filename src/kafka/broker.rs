@@ -450,6 +450,11 @@ impl Broker {
                 self.disk
                     .high_watermark_checkpoint
                     .copy_from_slice(&self.high_watermark);
+                for (log, &hw) in self.disk.logs.iter_mut().zip(&self.high_watermark) {
+                    if let Some(log) = log {
+                        log.checkpoint_high_watermark(hw);
+                    }
+                }
                 out.set_timer(
                     self.info.config.high_watermark_checkpoint_interval,
                     Timer::Broker(timer),

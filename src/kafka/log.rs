@@ -3,10 +3,10 @@
 
 use crate::kafka::Pidx;
 use crate::kafka::group::GroupSnapshot;
-use crate::sim::Time;
+use crate::sim::{Duration, Time};
 use serde::Serialize;
 use std::cell::{Ref, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 /// Who wrote a batch: the producer instance and its session, which is the idempotent
@@ -94,6 +94,15 @@ pub fn first_ending_after<T>(ranges: &[T], offset: u64, end: impl Fn(&T) -> u64)
     ranges[..i].partition_point(|r| end(r) <= offset)
 }
 
+/// Pushes onto a vector that grows by a quarter when full rather than doubling, so that a
+/// long log's spare room stays small (large reallocations move pages, not bytes).
+fn push_compact<T>(v: &mut Vec<T>, item: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.capacity() / 4).max(16));
+    }
+    v.push(item);
+}
+
 fn scale(bytes: u32, part: u32, whole: u32) -> u32 {
     if whole == 0 {
         0
@@ -102,57 +111,100 @@ fn scale(bytes: u32, part: u32, whole: u32) -> u32 {
     }
 }
 
-/// A batch as a log keeps it: a [`RecordRange`] laid out flat (48 bytes), since a
-/// partition keeps one per batch for the whole run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A batch as a log keeps it, in 24 bytes, since a partition keeps one per batch for the
+/// whole run: its offset, size and the low half of its first sequence, and what it shares
+/// with the other batches of its writer (producer, epochs, the high half of its first
+/// sequence, how its wire sequence relates to it) as an index into the store's
+/// [`Writers`]. Packing is canonical: two entries are equal when their batches are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     base_offset: u64,
-    first_seq: u64,
-    /// The wire sequence, or `NO_SEQ` without idempotence.
-    seq: u64,
-    producer: u32,
+    writer: u32,
     count: u32,
     bytes: u32,
-    leader_epoch: u32,
+    seq_low: u32,
+}
+
+impl Entry {
+    fn end_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.count)
+    }
+    /// The first `n` records.
+    fn head(&self, n: u32) -> Entry {
+        let n = n.min(self.count);
+        Entry {
+            count: n,
+            bytes: scale(self.bytes, n, self.count),
+            ..*self
+        }
+    }
+}
+
+/// What the batches of one writer in one partition have in common.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct WriterKey {
+    producer: u32,
     producer_epoch: u32,
+    leader_epoch: u32,
+    /// The high 32 bits of the first sequence.
+    seq_high: u32,
+    /// `first_seq - seq` (wrapping), or `NO_SEQ` without idempotence.
+    wire_delta: u64,
 }
 
 const NO_SEQ: u64 = u64::MAX;
 
-impl Entry {
-    fn of(r: &RecordRange) -> Entry {
+/// The writers of a store's batches, each kept once.
+#[derive(Debug, Default)]
+struct Writers {
+    keys: Vec<WriterKey>,
+    index: BTreeMap<WriterKey, u32>,
+}
+
+impl Writers {
+    fn pack(&mut self, r: &RecordRange) -> Entry {
+        let key = WriterKey {
+            producer: r.producer,
+            producer_epoch: r.producer_epoch,
+            leader_epoch: r.leader_epoch,
+            seq_high: (r.first_seq >> 32) as u32,
+            wire_delta: r.seq.map_or(NO_SEQ, |s| r.first_seq.wrapping_sub(s)),
+        };
+        let writer = *self.index.entry(key).or_insert_with(|| {
+            self.keys.push(key);
+            (self.keys.len() - 1) as u32
+        });
         Entry {
             base_offset: r.base_offset,
-            first_seq: r.first_seq,
-            seq: r.seq.unwrap_or(NO_SEQ),
-            producer: r.producer,
+            writer,
             count: r.count,
             bytes: r.bytes,
-            leader_epoch: r.leader_epoch,
-            producer_epoch: r.producer_epoch,
+            seq_low: r.first_seq as u32,
         }
     }
-    fn range(&self) -> RecordRange {
+
+    fn range(&self, e: &Entry) -> RecordRange {
+        let w = &self.keys[e.writer as usize];
+        let first_seq = (u64::from(w.seq_high) << 32) | u64::from(e.seq_low);
         RecordRange {
-            base_offset: self.base_offset,
-            producer: self.producer,
-            first_seq: self.first_seq,
-            count: self.count,
-            bytes: self.bytes,
-            leader_epoch: self.leader_epoch,
-            producer_epoch: self.producer_epoch,
-            seq: (self.seq != NO_SEQ).then_some(self.seq),
+            base_offset: e.base_offset,
+            producer: w.producer,
+            first_seq,
+            count: e.count,
+            bytes: e.bytes,
+            leader_epoch: w.leader_epoch,
+            producer_epoch: w.producer_epoch,
+            seq: (w.wire_delta != NO_SEQ).then(|| first_seq.wrapping_sub(w.wire_delta)),
         }
     }
-    fn end_offset(&self) -> u64 {
-        self.base_offset + u64::from(self.count)
-    }
-    /// Whether both hold the same record at `offset` (which both cover): the same
+
+    /// Whether `a` and `b` hold the same record at `offset` (which both cover): the same
     /// producer's same sequence, under the same leader epoch.
-    fn same_record_at(&self, other: &Entry, offset: u64) -> bool {
-        self.producer == other.producer
-            && self.leader_epoch == other.leader_epoch
-            && self.first_seq + (offset - self.base_offset) == other.first_seq + (offset - other.base_offset)
+    fn same_record_at(&self, a: &Entry, b: &Entry, offset: u64) -> bool {
+        let (ra, rb) = (self.range(a), self.range(b));
+        ra.producer == rb.producer
+            && ra.leader_epoch == rb.leader_epoch
+            && ra.first_seq + (offset - ra.base_offset) == rb.first_seq + (offset - rb.base_offset)
     }
 }
 
@@ -181,6 +233,9 @@ struct PackedRecord {
 const GROUP: u32 = u32::MAX;
 
 impl PackedRecord {
+    fn is_dropped(&self) -> bool {
+        self.group == DROPPED.group && self.partition == DROPPED.partition
+    }
     fn of(r: &CoordinatorRecord) -> PackedRecord {
         match *r {
             CoordinatorRecord::Offset {
@@ -215,6 +270,87 @@ impl PackedRecord {
     }
 }
 
+/// The coordinator's records of a store, by number, without those [`Store::compact`]
+/// dropped: in chunks of `RECORD_CHUNK` numbers, each dense until it is full and half of
+/// it is dropped, then only its live records.
+#[derive(Debug, Default)]
+struct Records {
+    chunks: Vec<RecordChunk>,
+    len: u64,
+}
+
+#[derive(Debug)]
+enum RecordChunk {
+    /// Every record of the chunk; `dropped` of them are dropped and marked `DROPPED`.
+    Dense { records: Vec<PackedRecord>, dropped: usize },
+    /// The live records, by their place in the chunk.
+    Sparse(Vec<(u32, PackedRecord)>),
+}
+
+const RECORD_CHUNK: u64 = 1024;
+
+/// A dropped record in a dense chunk.
+const DROPPED: PackedRecord = PackedRecord {
+    group: u32::MAX,
+    partition: u32::MAX,
+    value: u64::MAX,
+};
+
+impl Records {
+    /// Adds `record` and returns its number.
+    fn push(&mut self, record: PackedRecord) -> u64 {
+        if self.len.is_multiple_of(RECORD_CHUNK) {
+            self.chunks.push(RecordChunk::Dense {
+                records: Vec::with_capacity(RECORD_CHUNK as usize),
+                dropped: 0,
+            });
+        }
+        match self.chunks.last_mut() {
+            Some(RecordChunk::Dense { records, .. }) => records.push(record),
+            _ => unreachable!("the last chunk is dense until it is full"),
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn get(&self, n: u64) -> Option<PackedRecord> {
+        let at = (n % RECORD_CHUNK) as u32;
+        match self.chunks.get((n / RECORD_CHUNK) as usize)? {
+            RecordChunk::Dense { records, .. } => records.get(at as usize).copied().filter(|r| !r.is_dropped()),
+            RecordChunk::Sparse(live) => live.binary_search_by_key(&at, |l| l.0).ok().map(|i| live[i].1),
+        }
+    }
+
+    fn drop(&mut self, n: u64) {
+        let at = (n % RECORD_CHUNK) as u32;
+        let chunk = &mut self.chunks[(n / RECORD_CHUNK) as usize];
+        match chunk {
+            RecordChunk::Dense { records, dropped } => {
+                records[at as usize] = DROPPED;
+                *dropped += 1;
+                let full = records.len() as u64 == RECORD_CHUNK;
+                if full && *dropped * 2 >= records.len() {
+                    let mut live: Vec<_> = (0u32..)
+                        .zip(records.iter())
+                        .filter(|(_, r)| !r.is_dropped())
+                        .map(|(i, r)| (i, *r))
+                        .collect();
+                    live.shrink_to_fit();
+                    *chunk = RecordChunk::Sparse(live);
+                }
+            }
+            RecordChunk::Sparse(live) => {
+                if let Ok(i) = live.binary_search_by_key(&at, |l| l.0) {
+                    live.remove(i);
+                    if live.len() <= live.capacity() / 4 {
+                        live.shrink_to_fit();
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The batches of one partition that its replicas agree on, kept once for all of them.
 /// Each replica's log begins with a prefix of these (`shared`); whatever else it holds
 /// (a diverging tail, while it has one) it keeps itself. The store is bookkeeping of the
@@ -222,13 +358,19 @@ impl PackedRecord {
 #[derive(Debug, Default)]
 pub struct Store {
     entries: Vec<Entry>,
+    writers: Writers,
     /// Per replica: how many of `entries` begin its log, and what follows them in it.
     replicas: Vec<Replica>,
     /// In `__consumer_offsets`, what the coordinator's records say, numbered by the
     /// `first_seq` of their batches (so a batch cut in two still names its records), and
-    /// the group snapshots they point to. Never truncated: a number names one record.
-    records: Vec<PackedRecord>,
+    /// the group snapshots they point to. Never truncated: a number names one record,
+    /// though [`Store::compact`] drops the superseded ones.
+    records: Records,
     snapshots: Vec<GroupSnapshot>,
+    /// How many of `entries` compaction went through, and per key (group, and partition
+    /// or `GROUP`) the number of its last record among them.
+    compacted: usize,
+    latest: BTreeMap<(u32, u32), u64>,
 }
 
 /// One partition's store, shared by the logs of its replicas (a run is single-threaded).
@@ -242,6 +384,9 @@ struct Replica {
     id: u32,
     shared: usize,
     own: Vec<Entry>,
+    /// Its log's flushed offset, and the high watermark its broker last checkpointed.
+    flushed: u64,
+    checkpoint: u64,
 }
 
 impl Store {
@@ -251,11 +396,47 @@ impl Store {
         self.entries.truncate(max);
     }
 
+    /// Drops the coordinator's records that a later record of the same key supersedes
+    /// where no replica can lose it: in the batches every replica's log holds, below each
+    /// one's flushed offset and checkpointed high watermark. No truncation or power loss
+    /// reaches below that, and every load and read there sees the later record (as
+    /// Kafka's log cleaner keeps only a key's last record below the high watermark).
+    fn compact(&mut self) {
+        if self.records.len == 0 {
+            return;
+        }
+        let Some(floor) = self
+            .replicas
+            .iter()
+            .map(|r| {
+                let shared_end = self.entries[..r.shared].last().map_or(0, Entry::end_offset);
+                shared_end.min(r.flushed).min(r.checkpoint)
+            })
+            .min()
+        else {
+            return;
+        };
+        while let Some(e) = self.entries.get(self.compacted).filter(|e| e.end_offset() <= floor) {
+            let range = self.writers.range(e);
+            self.compacted += 1;
+            if range.producer != COORDINATOR {
+                continue;
+            }
+            for n in range.first_seq..range.first_seq + u64::from(range.count) {
+                let Some(r) = self.records.get(n) else { continue };
+                if let Some(old) = self.latest.insert((r.group, r.partition), n) {
+                    self.records.drop(old);
+                }
+            }
+        }
+    }
+
     fn view(&self, slot: usize) -> View<'_> {
         let r = &self.replicas[slot];
         View {
             prefix: &self.entries[..r.shared],
             own: &r.own,
+            writers: &self.writers,
         }
     }
 
@@ -270,7 +451,8 @@ impl Store {
 
     /// The batch of `replica`'s log that holds `offset`.
     pub fn range_at(&self, replica: u32, offset: u64) -> Option<RecordRange> {
-        self.view(self.slot(replica)?).entry_at(offset).map(Entry::range)
+        let v = self.view(self.slot(replica)?);
+        v.entry_at(offset).map(|e| v.writers.range(e))
     }
 
     /// The first offset in `from..to` where the logs of `a` and `b` differ: one lacks
@@ -288,7 +470,7 @@ impl Store {
             let (Some(ea), Some(eb)) = (va.entry_at(pos), vb.entry_at(pos)) else {
                 return Some(pos);
             };
-            if !ea.same_record_at(eb, pos) {
+            if !va.writers.same_record_at(ea, eb, pos) {
                 return Some(pos);
             }
             pos = ea.end_offset().min(eb.end_offset()).min(to);
@@ -307,7 +489,7 @@ pub struct Log {
     slot: usize,
     /// When each batch above `flushed` was appended, oldest first (the page cache's
     /// write-back flushes by age). `flushed` is always a batch boundary.
-    unflushed: VecDeque<Time>,
+    unflushed: AppendTimes,
     /// Offsets below this are on disk and survive a power loss.
     flushed: u64,
 }
@@ -319,10 +501,110 @@ impl Default for Log {
     }
 }
 
+/// When each unflushed batch of a log was appended, oldest first, in 4 bytes each while
+/// they span less than 71 minutes of simulated time (the page cache writes back after 30
+/// seconds, so only a broker back from a long crash with dirty pages spans more):
+/// microseconds after `base`.
+#[derive(Debug, Default)]
+struct AppendTimes {
+    base: Time,
+    narrow: VecDeque<u32>,
+    /// Used instead once a time does not fit.
+    wide: Option<VecDeque<Time>>,
+}
+
+impl AppendTimes {
+    fn push(&mut self, at: Time) {
+        if self.wide.is_none() {
+            if self.narrow.is_empty() {
+                self.base = at;
+            }
+            if at.0.saturating_sub(self.base.0) > u64::from(u32::MAX)
+                && let Some(&front) = self.narrow.front()
+            {
+                // Count from the oldest time kept instead.
+                self.narrow.iter_mut().for_each(|d| *d -= front);
+                self.base += Duration(u64::from(front));
+            }
+            if let Some(d) = at.0.checked_sub(self.base.0).and_then(|d| u32::try_from(d).ok()) {
+                self.narrow.push_back(d);
+                return;
+            }
+        }
+        let base = self.base;
+        let wide = self
+            .wide
+            .get_or_insert_with(|| self.narrow.drain(..).map(|d| base + Duration(u64::from(d))).collect());
+        wide.push_back(at);
+    }
+
+    fn len(&self) -> usize {
+        self.wide.as_ref().map_or(self.narrow.len(), VecDeque::len)
+    }
+
+    fn get(&self, i: usize) -> Time {
+        match &self.wide {
+            Some(wide) => wide[i],
+            None => self.base + Duration(u64::from(self.narrow[i])),
+        }
+    }
+
+    /// How many were appended at or before `cutoff`.
+    fn count_until(&self, cutoff: Time) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid) <= cutoff {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    fn pop_front(&mut self, n: usize) {
+        match &mut self.wide {
+            Some(wide) => drop(wide.drain(..n)),
+            None => drop(self.narrow.drain(..n)),
+        }
+        self.narrow_again();
+    }
+
+    fn pop_back(&mut self, n: usize) {
+        let keep = self.len().saturating_sub(n);
+        match &mut self.wide {
+            Some(wide) => wide.truncate(keep),
+            None => self.narrow.truncate(keep),
+        }
+        self.narrow_again();
+    }
+
+    fn clear(&mut self) {
+        self.pop_front(self.len());
+    }
+
+    /// Back to 4 bytes a time once the times kept fit in them again.
+    fn narrow_again(&mut self) {
+        let Some(wide) = &self.wide else { return };
+        let (Some(&first), Some(&last)) = (wide.front(), wide.back()) else {
+            self.wide = None;
+            self.narrow = VecDeque::new();
+            return;
+        };
+        if last.0 - first.0 <= u64::from(u32::MAX) {
+            self.narrow = wide.iter().map(|t| (t.0 - first.0) as u32).collect();
+            self.base = first;
+            self.wide = None;
+        }
+    }
+}
+
 /// A log's batches in offset order: the shared prefix, then its own.
 struct View<'a> {
     prefix: &'a [Entry],
     own: &'a [Entry],
+    writers: &'a Writers,
 }
 
 impl View<'_> {
@@ -368,13 +650,15 @@ impl Log {
             });
             st.replicas[slot].shared = 0;
             st.replicas[slot].own.clear();
+            st.replicas[slot].flushed = 0;
+            st.replicas[slot].checkpoint = 0;
             st.trim();
             slot
         };
         Log {
             store,
             slot,
-            unflushed: VecDeque::new(),
+            unflushed: AppendTimes::default(),
             flushed: 0,
         }
     }
@@ -414,7 +698,7 @@ impl Log {
             producer_epoch: batch.writer.session,
             seq: batch.seq,
         };
-        self.push(Entry::of(&range), now);
+        self.push(&range, now);
         base_offset
     }
 
@@ -422,7 +706,7 @@ impl Log {
     /// sequences and leader epoch, at this log's end. Returns their base offset here.
     pub fn append_range(&mut self, r: &RecordRange, now: Time) -> u64 {
         let base_offset = self.end_offset();
-        self.push(Entry::of(&RecordRange { base_offset, ..*r }), now);
+        self.push(&RecordRange { base_offset, ..*r }, now);
         base_offset
     }
 
@@ -437,8 +721,11 @@ impl Log {
     ) -> RecordRange {
         let first_seq = {
             let mut store = self.store.borrow_mut();
-            store.records.extend(records.iter().map(PackedRecord::of));
-            (store.records.len() - records.len()) as u64
+            let first = store.records.len;
+            for r in records {
+                store.records.push(PackedRecord::of(r));
+            }
+            first
         };
         let range = RecordRange {
             base_offset: self.end_offset(),
@@ -450,7 +737,7 @@ impl Log {
             producer_epoch: 0,
             seq: None,
         };
-        self.push(Entry::of(&range), now);
+        self.push(&range, now);
         range
     }
 
@@ -475,7 +762,10 @@ impl Log {
                 if r.base_offset + k >= until {
                     return out;
                 }
-                out.push((r.base_offset + k, store.records[(r.first_seq + k) as usize].record()));
+                // A record compaction dropped has a later one of its key in this log.
+                if let Some(record) = store.records.get(r.first_seq + k) {
+                    out.push((r.base_offset + k, record.record()));
+                }
             }
         }
         out
@@ -484,10 +774,16 @@ impl Log {
     /// Appends `e` at the end: into the store when the store ends where this log does (the
     /// first replica to write it) or holds the same batch there (a replica copying it),
     /// and into `own` otherwise.
-    fn push(&mut self, e: Entry, now: Time) {
-        self.unflushed.push_back(now);
+    fn push(&mut self, r: &RecordRange, now: Time) {
+        self.unflushed.push(now);
         let mut store = self.store.borrow_mut();
-        let Store { entries, replicas, .. } = &mut *store;
+        let Store {
+            entries,
+            replicas,
+            writers,
+            ..
+        } = &mut *store;
+        let e = writers.pack(r);
         let r = &mut replicas[self.slot];
         if !r.own.is_empty() && r.shared == entries.len() {
             // The store lost the tail this log diverged from: its own batches become
@@ -497,7 +793,7 @@ impl Log {
         }
         if r.own.is_empty() {
             if r.shared == entries.len() {
-                entries.push(e);
+                push_compact(entries, e);
             } else if entries[r.shared] != e {
                 r.own.push(e);
                 return;
@@ -511,15 +807,30 @@ impl Log {
     pub fn flush(&mut self) {
         self.flushed = self.end_offset();
         self.unflushed.clear();
+        self.durable_changed();
+    }
+
+    /// This replica's broker checkpointed `hw` as the partition's high watermark.
+    pub fn checkpoint_high_watermark(&mut self, hw: u64) {
+        self.store.borrow_mut().replicas[self.slot].checkpoint = hw;
+        self.durable_changed();
+    }
+
+    /// The flushed offset or the checkpoint moved: the store learns it, and compacts.
+    fn durable_changed(&mut self) {
+        let mut store = self.store.borrow_mut();
+        store.replicas[self.slot].flushed = self.flushed;
+        store.compact();
     }
 
     /// Flushes every batch appended at or before `cutoff` (the OS writing back old dirty
     /// pages).
     pub fn flush_older_than(&mut self, cutoff: Time) {
-        let n = self.unflushed.partition_point(|&at| at <= cutoff);
+        let n = self.unflushed.count_until(cutoff);
         if n > 0 {
             self.flushed = self.offset_after_unflushed_batches(n);
-            self.unflushed.drain(..n);
+            self.unflushed.pop_front(n);
+            self.durable_changed();
         }
     }
 
@@ -548,12 +859,12 @@ impl Log {
                 let head = v
                     .get(i)
                     .filter(|e| e.base_offset < offset)
-                    .map(|e| Entry::of(&e.range().head((offset - e.base_offset) as u32)));
+                    .map(|e| e.head((offset - e.base_offset) as u32));
                 (v.len(), i, head)
             });
             // A batch cut in two keeps its time; the batches after it go.
             let removed = len - i - usize::from(head.is_some());
-            self.unflushed.truncate(self.unflushed.len().saturating_sub(removed));
+            self.unflushed.pop_back(removed);
             let mut store = self.store.borrow_mut();
             let r = &mut store.replicas[self.slot];
             if i >= r.shared {
@@ -567,6 +878,7 @@ impl Log {
             drop(store);
         }
         self.flushed = self.flushed.min(self.end_offset());
+        self.durable_changed();
         offset.min(end)..end
     }
 
@@ -581,7 +893,7 @@ impl Log {
                 if e.base_offset >= until {
                     break;
                 }
-                let mut r = e.range().from_offset(from);
+                let mut r = v.writers.range(e).from_offset(from);
                 if r.end_offset() > until {
                     r = r.head((until - r.base_offset) as u32);
                 }
@@ -617,7 +929,8 @@ pub struct Ranges<'a> {
 
 impl Ranges<'_> {
     fn at(&self, i: usize) -> RecordRange {
-        self.store.view(self.slot).get(i).expect("within the log").range()
+        let v = self.store.view(self.slot);
+        v.writers.range(v.get(i).expect("within the log"))
     }
 }
 
@@ -695,6 +1008,81 @@ mod tests {
 
     /// A follower copying the coordinator's batches, whole or in part, and a replica that
     /// wrote other records at the same offsets, each read back their own records.
+    /// (offset, partition, committed offset) of each commit a replay of `log` reads.
+    fn commits(log: &Log) -> Vec<(u64, Pidx, u64)> {
+        log.coordinator_records(log.end_offset())
+            .into_iter()
+            .map(|(at, r)| match r {
+                CoordinatorRecord::Offset { partition, offset, .. } => (at, partition, offset),
+                CoordinatorRecord::Group { .. } => panic!("only commits here"),
+            })
+            .collect()
+    }
+
+    /// Copies everything `from` has that `to` lacks.
+    fn catch_up(to: &mut Log, from: &Log) {
+        for r in from.read(to.end_offset(), from.end_offset(), u32::MAX) {
+            to.append_range(&r, Time(0));
+        }
+    }
+
+    /// A commit superseded by a later one of its key goes once every replica holds the
+    /// later one below its flushed offset and checkpointed high watermark; before that
+    /// a power loss or a high watermark below the later one could make it the last again.
+    #[test]
+    fn superseded_commits_go_once_the_later_one_is_durable_on_every_replica() {
+        let store = SharedStore::default();
+        let (mut leader, mut follower) = (Log::new(store.clone(), 1), Log::new(store.clone(), 2));
+        leader.append_coordinator(&[commit(0, 10)], 100, 0, Time(0));
+        leader.append_coordinator(&[commit(0, 11), commit(1, 5)], 100, 0, Time(0));
+        catch_up(&mut follower, &leader);
+        leader.flush();
+        leader.checkpoint_high_watermark(3);
+        follower.flush();
+        let live = |n| store.borrow().records.get(n).is_some();
+        assert!(live(0), "the follower has not checkpointed a high watermark yet");
+        follower.checkpoint_high_watermark(1);
+        assert!(live(0), "commit(0, 11) lies above the follower's checkpoint");
+        follower.checkpoint_high_watermark(3);
+        assert!(!live(0) && live(1) && live(2), "only the superseded commit goes");
+        assert_eq!(commits(&leader), vec![(1, 0, 11), (2, 1, 5)]);
+        assert_eq!(commits(&follower), commits(&leader));
+
+        // A later commit the follower has not flushed keeps the one it supersedes, which a
+        // power loss makes the follower's last again.
+        leader.append_coordinator(&[commit(0, 12)], 100, 0, Time(1));
+        catch_up(&mut follower, &leader);
+        leader.flush();
+        leader.checkpoint_high_watermark(4);
+        follower.checkpoint_high_watermark(4);
+        assert!(live(1), "commit(0, 12) is not flushed on the follower");
+        follower.truncate_to(follower.flushed_offset());
+        assert_eq!(commits(&follower), vec![(1, 0, 11), (2, 1, 5)]);
+    }
+
+    /// Commits of one key, many chunks of them: all but the last go, and the chunks keep
+    /// only what lives.
+    #[test]
+    fn compacted_chunks_keep_only_their_live_records() {
+        let store = SharedStore::default();
+        let mut log = Log::new(store.clone(), 1);
+        let n = 3 * RECORD_CHUNK + 5;
+        for i in 0..n {
+            log.append_coordinator(&[commit(i as Pidx % 2, i)], 100, 0, Time(0));
+        }
+        log.flush();
+        log.checkpoint_high_watermark(n);
+        assert_eq!(commits(&log), vec![(n - 2, 1, n - 2), (n - 1, 0, n - 1)]);
+        let st = store.borrow();
+        let sparse = st
+            .records
+            .chunks
+            .iter()
+            .filter(|c| matches!(c, RecordChunk::Sparse(live) if live.capacity() == 0))
+            .count();
+        assert_eq!(sparse, 3, "the three full chunks hold nothing, nor room for anything");
+    }
+
     #[test]
     fn coordinator_records_follow_their_batches_through_copies_and_cuts() {
         let store = SharedStore::default();
@@ -793,6 +1181,53 @@ mod tests {
         );
         assert_eq!(store.borrow().entries.len(), 5, "the follower still shares them all");
         assert_eq!(spans(&follower).len(), 5);
+    }
+
+    /// Append times agree with a plain list of them through gaps longer than four bytes
+    /// of microseconds hold, flushes and truncations.
+    #[test]
+    fn append_times_agree_with_a_list_of_times() {
+        let hour = 3_600_000_000u64;
+        let (mut times, mut list) = (AppendTimes::default(), VecDeque::new());
+        let (mut widened, mut narrowed) = (0, 0);
+        let mut at = 5u64;
+        for step in 0..4_000u64 {
+            at += match step % 500 {
+                // Past 71 minutes from the first time kept (it is counted from again) and
+                // from the oldest kept (the times widen until those are gone).
+                100 => hour,
+                300 => 2 * hour,
+                _ => step % 7 * 1_000,
+            };
+            times.push(Time(at));
+            list.push_back(Time(at));
+            match step % 97 {
+                0 => {
+                    let cutoff = Time(at.saturating_sub(20_000));
+                    let n = list.partition_point(|&t| t <= cutoff);
+                    assert_eq!(times.count_until(cutoff), n, "step {step}");
+                    times.pop_front(n);
+                    list.drain(..n);
+                }
+                50 => {
+                    times.pop_back(3);
+                    list.truncate(list.len().saturating_sub(3));
+                }
+                _ => {}
+            }
+            assert_eq!(times.len(), list.len());
+            assert!((0..list.len()).all(|i| times.get(i) == list[i]), "step {step}");
+            let wide = times.wide.is_some();
+            widened += usize::from(wide && step % 500 == 300);
+            narrowed += usize::from(!wide && step % 500 == 499);
+        }
+        assert_eq!(
+            (widened, narrowed),
+            (8, 8),
+            "each two-hour gap widens, and it narrows again"
+        );
+        times.clear();
+        assert!(times.wide.is_none() && times.len() == 0);
     }
 
     #[test]

@@ -41,11 +41,11 @@ const EVENTS_PER_RECORD_DIVISOR: u128 = 32;
 /// A partition named in a fetch costs about a sixteenth of an event.
 const EVENTS_PER_PARTITION_VISIT_DIVISOR: u128 = 16;
 /// Memory a batch keeps in each replica: its append time while unflushed.
-const BYTES_PER_BATCH_REPLICA: u128 = 16;
-/// Memory a batch keeps once: in its partition's store of batches and the replication
-/// checker's mirror (both with the slack of growing vectors), and in the lost-write
-/// checker.
-const BYTES_PER_BATCH: u128 = 192;
+const BYTES_PER_BATCH_REPLICA: u128 = 4;
+/// Memory a batch keeps once: in its partition's store of batches (24 bytes, with the
+/// slack of a growing vector), in the lost-write checker (about 5), and the group's
+/// commit records not yet compacted.
+const BYTES_PER_BATCH: u128 = 48;
 /// Memory of one replica of one partition: the log, the leader-epoch cache, fetch state.
 const BYTES_PER_REPLICA: u128 = 1536;
 /// Memory of one node (its state machine, its timers) and of one connection it opens.

@@ -305,7 +305,7 @@ fn allow_huge_lifts_the_size_limit_for_check_run_and_sweep() {
     let o = kafkasim(&["check", "--allow-huge", huge]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        stdout(&o).contains("estimated 18 billion events, 86 GB"),
+        stdout(&o).contains("estimated 18 billion events, 21 GB"),
         "{}",
         stdout(&o)
     );
