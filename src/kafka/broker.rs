@@ -752,7 +752,7 @@ impl Broker {
                     None => self.offsets_commit(now, from, id, group, offsets, out),
                 }
             }
-            Msg::JoinGroupRequest { id, group, .. } if !self.coordinates(group) => {
+            Msg::JoinGroupRequest { id, ref join } if !self.coordinates(join.group) => {
                 out.send(
                     from,
                     Msg::JoinGroupResponse {
@@ -762,10 +762,10 @@ impl Broker {
                 );
             }
             msg @ Msg::JoinGroupRequest { .. } => {
-                let Msg::JoinGroupRequest { group, member, .. } = &msg else {
+                let Msg::JoinGroupRequest { join, .. } = &msg else {
                     unreachable!()
                 };
-                let client = format!("{}-{member}", self.info.groups[*group as usize]);
+                let client = format!("{}-{}", self.info.groups[join.group as usize], join.member);
                 self.coordinator.join(now, from, &client, msg, out);
             }
             Msg::SyncGroupRequest { id, group, .. } if !self.coordinates(group) => {

@@ -8,7 +8,7 @@
 
 use crate::kafka::assignor::{self, Assignor, Strategy, TopicPartition};
 use crate::kafka::log::RecordRange;
-use crate::kafka::protocol::{ErrorCode, FetchPartition, JoinResult, Msg, OffsetSpec, Subscription};
+use crate::kafka::protocol::{ErrorCode, FetchPartition, JoinGroup, JoinResult, Msg, OffsetSpec, Subscription};
 use crate::kafka::{ClusterInfo, Obs, Out, Pidx, PositionCause, Timer};
 use crate::scenario::schema::CommitMode;
 use crate::scenario::{Group, OffsetReset};
@@ -743,14 +743,16 @@ impl Member {
             Pending::Join,
             |id| Msg::JoinGroupRequest {
                 id,
-                group,
-                member,
-                member_id,
-                instance,
-                protocols,
-                subscription,
-                session_timeout_ms: session.as_millis(),
-                rebalance_timeout_ms: rebalance.as_millis(),
+                join: Box::new(JoinGroup {
+                    group,
+                    member,
+                    member_id,
+                    instance,
+                    protocols,
+                    subscription,
+                    session_timeout_ms: session.as_millis(),
+                    rebalance_timeout_ms: rebalance.as_millis(),
+                }),
             },
             timeout,
             out,
@@ -758,9 +760,9 @@ impl Member {
     }
 
     /// The JoinGroup answer: the leader runs the assignor; everyone sends SyncGroup.
-    fn joined(&mut self, result: Result<JoinResult, (ErrorCode, String)>, out: &mut Out) {
+    fn joined(&mut self, result: Result<Box<JoinResult>, (ErrorCode, String)>, out: &mut Out) {
         let r = match result {
-            Ok(r) => r,
+            Ok(r) => *r,
             Err((ErrorCode::MemberIdRequired, id)) => {
                 // KIP-394: join again at once with the id the coordinator gave.
                 self.member_id = id;

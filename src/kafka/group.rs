@@ -8,7 +8,7 @@
 //! coordinator that restarts, or a broker that takes the partition over, loads it.
 
 use crate::kafka::assignor::{Strategy, select_protocol};
-use crate::kafka::protocol::{ErrorCode, JoinResult, Msg, Subscription};
+use crate::kafka::protocol::{ErrorCode, JoinGroup, JoinResult, Msg, Subscription};
 use crate::kafka::{Obs, Out, Pidx, RebalanceCause, Timer};
 use crate::sim::rng::SimRng;
 use crate::sim::{Duration, NodeId, Time, TimerId};
@@ -215,8 +215,10 @@ impl Coordinator {
     }
 
     pub fn join(&mut self, now: Time, from: NodeId, client: &str, msg: Msg, out: &mut Out) {
-        let Msg::JoinGroupRequest {
-            id,
+        let Msg::JoinGroupRequest { id, join } = msg else {
+            return;
+        };
+        let JoinGroup {
             group,
             member,
             member_id,
@@ -225,10 +227,7 @@ impl Coordinator {
             subscription,
             session_timeout_ms,
             rebalance_timeout_ms,
-        } = msg
-        else {
-            return;
-        };
+        } = *join;
         let new_member = |this: &mut Coordinator, id: String| GroupMember {
             serial: this.token(),
             id,
@@ -488,7 +487,7 @@ impl Coordinator {
         }
     }
 
-    fn join_result(&self, group: u32, member_id: &str, with_members: bool) -> JoinResult {
+    fn join_result(&self, group: u32, member_id: &str, with_members: bool) -> Box<JoinResult> {
         let g = &self.groups[&group];
         let leader = g.leader.clone().unwrap_or_default();
         let members = if with_members && leader == member_id {
@@ -499,13 +498,13 @@ impl Coordinator {
         } else {
             Vec::new()
         };
-        JoinResult {
+        Box::new(JoinResult {
             generation: g.generation,
             protocol: g.protocol.clone().unwrap_or_default(),
             leader,
             member_id: member_id.to_string(),
             members,
-        }
+        })
     }
 
     pub fn sync(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Out) {

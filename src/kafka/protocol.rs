@@ -176,17 +176,11 @@ pub enum Msg {
     /// assignors it supports, in preference order.
     JoinGroupRequest {
         id: u64,
-        group: u32,
-        member: u32,
-        member_id: String,
-        instance: Option<String>,
-        protocols: Vec<String>,
-        subscription: Subscription,
-        session_timeout_ms: u64,
-        rebalance_timeout_ms: u64,
+        #[serde(flatten)]
+        join: Box<JoinGroup>,
     },
     /// On MEMBER_ID_REQUIRED the error carries the member id to join with.
-    JoinGroupResponse { id: u64, result: Result<JoinResult, (ErrorCode, String)> },
+    JoinGroupResponse { id: u64, result: Result<Box<JoinResult>, (ErrorCode, String)> },
     SyncGroupRequest { id: u64, group: u32, generation: i32, member_id: String, assignments: Vec<(String, Vec<Pidx>)> },
     SyncGroupResponse { id: u64, result: Result<Vec<Pidx>, ErrorCode> },
     HeartbeatRequest { id: u64, group: u32, generation: i32, member_id: String },
@@ -204,6 +198,20 @@ pub enum Msg {
     /// A follower's latest epoch per partition (KIP-101 mode).
     OffsetsForLeaderEpochRequest { id: u64, partitions: Vec<(Pidx, Option<u32>)> },
     OffsetsForLeaderEpochResponse { id: u64, partitions: Vec<(Pidx, Result<EpochEnd, ErrorCode>)> },
+}
+
+/// A JoinGroup's contents, boxed: the largest message otherwise sets the size of every
+/// message the engine moves.
+#[derive(Clone, Debug, Serialize)]
+pub struct JoinGroup {
+    pub group: u32,
+    pub member: u32,
+    pub member_id: String,
+    pub instance: Option<String>,
+    pub protocols: Vec<String>,
+    pub subscription: Subscription,
+    pub session_timeout_ms: u64,
+    pub rebalance_timeout_ms: u64,
 }
 
 /// What a member sends with its JoinGroup (`ConsumerProtocolSubscription`): its topics,
