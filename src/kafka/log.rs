@@ -394,13 +394,17 @@ impl Store {
     fn trim(&mut self) {
         let max = self.replicas.iter().map(|r| r.shared).max().unwrap_or(0);
         self.entries.truncate(max);
+        // Compaction never goes where a truncation reaches; should one reach there
+        // anyway, the batches written in place of the compacted ones compact again.
+        self.compacted = self.compacted.min(self.entries.len());
     }
 
     /// Drops the coordinator's records that a later record of the same key supersedes
     /// where no replica can lose it: in the batches every replica's log holds, below each
-    /// one's flushed offset and checkpointed high watermark. No truncation or power loss
-    /// reaches below that, and every load and read there sees the later record (as
-    /// Kafka's log cleaner keeps only a key's last record below the high watermark).
+    /// one's flushed offset and checkpointed high watermark. With leader epochs no
+    /// truncation or power loss reaches below that, and every load and read there sees
+    /// the later record (as Kafka's log cleaner keeps only a key's last record below the
+    /// high watermark). Brokers checkpoint into the store only with leader epochs.
     fn compact(&mut self) {
         if self.records.len == 0 {
             return;
