@@ -450,16 +450,9 @@ impl Broker {
                 self.disk
                     .high_watermark_checkpoint
                     .copy_from_slice(&self.high_watermark);
-                // The store may forget superseded commit records below every replica's
-                // checkpoint only where no follower truncates below it: with leader epochs.
-                // Truncating to the high watermark (before 0.11), or falling back to it
-                // (KIP-101 without an answer), can go below a checkpoint, since a
-                // follower takes a lower high watermark from a new leader.
-                if self.info.config.truncation == TruncationMode::LeaderEpoch {
-                    for (log, &hw) in self.disk.logs.iter_mut().zip(&self.high_watermark) {
-                        if let Some(log) = log {
-                            log.checkpoint_high_watermark(hw);
-                        }
+                for (log, &hw) in self.disk.logs.iter_mut().zip(&self.high_watermark) {
+                    if let Some(log) = log {
+                        log.checkpoint_high_watermark(hw);
                     }
                 }
                 out.set_timer(

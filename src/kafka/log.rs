@@ -371,6 +371,8 @@ pub struct Store {
     /// or `GROUP`) the number of its last record among them.
     compacted: usize,
     latest: BTreeMap<(u32, u32), u64>,
+    /// Whether it may forget superseded records at all (see [`Store::compacting`]).
+    forgets: bool,
 }
 
 /// One partition's store, shared by the logs of its replicas (a run is single-threaded).
@@ -390,6 +392,17 @@ struct Replica {
 }
 
 impl Store {
+    /// A store that forgets superseded commit records, for a cluster whose followers
+    /// truncate by leader epochs. One whose followers truncate to their high watermark
+    /// (`cluster.truncation` before KIP-279) keeps them all: a follower takes a lower
+    /// high watermark from a new leader and may truncate below its checkpoint.
+    pub fn compacting() -> SharedStore {
+        Rc::new(RefCell::new(Store {
+            forgets: true,
+            ..Store::default()
+        }))
+    }
+
     /// What no replica shares any more leaves the store.
     fn trim(&mut self) {
         let max = self.replicas.iter().map(|r| r.shared).max().unwrap_or(0);
@@ -404,9 +417,9 @@ impl Store {
     /// one's flushed offset and checkpointed high watermark. With leader epochs no
     /// truncation or power loss reaches below that, and every load and read there sees
     /// the later record (as Kafka's log cleaner keeps only a key's last record below the
-    /// high watermark). Brokers checkpoint into the store only with leader epochs.
+    /// high watermark). Only a store made by [`Store::compacting`] forgets.
     fn compact(&mut self) {
-        if self.records.len == 0 {
+        if !self.forgets || self.records.len == 0 {
             return;
         }
         let Some(floor) = self
@@ -1035,7 +1048,7 @@ mod tests {
     /// a power loss or a high watermark below the later one could make it the last again.
     #[test]
     fn superseded_commits_go_once_the_later_one_is_durable_on_every_replica() {
-        let store = SharedStore::default();
+        let store = Store::compacting();
         let (mut leader, mut follower) = (Log::new(store.clone(), 1), Log::new(store.clone(), 2));
         leader.append_coordinator(&[commit(0, 10)], 100, 0, Time(0));
         leader.append_coordinator(&[commit(0, 11), commit(1, 5)], 100, 0, Time(0));
@@ -1064,11 +1077,25 @@ mod tests {
         assert_eq!(commits(&follower), vec![(1, 0, 11), (2, 1, 5)]);
     }
 
+    /// A store of a cluster without leader epochs keeps a superseded commit through
+    /// flushes and checkpoints.
+    #[test]
+    fn a_store_that_does_not_compact_keeps_every_commit() {
+        let store = SharedStore::default();
+        let mut log = Log::new(store.clone(), 1);
+        log.append_coordinator(&[commit(0, 10)], 100, 0, Time(0));
+        log.append_coordinator(&[commit(0, 11)], 100, 0, Time(0));
+        log.flush();
+        log.checkpoint_high_watermark(2);
+        assert!(store.borrow().records.get(0).is_some());
+        assert_eq!(commits(&log), vec![(0, 0, 10), (1, 0, 11)]);
+    }
+
     /// Commits of one key, many chunks of them: all but the last go, and the chunks keep
     /// only what lives.
     #[test]
     fn compacted_chunks_keep_only_their_live_records() {
-        let store = SharedStore::default();
+        let store = Store::compacting();
         let mut log = Log::new(store.clone(), 1);
         let n = 3 * RECORD_CHUNK + 5;
         for i in 0..n {

@@ -576,7 +576,21 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
     });
 
     let mut nodes: Vec<(String, Node)> = Vec::new();
-    let stores: Vec<log::SharedStore> = info.partitions.iter().map(|_| log::SharedStore::default()).collect();
+    // Truncating to the high watermark (before 0.11, and KIP-101's fallback without an
+    // answer) can go below a checkpointed high watermark: only with leader epochs may the
+    // stores forget superseded commit records.
+    let compacting = info.config.truncation == TruncationMode::LeaderEpoch;
+    let stores: Vec<log::SharedStore> = info
+        .partitions
+        .iter()
+        .map(|_| {
+            if compacting {
+                log::Store::compacting()
+            } else {
+                log::SharedStore::default()
+            }
+        })
+        .collect();
     for b in 1..=s.brokers {
         nodes.push((
             Scenario::broker_name(b),
