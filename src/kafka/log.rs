@@ -299,15 +299,14 @@ const DROPPED: PackedRecord = PackedRecord {
 impl Records {
     /// Adds `record` and returns its number.
     fn push(&mut self, record: PackedRecord) -> u64 {
-        if self.len.is_multiple_of(RECORD_CHUNK) {
-            self.chunks.push(RecordChunk::Dense {
-                records: Vec::with_capacity(RECORD_CHUNK as usize),
-                dropped: 0,
-            });
-        }
         match self.chunks.last_mut() {
-            Some(RecordChunk::Dense { records, .. }) => records.push(record),
-            _ => unreachable!("the last chunk is dense until it is full"),
+            Some(RecordChunk::Dense { records, .. }) if (records.len() as u64) < RECORD_CHUNK => records.push(record),
+            // Full (a chunk goes sparse only when full): a new one.
+            _ => {
+                let mut records = Vec::with_capacity(RECORD_CHUNK as usize);
+                records.push(record);
+                self.chunks.push(RecordChunk::Dense { records, dropped: 0 });
+            }
         }
         self.len += 1;
         self.len - 1
@@ -386,7 +385,8 @@ struct Replica {
     id: u32,
     shared: usize,
     own: Vec<Entry>,
-    /// Its log's flushed offset, and the high watermark its broker last checkpointed.
+    /// Its log's flushed offset (below it the log survives a power loss), and the high
+    /// watermark its broker last checkpointed.
     flushed: u64,
     checkpoint: u64,
 }
@@ -504,11 +504,9 @@ pub struct Log {
     store: SharedStore,
     /// Its place in the store's `replicas`.
     slot: usize,
-    /// When each batch above `flushed` was appended, oldest first (the page cache's
-    /// write-back flushes by age). `flushed` is always a batch boundary.
+    /// When each batch above the flushed offset (kept in the store's `Replica`) was
+    /// appended, oldest first (the page cache's write-back flushes by age).
     unflushed: AppendTimes,
-    /// Offsets below this are on disk and survive a power loss.
-    flushed: u64,
 }
 
 impl Default for Log {
@@ -676,7 +674,6 @@ impl Log {
             store,
             slot,
             unflushed: AppendTimes::default(),
-            flushed: 0,
         }
     }
 
@@ -694,12 +691,13 @@ impl Log {
         self.with_view(|v| v.end_offset())
     }
 
+    /// Offsets below this are on disk and survive a power loss; always a batch boundary.
     pub fn flushed_offset(&self) -> u64 {
-        self.flushed
+        self.store.borrow().replicas[self.slot].flushed
     }
 
     pub fn unflushed_records(&self) -> u64 {
-        self.end_offset() - self.flushed
+        self.end_offset() - self.flushed_offset()
     }
 
     /// Appends a batch and returns its base offset.
@@ -822,21 +820,21 @@ impl Log {
     }
 
     pub fn flush(&mut self) {
-        self.flushed = self.end_offset();
+        self.set_flushed(self.end_offset());
         self.unflushed.clear();
-        self.durable_changed();
     }
 
     /// This replica's broker checkpointed `hw` as the partition's high watermark.
     pub fn checkpoint_high_watermark(&mut self, hw: u64) {
-        self.store.borrow_mut().replicas[self.slot].checkpoint = hw;
-        self.durable_changed();
+        let mut store = self.store.borrow_mut();
+        store.replicas[self.slot].checkpoint = hw;
+        store.compact();
     }
 
-    /// The flushed offset or the checkpoint moved: the store learns it, and compacts.
-    fn durable_changed(&mut self) {
+    /// The flushed offset moved; the store may compact.
+    fn set_flushed(&mut self, offset: u64) {
         let mut store = self.store.borrow_mut();
-        store.replicas[self.slot].flushed = self.flushed;
+        store.replicas[self.slot].flushed = offset;
         store.compact();
     }
 
@@ -845,9 +843,8 @@ impl Log {
     pub fn flush_older_than(&mut self, cutoff: Time) {
         let n = self.unflushed.count_until(cutoff);
         if n > 0 {
-            self.flushed = self.offset_after_unflushed_batches(n);
+            self.set_flushed(self.offset_after_unflushed_batches(n));
             self.unflushed.pop_front(n);
-            self.durable_changed();
         }
     }
 
@@ -859,7 +856,7 @@ impl Log {
     /// The end offset of the `n`th unflushed batch (the flushed offset for `n = 0`).
     pub fn offset_after_unflushed_batches(&self, n: usize) -> u64 {
         if n == 0 {
-            return self.flushed;
+            return self.flushed_offset();
         }
         self.with_view(|v| {
             let first = v.len() - self.unflushed.len();
@@ -894,8 +891,7 @@ impl Log {
             store.trim();
             drop(store);
         }
-        self.flushed = self.flushed.min(self.end_offset());
-        self.durable_changed();
+        self.set_flushed(self.flushed_offset().min(self.end_offset()));
         offset.min(end)..end
     }
 
