@@ -11,6 +11,7 @@ use crate::kafka::{
     RebalanceCause, Role,
 };
 use crate::report::latency::Latencies;
+use crate::report::series::{self, BrokerEvent, GroupSample, PartitionSample, Recorder};
 use crate::report::*;
 use crate::scenario::{Acks, Fault, FaultKind, RoleRef, Scenario};
 use crate::sim::engine::Happening;
@@ -125,6 +126,10 @@ struct Collector<'a> {
     /// Per partition: since when writes to it fail (from a produce error to the next
     /// acknowledgement), and the total time so far.
     refused: Vec<(Option<Time>, u64)>,
+    /// The run over time.
+    series: Recorder,
+    /// Per partition: its place among the series' partitions (the scenario's topics').
+    series_index: Vec<Option<usize>>,
 }
 
 /// What the group coordinator did for one group.
@@ -325,6 +330,11 @@ impl Collector<'_> {
                 s.latencies
                     .record((latency_max.0 + latency_min.0) / 2, u64::from(*count));
                 s.latency_max = s.latency_max.max(latency_max.0);
+                self.series.acked(
+                    *producer as usize,
+                    u64::from(*count),
+                    (latency_max.0 + latency_min.0) / 2,
+                );
             }
             Obs::ProduceError {
                 partition,
@@ -335,6 +345,7 @@ impl Collector<'_> {
             } => {
                 let s = &mut self.producers[*producer as usize];
                 *s.errors.entry(error.name().to_string()).or_default() += 1;
+                self.series.error(*producer as usize, error.name());
                 let stuck = s.stuck.entry(*partition).or_insert((String::new(), at));
                 stuck.0 = error.name().to_string();
                 self.refused[*partition as usize].0.get_or_insert(at);
@@ -362,6 +373,7 @@ impl Collector<'_> {
                     }
                 };
                 self.refused[*partition as usize].0.get_or_insert(at);
+                self.series.failed(*producer as usize, u64::from(*count));
                 let s = &mut self.producers[*producer as usize];
                 if matches!(reason_kind, FailReason::BufferExhausted) {
                     s.refused += u64::from(*count);
@@ -382,8 +394,9 @@ impl Collector<'_> {
             }
             Obs::LogLost { partition, from, to } => {
                 let text = format!(
-                    "{} lost offsets {from}..{to} of {} (written but not yet flushed to disk)",
+                    "{} lost {} of {} (written but not yet flushed to disk)",
                     self.names[node.index()],
+                    crate::check::offsets_text(*from, *to),
                     self.info.partition_name(*partition)
                 );
                 self.push(at, 1, text);
@@ -527,8 +540,18 @@ impl Collector<'_> {
                     _ => format!("{reason:?}"),
                 };
                 self.push(at, 1, format!("controller fences broker-{broker}: {why}"));
+                self.series.broker(BrokerEvent {
+                    at_us: at.0,
+                    broker: *broker,
+                    event: "fenced",
+                });
             }
             Obs::BrokerUnfenced { broker } => {
+                self.series.broker(BrokerEvent {
+                    at_us: at.0,
+                    broker: *broker,
+                    event: "unfenced",
+                });
                 self.push(
                     at,
                     1,
@@ -543,6 +566,9 @@ impl Collector<'_> {
                 let full = state.isr.len() == self.info.partitions[*partition as usize].replicas.len();
                 span(&mut self.under_replicated[*partition as usize], at, !full);
                 span(&mut self.offline[*partition as usize], at, state.leader.is_none());
+                if let Some(i) = self.series_index[*partition as usize] {
+                    self.series.partition_changed(i, series_change(at, state));
+                }
                 let before = std::mem::replace(&mut self.states[*partition as usize], state.clone());
                 let text = partition_change(self.info, *partition, &before, state, *reason);
                 self.push(at, 1, text);
@@ -554,11 +580,21 @@ impl Collector<'_> {
                 why,
             } => {
                 let text = format!(
-                    "{} truncates {} to offset {from}, dropping offsets {from}..{to} ({why})",
+                    "{} truncates {} to offset {from}, dropping {} ({why})",
                     self.names[node.index()],
-                    self.info.partition_name(*partition)
+                    self.info.partition_name(*partition),
+                    crate::check::offsets_text(*from, *to)
                 );
                 self.push(at, 1, text);
+                if let (Some(i), Some(broker)) = (self.series_index[*partition as usize], self.info.broker_of(node)) {
+                    let t = series::Truncation {
+                        at_us: at.0,
+                        broker,
+                        from: *from,
+                        to: *to,
+                    };
+                    self.series.truncated(i, t);
+                }
             }
             Obs::Processed { group, member, records } => {
                 let n: u64 = records.iter().map(|(_, r)| u64::from(r.count)).sum();
@@ -706,6 +742,13 @@ impl Collector<'_> {
             }
             for (n, down) in changes {
                 self.lifecycle.push((record.at, n, down));
+                if let Some(broker) = self.info.broker_of(n) {
+                    self.series.broker(BrokerEvent {
+                        at_us: record.at.0,
+                        broker,
+                        event: if down { "down" } else { "up" },
+                    });
+                }
                 // A broker counts as back (electable) once it has registered again; the
                 // checker sees that through the controller's observation.
                 if let Some(b) = self.info.broker_of(n).filter(|_| down) {
@@ -718,6 +761,16 @@ impl Collector<'_> {
         } else {
             self.push(record.at, 0, "drain begins: producers stop".to_string());
         }
+    }
+}
+
+/// A partition's state as the series keeps it.
+fn series_change(at: Time, state: &PartitionState) -> series::PartitionChange {
+    series::PartitionChange {
+        at_us: at.0,
+        leader: state.leader,
+        leader_epoch: state.leader_epoch,
+        isr: state.isr.clone(),
     }
 }
 
@@ -976,14 +1029,38 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
         fault_records: BTreeMap::new(),
         offline: vec![(None, 0); info.partitions.len()],
         refused: vec![(None, 0); info.partitions.len()],
+        series: Recorder::default(),
+        series_index: vec![None; info.partitions.len()],
     };
     c.replication.set_initial(&c.states);
+    let user: Vec<Pidx> = info.user_partitions().collect();
+    for (i, &p) in user.iter().enumerate() {
+        c.series_index[p as usize] = Some(i);
+    }
+    c.series = Recorder::new(
+        (0..total_producers)
+            .map(|p| names[(first_producer + p) as usize].clone())
+            .collect(),
+        user.iter()
+            .map(|&p| {
+                let replicas = info.partitions[p as usize].replicas.clone();
+                (
+                    info.partition_name(p),
+                    replicas,
+                    series_change(Time::ZERO, &c.states[p as usize]),
+                )
+            })
+            .collect(),
+        scenario.groups.iter().map(|g| g.group.clone()).collect(),
+    );
 
     let end = Time((scenario.duration + scenario.drain).0);
     // The engine runs in slices (for the progress bar), stopping also at every picture.
     let slices = 200u64;
     let mut stops: Vec<Time> = (1..slices).map(|i| Time(end.0 / slices * i)).collect();
     stops.push(end);
+    // The series' points end at these stops.
+    let points = stops.clone();
     let pictures: Vec<Time> = scenario.pictures.iter().map(|d| Time(d.0)).collect();
     stops.extend(&pictures);
     stops.sort_unstable();
@@ -1002,14 +1079,19 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
                 groups: group_marks(&engine, &info, scenario, &c.last_hw, &c.group_first_member),
             });
         }
-        // The groups' lag, 40 times a run: the high watermark minus the committed offset,
-        // summed over the group's partitions.
-        if i % 5 == 4 || until == end {
-            for (g, marks) in group_marks(&engine, &info, scenario, &c.last_hw, &c.group_first_member)
-                .into_iter()
-                .enumerate()
-            {
-                lag_samples[g].push((until.as_millis(), marks.lag.values().sum()));
+        let lag_sample = i % 5 == 4 || until == end;
+        let point = points.binary_search(&until).is_ok();
+        if lag_sample || point {
+            let marks = group_marks(&engine, &info, scenario, &c.last_hw, &c.group_first_member);
+            // The groups' lag, 40 times a run: the high watermark minus the committed
+            // offset, summed over the group's partitions.
+            if lag_sample {
+                for (g, m) in marks.iter().enumerate() {
+                    lag_samples[g].push((until.as_millis(), m.lag.values().sum()));
+                }
+            }
+            if point {
+                close_point(&mut c, &engine, &info, &user, &marks, until);
             }
         }
         if let Some(progress) = opts.progress.as_mut() {
@@ -1028,8 +1110,10 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
     }
     c.timeline.sort_by_key(|e| (e.at_us, e.rank));
 
+    let series = std::mem::take(&mut c.series).finish();
     let mut report = assemble(scenario, seed, &opts.source, &engine, &info, c);
     report.pictures = drawn;
+    report.series = series;
     for (g, samples) in lag_samples.into_iter().enumerate() {
         report.consumer_groups[g].lag_over_time = samples
             .into_iter()
@@ -1037,6 +1121,57 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
             .collect();
     }
     Ok(report)
+}
+
+/// Ends the series' open point at `until`, sampling the producers' requests in flight,
+/// each replica's log end and high watermark, and the groups' `marks`.
+fn close_point(
+    c: &mut Collector,
+    engine: &Engine<Node>,
+    info: &ClusterInfo,
+    user: &[Pidx],
+    marks: &[GroupMarks],
+    until: Time,
+) {
+    let in_flight: Vec<u32> = (0..c.producers.len() as u32)
+        .map(|p| {
+            let node = NodeId(c.first_producer + p);
+            match engine.node(node) {
+                Node::Producer(producer) if engine.is_up(node) => producer.requests_in_flight() as u32,
+                _ => 0,
+            }
+        })
+        .collect();
+    let partitions: Vec<PartitionSample> = user
+        .iter()
+        .map(|&p| PartitionSample {
+            replicas: info.partitions[p as usize]
+                .replicas
+                .iter()
+                .map(|&r| {
+                    let leo = broker(engine, info, r).log(p).map_or(0, |l| l.end_offset());
+                    (leo, replica_high_watermark(engine, info, &c.last_hw, r, p))
+                })
+                .collect(),
+        })
+        .collect();
+    let groups: Vec<GroupSample> = marks
+        .iter()
+        .map(|m| GroupSample {
+            lag: m.lag.values().sum(),
+            partitions: m
+                .lag
+                .keys()
+                .map(|name| {
+                    (
+                        name.clone(),
+                        (m.committed.get(name).copied(), m.positions.get(name).map(|p| p.1)),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    c.series.close(until.as_millis(), &in_flight, &partitions, &groups);
 }
 
 /// The broker that coordinates group `g` now: the leader of its `__consumer_offsets`
@@ -1641,6 +1776,7 @@ fn assemble(
         pictures: Vec::new(),
         notes,
         warnings: scenario.warnings.clone(),
+        series: Default::default(),
         settings: Settings {
             brokers: scenario.brokers,
             duration_ms: scenario.duration.as_millis(),

@@ -216,11 +216,7 @@ impl AtLeastOnce {
                             (f.group_name)(g as u32),
                             (f.partition_name)(p),
                             if stop - start == 1 { "" } else { "s" },
-                            if stop - start == 1 {
-                                start.to_string()
-                            } else {
-                                format!("{start}..{stop}")
-                            },
+                            super::span_text(start, stop),
                             stop - start,
                             if stop - start == 1 { "" } else { "s" },
                             story,

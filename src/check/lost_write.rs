@@ -312,8 +312,11 @@ impl LostWrite {
         let (at, kind) = match m.loss.map(|i| &self.losses[i]) {
             Some(l) => {
                 message.push_str(&format!(
-                    "; broker-{} dropped offsets {}..{} {} at {}, and the partition's final log does not hold them",
-                    l.broker, l.from, l.to, l.how, l.at
+                    "; broker-{} dropped {} {} at {}, and the partition's final log does not hold them",
+                    l.broker,
+                    super::offsets_text(l.from, l.to),
+                    l.how,
+                    l.at
                 ));
                 (l.at, l.kind)
             }
@@ -341,11 +344,7 @@ struct Missing {
 }
 
 fn range_text(start: u64, n: u64) -> String {
-    if n == 1 {
-        start.to_string()
-    } else {
-        format!("{}..{}", start, start + n)
-    }
+    super::span_text(start, start + n)
 }
 
 #[cfg(test)]

@@ -104,6 +104,26 @@ impl CheckResult {
 /// At most this many violations are listed per check; the rest are counted.
 pub const MAX_LISTED: usize = 20;
 
+/// Offsets (or sequences) `from..to` as people count them: `5` for one, `6–7` for two
+/// (the last one included).
+pub fn span_text(from: u64, to: u64) -> String {
+    if to <= from + 1 {
+        from.to_string()
+    } else {
+        format!("{from}–{}", to - 1)
+    }
+}
+
+/// `offset 5 (1 record)`, `offsets 6–7 (2 records)`.
+pub fn offsets_text(from: u64, to: u64) -> String {
+    let n = to.saturating_sub(from);
+    if n == 1 {
+        format!("offset {from} (1 record)")
+    } else {
+        format!("offsets {} ({n} records)", span_text(from, to))
+    }
+}
+
 /// Keeps the first [`MAX_LISTED`] violations and adds one line counting the rest.
 pub fn cap(mut violations: Vec<Violation>) -> Vec<Violation> {
     if violations.len() > MAX_LISTED {

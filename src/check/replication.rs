@@ -243,7 +243,8 @@ impl Replication {
                     w.committed = end;
                     let name = &self.names[p];
                     let message = format!(
-                        "{name}: broker-{b} became leader of epoch {epoch} from the ISR, but its log ends at {end}, below the committed offset {committed}: offsets {end}..{committed} are lost"
+                        "{name}: broker-{b} became leader of epoch {epoch} from the ISR, but its log ends at {end}, below the committed offset {committed}: {} are lost",
+                        super::offsets_text(end, committed)
                     );
                     self.report("strong-isr", "leader-lacks-records", at, message);
                 }

@@ -1349,6 +1349,11 @@ impl ProducerNode {
             .collect()
     }
 
+    /// Produce requests sent and not yet answered.
+    pub fn requests_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     pub fn peer(&self, node: NodeId) -> Option<u32> {
         self.info.broker_of(node)
     }

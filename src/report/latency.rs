@@ -55,6 +55,11 @@ impl Latencies {
         }
     }
 
+    /// Whether no latency was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.histogram.as_ref().is_none_or(|h| h.is_empty())
+    }
+
     /// The nearest-rank percentile: the smallest latency at or below which at least
     /// `q_per_mille`/1000 of the weight lies (0 when there is none). From the histogram,
     /// the middle of that latency's bucket.

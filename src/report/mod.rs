@@ -2,6 +2,7 @@
 //! people (in `text.rs`). Both are built from one [`Report`] value.
 
 pub mod latency;
+pub mod series;
 pub mod text;
 
 use serde::Serialize;
@@ -41,6 +42,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Run settings shown in the text report's header.
     pub settings: Settings,
+    /// The run over time, in a fixed number of points.
+    pub series: series::Series,
 }
 
 /// What the faults cost the clients, summed over the scenario's partitions.

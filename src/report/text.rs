@@ -2,6 +2,7 @@
 //! drawn with its log end offset, high watermark and committed offsets, the figures of
 //! every client, and one line per check.
 
+use super::series::{Fold, sparkline};
 use super::{GroupMarks, PartitionReport, Report};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -30,8 +31,8 @@ fn wrap_to(text: &str, indent: &str, width: usize, out: &mut String) {
     }
 }
 
-/// Offset ranges per partition, the first few: `t-0 offsets 6..8, 12..15; t-1 offset 3`
-/// (each range stops before its end, as in `at-least-once` violations).
+/// Offset ranges per partition, the first few: `t-0 offsets 6–7, 12–14; t-1 offset 3`
+/// (each range as people count it: its last offset included).
 fn offset_ranges(parts: &BTreeMap<String, Vec<(u64, u64)>>) -> String {
     const SHOWN: usize = 4;
     let total: usize = parts.values().map(Vec::len).sum();
@@ -45,13 +46,7 @@ fn offset_ranges(parts: &BTreeMap<String, Vec<(u64, u64)>>) -> String {
         shown += take;
         let words: Vec<String> = ranges[..take]
             .iter()
-            .map(|&(from, to)| {
-                if to - from == 1 {
-                    from.to_string()
-                } else {
-                    format!("{from}..{to}")
-                }
-            })
+            .map(|&(from, to)| crate::check::span_text(from, to))
             .collect();
         let noun = if take == 1 && ranges[0].1 - ranges[0].0 == 1 {
             "offset"
@@ -140,46 +135,144 @@ fn draw_partition(groups: &[GroupMarks], p: &PartitionReport, scale: u64, out: &
     for g in groups {
         let Some(lag) = g.lag.get(&name) else { continue };
         let committed = g.committed.get(&name).copied();
-        let pos = committed.map_or(0, |c| if c == 0 { 0 } else { cells(c, scale) });
+        // Under the bar: `>` where the owning member's position is, `^` where the
+        // committed offset is (each at the first cell past the offsets before it).
+        let mut marks = vec![' '; BAR as usize + 2];
+        let cell = |offset: u64| if offset == 0 { 0 } else { cells(offset, scale) } as usize;
         let mut text = match committed {
             Some(c) => format!("committed {c}"),
             None => "nothing committed".to_string(),
         };
         if let Some((member, at)) = g.positions.get(&name) {
+            marks[cell(*at)] = '>';
             text.push_str(&format!(" · {member} at {at}"));
         }
+        marks[cell(committed.unwrap_or(0))] = '^';
         text.push_str(&format!(" · lag {lag}"));
-        let _ = writeln!(
-            out,
-            "    {:<label_width$} {}^ {text}",
-            g.group,
-            " ".repeat(pos as usize)
-        );
+        let marks: String = marks.into_iter().collect();
+        let _ = writeln!(out, "    {:<label_width$} {}  {text}", g.group, marks.trim_end());
     }
 }
 
+/// Draws `partitions` topic by topic, in the scenario's order; `scales` has each topic's
+/// offset at a full bar.
 fn draw_partitions(
     title: &str,
-    topics: &[super::TopicSummary],
+    scales: &[(&str, u64)],
     partitions: &[PartitionReport],
     groups: &[GroupMarks],
     out: &mut String,
 ) {
     let _ = writeln!(
         out,
-        "\n{title}  (# below the high watermark, + written above it, ^ a group's committed offset, then the position of the member that reads it)"
+        "\n{title}  (# below the high watermark, + written above it; under a log, ^ a group's committed offset and > the position of the member that reads it)"
     );
-    for t in topics {
-        let parts: Vec<&PartitionReport> = partitions.iter().filter(|p| p.topic == t.name).collect();
-        let scale = parts
-            .iter()
-            .flat_map(|p| p.log_end_offsets.values().copied())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        for p in parts {
+    for &(topic, scale) in scales {
+        for p in partitions.iter().filter(|p| p.topic == *topic) {
             draw_partition(groups, p, scale, out);
         }
+    }
+}
+
+/// Per topic, the largest log end offset in any picture or at the end: every drawing of
+/// a topic's logs uses that one scale, so pictures compare at a glance.
+fn scales(r: &Report) -> Vec<(&str, u64)> {
+    let drawn = || r.pictures.iter().flat_map(|p| &p.partitions).chain(&r.partitions);
+    r.settings
+        .topics
+        .iter()
+        .map(|t| {
+            let largest = drawn()
+                .filter(|p| p.topic == t.name)
+                .flat_map(|p| p.log_end_offsets.values().copied())
+                .fold(1, u64::max);
+            (t.name.as_str(), largest)
+        })
+        .collect()
+}
+
+/// Columns of the one-line charts.
+const CHART: usize = 50;
+
+/// The one-line charts: acknowledged records and errors per second per producer, the
+/// ISR of each partition whose ISR changed, and each group's lag, on one time axis with
+/// the faults marked.
+fn over_time(r: &Report, out: &mut String) {
+    let series = &r.series;
+    let Some(&end_ms) = series.at_ms.last() else { return };
+    let width = CHART.min(series.at_ms.len());
+    let column_ms = end_ms as f64 / width as f64;
+    let per_second = |v: u64| (v as f64 * 1000.0 / column_ms).round() as u64;
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut marks = vec![' '; width];
+    let column = |at_ms: u64| ((at_ms * width as u64) / end_ms.max(1)).min(width as u64 - 1) as usize;
+    for f in r.faults.iter().filter(|f| f.fired) {
+        marks[column(f.at_ms)] = 'x';
+    }
+    if r.settings.drain_ms > 0 && r.settings.duration_ms < end_ms {
+        let c = column(r.settings.duration_ms);
+        if marks[c] == ' ' {
+            marks[c] = 'd';
+        }
+    }
+    rows.push(("faults".to_string(), marks.into_iter().collect(), String::new()));
+    for p in &series.producers {
+        let (line, peak) = sparkline(&p.acked, width, Fold::Sum, None);
+        rows.push((
+            format!("acked/s {}", p.name),
+            line,
+            format!("peak {}/s", per_second(peak)),
+        ));
+        let mut errors = vec![0u64; series.at_ms.len()];
+        for counts in p.errors.values() {
+            errors.iter_mut().zip(counts).for_each(|(e, c)| *e += c);
+        }
+        if errors.iter().any(|&e| e > 0) {
+            let (line, peak) = sparkline(&errors, width, Fold::Sum, None);
+            let names: Vec<String> = p
+                .errors
+                .iter()
+                .map(|(name, v)| format!("{name} {}", v.iter().sum::<u64>()))
+                .collect();
+            rows.push((
+                format!("errors/s {}", p.name),
+                line,
+                format!("peak {}/s · {}", per_second(peak), names.join(", ")),
+            ));
+        }
+    }
+    let steady = series.partitions.iter().filter(|p| p.changes.len() <= 1).count();
+    for p in series.partitions.iter().filter(|p| p.changes.len() > 1) {
+        let sizes: Vec<u64> = p.isr_min.iter().map(|&s| u64::from(s)).collect();
+        let top = p.replicas.len() as u64;
+        let (line, _) = sparkline(&sizes, width, Fold::Min, Some(top));
+        let fewest = sizes.iter().min().copied().unwrap_or(0);
+        let tail = if fewest == 0 {
+            format!("of {top}; empty at times")
+        } else {
+            format!("of {top}; fewest {fewest}")
+        };
+        rows.push((format!("isr {}", p.name), line, tail));
+    }
+    for g in &series.groups {
+        let (line, peak) = sparkline(&g.lag, width, Fold::Max, None);
+        let last = g.lag.last().copied().unwrap_or(0);
+        rows.push((format!("lag {}", g.group), line, format!("peak {peak} · end {last}")));
+    }
+    let label = rows.iter().map(|(l, _, _)| l.chars().count()).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "\nOver time  ({} a column · x a fault · d the drain begins · each chart up to its peak)",
+        secs(column_ms.round() as u64)
+    );
+    let axis_end = secs(end_ms);
+    let _ = writeln!(out, "  {:label$}  0s{:>w$}", "", axis_end, w = width.saturating_sub(2));
+    for (l, line, tail) in rows {
+        let row = format!("  {l:label$} |{line}| {tail}");
+        let _ = writeln!(out, "{}", row.trim_end());
+    }
+    if steady > 0 && series.partitions.len() > steady {
+        let _ = writeln!(out, "  isr of the {steady} other partitions: unchanged throughout");
     }
 }
 
@@ -246,6 +339,8 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    over_time(r, &mut out);
+
     let end_marks: Vec<GroupMarks> = r
         .consumer_groups
         .iter()
@@ -256,11 +351,12 @@ pub fn render(r: &Report) -> String {
             positions: g.positions.clone(),
         })
         .collect();
+    let scales = scales(r);
     for picture in &r.pictures {
         let title = format!("Partitions at {}", secs(picture.at_ms));
-        draw_partitions(&title, &s.topics, &picture.partitions, &picture.groups, &mut out);
+        draw_partitions(&title, &scales, &picture.partitions, &picture.groups, &mut out);
     }
-    draw_partitions("Partitions at the end", &s.topics, &r.partitions, &end_marks, &mut out);
+    draw_partitions("Partitions at the end", &scales, &r.partitions, &end_marks, &mut out);
 
     let _ = writeln!(out, "\nTopics");
     for t in &s.topics {

@@ -104,7 +104,7 @@ fn the_rollback_names_the_offsets_it_read_again() {
     let text = kafkasim::report::text::render(&r);
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        words.contains(&format!("duplicates: 2 after {why} (payments-0 offsets 6..8)")),
+        words.contains(&format!("duplicates: 2 after {why} (payments-0 offsets 6–7)")),
         "{text}"
     );
 }
