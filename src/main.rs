@@ -44,7 +44,8 @@ enum Command {
         /// Also write every event of the run to FILE, one JSON object per line.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
-        /// Write an HTML report to FILE (not supported yet).
+        /// Also write the report as one self-contained HTML page to FILE: charts over time,
+        /// each partition's replicas as swimlanes, the logs at the pictures, and the checks.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
         /// Set one setting for this run, as a `vary` entry would: SCOPE:KEY=VALUE, with
@@ -177,9 +178,6 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             max_events,
             allow_huge,
         } => {
-            if html.is_some() {
-                return Err("not supported yet: --html (use the text or JSON report)".to_string());
-            }
             let source = scenario.display().to_string();
             let text = scenario::read(&scenario).map_err(input_error)?;
             let settings = settings(&set)?;
@@ -199,7 +197,11 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             for s in &settings {
                 source.push_str(&format!(" --set {s}"));
             }
-            run_scenario(&loaded, source, seed, format, trace.as_deref(), max_events)
+            let outputs = Outputs {
+                trace: trace.as_deref(),
+                html: html.as_deref(),
+            };
+            run_scenario(&loaded, source, seed, format, outputs, max_events)
         }
         Command::Check { scenarios, allow_huge } => {
             let mut bad = false;
@@ -289,14 +291,35 @@ pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
         })
 }
 
+/// The files a run writes besides its report on standard output.
+struct Outputs<'a> {
+    trace: Option<&'a Path>,
+    html: Option<&'a Path>,
+}
+
 fn run_scenario(
     s: &scenario::Scenario,
     source: String,
     seed: Option<u64>,
     format: Format,
-    trace: Option<&Path>,
+    outputs: Outputs,
     max_events: Option<u64>,
 ) -> Result<ExitCode, String> {
+    let trace = outputs.trace;
+    // A page that could not be written is said before the run, not after it.
+    if let Some(path) = outputs.html {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(format!(
+                "{}: cannot write: no folder {}",
+                path.display(),
+                parent.display()
+            ));
+        }
+    }
     // The trace is written beside its destination and renamed at the end, so a failed
     // run never leaves a partial file.
     let staged = trace.map(partial);
@@ -343,6 +366,9 @@ fn run_scenario(
     };
     if let (Some(p), Some(t)) = (&staged, trace) {
         std::fs::rename(p, t).map_err(|e| format!("{}: cannot write the trace: {e}", t.display()))?;
+    }
+    if let Some(path) = outputs.html {
+        write_whole(path, kafkasim::report::html::render(&report).as_bytes())?;
     }
     let text = match format {
         Format::Text => kafkasim::report::text::render(&report),

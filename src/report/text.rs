@@ -176,7 +176,7 @@ fn draw_partitions(
 
 /// Per topic, the largest log end offset in any picture or at the end: every drawing of
 /// a topic's logs uses that one scale, so pictures compare at a glance.
-fn scales(r: &Report) -> Vec<(&str, u64)> {
+pub(crate) fn scales(r: &Report) -> Vec<(&str, u64)> {
     let drawn = || r.pictures.iter().flat_map(|p| &p.partitions).chain(&r.partitions);
     r.settings
         .topics

@@ -121,6 +121,28 @@ fn trace_is_written_whole_as_json_lines() {
 }
 
 #[test]
+fn html_is_written_whole_and_a_missing_folder_is_refused_before_the_run() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-html-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    let o = kafkasim(&["run", "scenarios/quickstart.yaml", "--html", page.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let html = std::fs::read_to_string(&page).expect("page written");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..80]);
+    assert!(html.ends_with("</html>"));
+    // The text report still goes to standard output.
+    assert!(stdout(&o).contains("Reproduce: kafkasim run scenarios/quickstart.yaml"));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no partial file left");
+    let missing = dir.join("no-such-folder").join("report.html");
+    let o = kafkasim(&["run", "scenarios/quickstart.yaml", "--html", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot write: no folder"), "{err}");
+    assert!(stdout(&o).is_empty(), "no run, no report");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn bad_input_exits_2_and_writes_no_trace() {
     let dir = std::env::temp_dir().join(format!("kafkasim-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

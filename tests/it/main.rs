@@ -1,6 +1,7 @@
 //! The one integration-test binary: every topic is a module.
 
 mod bad_input;
+mod browser;
 mod checks;
 mod cli;
 mod commits;
@@ -8,6 +9,7 @@ mod determinism;
 mod docs;
 mod duplicates;
 mod groups;
+mod html;
 mod producer;
 mod replication;
 mod research;

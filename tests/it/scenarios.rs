@@ -46,6 +46,8 @@ fn scenario_reports_match_their_snapshots() {
                     p.name
                 );
             }
+            let html = kafkasim::report::html::render(&report);
+            crate::html::check(&html, &report).unwrap_or_else(|e| panic!("{}: HTML report: {e}", path.display()));
             insta::assert_snapshot!("report", kafkasim::report::text::render(&report));
         });
     });
