@@ -19,6 +19,7 @@
 
 pub mod assign;
 pub mod check;
+pub mod compare;
 pub mod kafka;
 pub mod report;
 pub mod run;

@@ -65,6 +65,35 @@ enum Command {
         #[arg(long)]
         allow_huge: bool,
     },
+    /// Run several scenarios, or one scenario's variants, and print one table with a
+    /// column per run: producers, groups, partitions and checks side by side.
+    ///
+    /// `--vary producer:linger.ms=0,5,50,200` runs each scenario once per value (several
+    /// --vary multiply); the scopes are those of `vary` and `--set`. Exits 0 once every
+    /// run is done, whatever their checks, 2 on bad input.
+    Compare {
+        /// Scenario files (YAML).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Run each scenario once per value: SCOPE:KEY=V1,V2,… Repeatable.
+        #[arg(long, value_name = "SCOPE:KEY=V1,V2,…")]
+        vary: Vec<String>,
+        /// Set one setting for every run, as `run --set` does. Repeatable.
+        #[arg(long, value_name = "SCOPE:KEY=VALUE")]
+        set: Vec<String>,
+        /// Run every scenario with this seed instead of its own.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write the comparison as one self-contained HTML page to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Output format: `text` for people, `json` for scripts (each run's name and report).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Run scenarios even when their estimated size is above kafkasim's limits.
+        #[arg(long)]
+        allow_huge: bool,
+    },
     /// Parse and validate scenarios without running them, and print their estimated size.
     Check {
         /// Scenario files (YAML).
@@ -203,6 +232,15 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             };
             run_scenario(&loaded, source, seed, format, outputs, max_events)
         }
+        Command::Compare {
+            scenarios,
+            vary,
+            set,
+            seed,
+            html,
+            format,
+            allow_huge,
+        } => compare(&scenarios, &vary, &set, seed, html.as_deref(), format, allow_huge),
         Command::Check { scenarios, allow_huge } => {
             let mut bad = false;
             for path in &scenarios {
@@ -308,17 +346,7 @@ fn run_scenario(
     let trace = outputs.trace;
     // A page that could not be written is said before the run, not after it.
     if let Some(path) = outputs.html {
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            return Err(format!(
-                "{}: cannot write: no folder {}",
-                path.display(),
-                parent.display()
-            ));
-        }
+        writable(path)?;
     }
     // The trace is written beside its destination and renamed at the end, so a failed
     // run never leaves a partial file.
@@ -381,6 +409,98 @@ fn run_scenario(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `kafkasim compare`: every scenario once per combination of `--vary` values, then the
+/// table. Every input is checked before the first run.
+fn compare(
+    paths: &[PathBuf],
+    vary: &[String],
+    set: &[String],
+    seed: Option<u64>,
+    html: Option<&Path>,
+    format: Format,
+    allow_huge: bool,
+) -> Result<ExitCode, String> {
+    use kafkasim::compare::{Column, combinations, parse_vary, variant_name};
+    let varies = vary.iter().map(|v| parse_vary(v)).collect::<Result<Vec<_>, _>>()?;
+    let fixed = settings(set)?;
+    if let Some(path) = html {
+        writable(path)?;
+    }
+    let combos = combinations(&varies);
+    // Parse every run first: a mistake in the last variant is said before any run.
+    let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let source = path.display().to_string();
+        let text = match scenario::read(path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(input_error(e));
+                continue;
+            }
+        };
+        for combo in &combos {
+            let mut all = fixed.clone();
+            all.extend(combo.iter().cloned());
+            match scenario::parse_with_limit(&source, &text, &all, limit(allow_huge)) {
+                Ok(loaded) => {
+                    let name = match (paths.len(), combo.is_empty()) {
+                        (_, true) => loaded.name.clone(),
+                        (1, false) => variant_name(combo),
+                        _ => format!("{} {}", loaded.name, variant_name(combo)),
+                    };
+                    let mut command = source.clone();
+                    for s in &all {
+                        command.push_str(&format!(" --set {s}"));
+                    }
+                    runs.push((name, loaded, command));
+                }
+                Err(e) => {
+                    let mut text = input_error(e);
+                    if !combo.is_empty() {
+                        text.push_str(&format!(" (with {})", variant_name(combo)));
+                    }
+                    errors.push(text);
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    let mut columns = Vec::new();
+    for (name, loaded, source) in runs {
+        for w in &loaded.warnings {
+            eprintln!("warning: {name}: {w}");
+        }
+        let report = run(
+            &loaded,
+            RunOptions {
+                seed,
+                source,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| format!("{name}: {e}"))?;
+        columns.push(Column { name, report });
+    }
+    if let Some(path) = html {
+        write_whole(path, kafkasim::report::html::render_comparison(&columns).as_bytes())?;
+    }
+    let text = match format {
+        Format::Text => kafkasim::compare::render_text(&columns),
+        Format::Json => {
+            let runs: Vec<serde_json::Value> = columns
+                .iter()
+                .map(|c| serde_json::json!({ "name": c.name, "report": c.report }))
+                .collect();
+            serde_json::to_string_pretty(&runs).expect("reports serialize") + "\n"
+        }
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn assign(file: &str) -> Result<ExitCode, String> {

@@ -1021,3 +1021,130 @@ fn brokers(r: &Report) -> Markup {
         }
     }
 }
+
+/// The page of `kafkasim compare`: the table, then charts with a line per run.
+pub fn render_comparison(columns: &[crate::compare::Column]) -> String {
+    let rows = crate::compare::table(columns);
+    let end_ms = columns
+        .iter()
+        .filter_map(|c| c.report.series.at_ms.last().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let axis = Axis {
+        end_ms,
+        faults: Vec::new(),
+        violations: Vec::new(),
+    };
+    // Per run, a line of `value` per second over its points.
+    let lines = |value: &dyn Fn(&Report, usize) -> u64| -> Vec<Line> {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let s = &c.report.series;
+                let counts: Vec<u64> = (0..s.at_ms.len()).map(|k| value(&c.report, k)).collect();
+                Line {
+                    name: c.name.clone(),
+                    color: color(i),
+                    points: per_second(&s.at_ms, &counts),
+                }
+            })
+            .collect()
+    };
+    let acked = lines(&|r, k| r.series.producers.iter().map(|p| p.acked[k]).sum());
+    let errors = lines(&|r, k| {
+        r.series
+            .producers
+            .iter()
+            .flat_map(|p| p.errors.values())
+            .map(|v| v[k])
+            .sum()
+    });
+    let lag: Vec<Line> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let s = &c.report.series;
+            Line {
+                name: c.name.clone(),
+                color: color(i),
+                points: (0..s.at_ms.len())
+                    .map(|k| {
+                        (
+                            s.at_ms[k] as f64 / 1000.0,
+                            Some(s.groups.iter().map(|g| g.lag[k]).sum::<u64>() as f64),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let latency: Vec<Line> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let s = &c.report.series;
+            Line {
+                name: c.name.clone(),
+                color: color(i),
+                points: (0..s.at_ms.len())
+                    .map(|k| {
+                        let slowest = s
+                            .producers
+                            .iter()
+                            .filter_map(|p| p.latency_p99_ms[k])
+                            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+                        (s.at_ms[k] as f64 / 1000.0, slowest)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let legend = Look {
+        log: false,
+        legend: true,
+    };
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "kafkasim compare" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 #comparison { "Comparison" }
+                ul {
+                    @for c in columns { li { b { (c.name) } ": " code { (c.report.reproduce) } } }
+                }
+                table {
+                    tr { th {} @for c in columns { th { (c.name) } } }
+                    @for (k, r) in rows.iter().enumerate() {
+                        @if k == 0 || rows[k - 1].section != r.section {
+                            tr { th colspan=(columns.len() + 1) { (r.section) } }
+                        }
+                        tr {
+                            td { (r.label) }
+                            @for cell in &r.cells { td.num { (cell) } }
+                        }
+                    }
+                }
+                h2 #charts { "Over time" }
+                figure { (chart(&axis, &acked, "records/s", legend)) figcaption { "Records acknowledged per second, all producers" } }
+                @if latency.iter().any(|l| l.points.iter().any(|p| p.1.is_some())) {
+                    figure { (chart(&axis, &latency, "ms (log scale)", Look { log: true, legend: true })) figcaption { "99th percentile latency of the records acknowledged in each interval, the slowest producer's" } }
+                }
+                @if errors.iter().any(|l| l.points.iter().any(|p| p.1.unwrap_or(0.0) > 0.0)) {
+                    figure { (chart(&axis, &errors, "errors/s", legend)) figcaption { "Produce error responses per second, all producers" } }
+                }
+                @if columns.iter().any(|c| !c.report.series.groups.is_empty()) {
+                    figure { (chart(&axis, &lag, "records", legend)) figcaption { "Lag of all groups, summed" } }
+                }
+            }
+        }
+    };
+    page.into_string()
+}

@@ -137,7 +137,7 @@ fn html_is_written_whole_and_a_missing_folder_is_refused_before_the_run() {
     let o = kafkasim(&["run", "scenarios/quickstart.yaml", "--html", missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("cannot write: no folder"), "{err}");
+    assert!(err.contains("report.html: cannot write"), "{err}");
     assert!(stdout(&o).is_empty(), "no run, no report");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -366,4 +366,84 @@ fn shipped_scenarios_are_far_below_the_size_limits() {
             path.display()
         );
     }
+}
+
+#[test]
+fn compare_puts_runs_side_by_side() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("compare.html");
+    let o = kafkasim(&[
+        "compare",
+        "scenarios/batching-linger.yaml",
+        "--vary",
+        "producer:linger.ms=0,50",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let header = text
+        .lines()
+        .find(|l| l.contains("linger.ms=0 "))
+        .expect("a header line");
+    assert!(header.trim_start().starts_with("linger.ms=0"), "{header}");
+    // Each column is the run `run --set` gives: the same figures.
+    let alone = kafkasim(&[
+        "run",
+        "scenarios/batching-linger.yaml",
+        "--set",
+        "producer:linger.ms=50",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&alone.stdout).expect("JSON");
+    let requests = report["producers"][0]["requests"].as_u64().expect("requests");
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("app requests"))
+        .expect("a requests row");
+    assert!(row.trim_end().ends_with(&format!(" {requests}")), "{row}");
+    assert!(text.contains("linger.ms=50: kafkasim run scenarios/batching-linger.yaml --set producer:linger.ms=50"));
+    let html = std::fs::read_to_string(&page).expect("page written");
+    crate::html::well_formed(&html).unwrap_or_else(|e| panic!("{e}"));
+    crate::html::self_contained(&html).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&dir).ok();
+    // Two scenarios: a column each, named after them.
+    let o = kafkasim(&[
+        "compare",
+        "scenarios/isr-min-insync-3.yaml",
+        "scenarios/isr-min-insync-2.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("isr-min-insync-3  "), "{}", stdout(&o));
+}
+
+#[test]
+fn compare_refuses_every_bad_input_before_running() {
+    let o = kafkasim(&[
+        "compare",
+        "scenarios/batching-linger.yaml",
+        "--vary",
+        "producer:lingr.ms=0,5",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--vary producer:lingr.ms=0") && err.contains("linger.ms"),
+        "{err}"
+    );
+    // A value Kafka would refuse is named with its variant, the others' errors too.
+    let o = kafkasim(&[
+        "compare",
+        "scenarios/batching-linger.yaml",
+        "no-such.yaml",
+        "--vary",
+        "producer:acks=1,2",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("(with acks=2)"), "{err}");
+    assert!(err.contains("no-such.yaml: cannot read"), "{err}");
+    assert!(stdout(&o).is_empty());
 }
