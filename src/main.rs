@@ -41,6 +41,10 @@ enum Command {
         /// Report format: `text` for people, `json` for scripts.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Print a short text report: the description, the timeline, the charts over time
+        /// and the checks that did not pass.
+        #[arg(long)]
+        brief: bool,
         /// Also write every event of the run to FILE, one JSON object per line.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
@@ -200,6 +204,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             scenario,
             seed,
             format,
+            brief,
             trace,
             html,
             set,
@@ -229,6 +234,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let outputs = Outputs {
                 trace: trace.as_deref(),
                 html: html.as_deref(),
+                brief,
             };
             run_scenario(&loaded, source, seed, format, outputs, max_events)
         }
@@ -333,6 +339,8 @@ pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
 struct Outputs<'a> {
     trace: Option<&'a Path>,
     html: Option<&'a Path>,
+    /// The text report is the brief one.
+    brief: bool,
 }
 
 fn run_scenario(
@@ -399,6 +407,7 @@ fn run_scenario(
         write_whole(path, kafkasim::report::html::render(&report).as_bytes())?;
     }
     let text = match format {
+        Format::Text if outputs.brief => kafkasim::report::text::render_brief(&report),
         Format::Text => kafkasim::report::text::render(&report),
         Format::Json => serde_json::to_string_pretty(&report).expect("reports serialize") + "\n",
     };

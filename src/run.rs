@@ -126,10 +126,27 @@ struct Collector<'a> {
     /// Per partition: since when writes to it fail (from a produce error to the next
     /// acknowledgement), and the total time so far.
     refused: Vec<(Option<Time>, u64)>,
+    /// ISR changes of one instant, one reason and the same brokers leaving or joining,
+    /// folded into one timeline line (its index).
+    isr_fold: Vec<IsrFold>,
     /// The run over time.
     series: Recorder,
     /// Per partition: its place among the series' partitions (the scenario's topics').
     series_index: Vec<Option<usize>>,
+}
+
+/// ISR changes folded into one timeline entry: in one millisecond, for one reason, the same
+/// brokers leaving (or joining) the ISR of several partitions.
+struct IsrFold {
+    at: Time,
+    shrinks: bool,
+    reason: ElectionReason,
+    /// The brokers that left or joined.
+    moved: Vec<u32>,
+    /// Each partition with its ISR before and after.
+    changes: Vec<(Pidx, Vec<u32>, Vec<u32>)>,
+    /// The timeline entry that says it.
+    entry: usize,
 }
 
 /// What the group coordinator did for one group.
@@ -570,8 +587,12 @@ impl Collector<'_> {
                     self.series.partition_changed(i, series_change(at, state));
                 }
                 let before = std::mem::replace(&mut self.states[*partition as usize], state.clone());
-                let text = partition_change(self.info, *partition, &before, state, *reason);
-                self.push(at, 1, text);
+                if before.leader == state.leader {
+                    self.isr_changed(at, *partition, &before.isr, &state.isr, *reason);
+                } else {
+                    let text = partition_change(self.info, *partition, &before, state, *reason);
+                    self.push(at, 1, text);
+                }
             }
             Obs::Truncated {
                 partition,
@@ -615,6 +636,43 @@ impl Collector<'_> {
                 }
             }
         }
+    }
+
+    /// An ISR change: its own timeline line, or folded into the line of other partitions'
+    /// changes at the same instant, for the same reason, by the same brokers.
+    fn isr_changed(&mut self, at: Time, p: Pidx, before: &[u32], after: &[u32], reason: ElectionReason) {
+        let shrinks = after.len() < before.len();
+        let mut moved: Vec<u32> = if shrinks {
+            before.iter().filter(|b| !after.contains(b)).copied().collect()
+        } else {
+            after.iter().filter(|b| !before.contains(b)).copied().collect()
+        };
+        moved.sort_unstable();
+        // One moment as the timeline shows it: the same millisecond.
+        self.isr_fold.retain(|f| f.at.as_millis() == at.as_millis());
+        let text = match self
+            .isr_fold
+            .iter_mut()
+            .find(|f| f.shrinks == shrinks && f.reason == reason && f.moved == moved)
+        {
+            Some(fold) => {
+                fold.changes.push((p, before.to_vec(), after.to_vec()));
+                let entry = fold.entry;
+                let text = isr_fold_text(self.info, fold);
+                self.timeline[entry].text = text;
+                return;
+            }
+            None => isr_text(self.info, p, before, after, reason),
+        };
+        self.push(at, 1, text);
+        self.isr_fold.push(IsrFold {
+            at,
+            shrinks,
+            reason,
+            moved,
+            changes: vec![(p, before.to_vec(), after.to_vec())],
+            entry: self.timeline.len() - 1,
+        });
     }
 
     fn fault(&mut self, record: &FaultRecord) {
@@ -819,21 +877,62 @@ fn partition_change(
             broker_list(&after.isr)
         );
     }
-    let why = match reason {
+    isr_text(info, p, &before.isr, &after.isr, reason)
+}
+
+/// Why an ISR changed, in words.
+fn isr_why(reason: ElectionReason) -> &'static str {
+    match reason {
         ElectionReason::IsrShrink => "the leader found it behind for replica.lag.time.max.ms",
         ElectionReason::IsrExpand => "it caught up with the leader",
         ElectionReason::SessionExpired | ElectionReason::Restarted => "its broker was fenced",
         ElectionReason::BrokerReturned | ElectionReason::Unclean => "",
-    };
-    let verb = if after.isr.len() < before.isr.len() {
+    }
+}
+
+/// One partition's ISR change: `orders-0: ISR shrinks [1, 2, 3] -> [1, 2] (why)`.
+fn isr_text(info: &ClusterInfo, p: Pidx, before: &[u32], after: &[u32], reason: ElectionReason) -> String {
+    let verb = if after.len() < before.len() {
         "shrinks"
     } else {
         "expands"
     };
     format!(
-        "{name}: ISR {verb} {} -> {} ({why})",
-        broker_list(&before.isr),
-        broker_list(&after.isr)
+        "{}: ISR {verb} {} -> {} ({})",
+        info.partition_name(p),
+        broker_list(before),
+        broker_list(after),
+        isr_why(reason)
+    )
+}
+
+/// Several partitions' ISR changes by the same brokers at one instant, in one line:
+/// `ISR shrinks in 3 partitions, without broker-2 (why): orders-0 [1, 2, 3] -> [1, 3], …`.
+fn isr_fold_text(info: &ClusterInfo, fold: &IsrFold) -> String {
+    let brokers: Vec<String> = fold.moved.iter().map(|b| format!("broker-{b}")).collect();
+    let (verb, how) = if fold.shrinks {
+        ("shrinks", "without")
+    } else {
+        ("expands", "with")
+    };
+    let changes: Vec<String> = fold
+        .changes
+        .iter()
+        .map(|(p, before, after)| {
+            format!(
+                "{} {} -> {}",
+                info.partition_name(*p),
+                broker_list(before),
+                broker_list(after)
+            )
+        })
+        .collect();
+    format!(
+        "ISR {verb} in {} partitions, {how} {} ({}): {}",
+        fold.changes.len(),
+        brokers.join(" and "),
+        isr_why(fold.reason),
+        changes.join(" · ")
     )
 }
 
@@ -1029,6 +1128,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
         fault_records: BTreeMap::new(),
         offline: vec![(None, 0); info.partitions.len()],
         refused: vec![(None, 0); info.partitions.len()],
+        isr_fold: Vec::new(),
         series: Recorder::default(),
         series_index: vec![None; info.partitions.len()],
     };

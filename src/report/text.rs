@@ -635,3 +635,66 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "Reproduce: {}", r.reproduce);
     out
 }
+
+/// The brief report (`run --brief`): the title and description, the timeline, the charts
+/// over time, the checks that did not pass with their stories, and the result and the
+/// command that reproduces the run. Sections are the full report's, left out whole.
+pub fn render_brief(r: &Report) -> String {
+    let full = render(r);
+    let mut out = String::new();
+    // Whether the section the line belongs to is kept; the title and description are.
+    let mut keep = true;
+    let mut checks = false;
+    // Within the checks: whether the current check's lines are kept.
+    let mut failing = false;
+    const SECTIONS: [&str; 12] = [
+        "Setup",
+        "Not modelled yet",
+        "Timeline",
+        "Over time",
+        "Partitions at",
+        "Topics",
+        "Brokers",
+        "Producers",
+        "Consumer groups",
+        "Checks",
+        "Result:",
+        "Reproduce:",
+    ];
+    for line in full.lines() {
+        // A section's first line; the description's lines, unindented too, are not.
+        let header = SECTIONS.iter().any(|s| line.starts_with(s));
+        if header {
+            checks = line == "Checks";
+            keep = checks
+                || line == "Timeline"
+                || line.starts_with("Over time")
+                || line.starts_with("Result:")
+                || line.starts_with("Reproduce:");
+        }
+        if !keep || line.is_empty() {
+            continue;
+        }
+        // A blank line before each section, as in the full report.
+        if header && !line.starts_with("Reproduce:") {
+            out.push('\n');
+        }
+        if checks && !header {
+            // A check's own line is indented by two; its violations by more.
+            if let Some(rest) = line.strip_prefix("  ")
+                && !rest.starts_with(' ')
+            {
+                failing = rest.starts_with("FAIL") || rest.contains("UNEXPECTED");
+            }
+            if !failing {
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if r.checks.iter().all(|c| c.passed && !c.expected_to_fail) {
+        out = out.replace("\nChecks\n", "\nChecks\n  every check passed\n");
+    }
+    out
+}

@@ -447,3 +447,43 @@ fn compare_refuses_every_bad_input_before_running() {
     assert!(err.contains("no-such.yaml: cannot read"), "{err}");
     assert!(stdout(&o).is_empty());
 }
+
+#[test]
+fn brief_keeps_the_story_and_the_failing_checks() {
+    let o = kafkasim(&["run", "scenarios/kip-279-divergence.yaml", "--brief"]);
+    assert_eq!(o.status.code(), Some(0));
+    let brief = stdout(&o);
+    let full = stdout(&kafkasim(&["run", "scenarios/kip-279-divergence.yaml"]));
+    for kept in [
+        "== kip-279-divergence",
+        "The log divergence",
+        "\nTimeline\n",
+        "\nOver time",
+        "FAIL  lost-write",
+        "FAIL  log-divergence",
+        "Reproduce: ",
+    ] {
+        assert!(brief.contains(kept), "{kept:?} missing:\n{brief}");
+    }
+    for left in [
+        "\nSetup\n",
+        "Partitions at the end",
+        "\nProducers\n",
+        "\nBrokers\n",
+        "pass  strong-isr",
+    ] {
+        assert!(!brief.contains(left), "{left:?} kept:\n{brief}");
+        assert!(full.contains(left), "{left:?} not in the full report");
+    }
+    assert!(!brief.contains("\n\n\n"));
+    // The timeline is the full report's, line for line.
+    let timeline = |r: &str| {
+        r.split("\nTimeline\n")
+            .nth(1)
+            .and_then(|t| t.split("\n\n").next())
+            .map(str::to_string)
+    };
+    assert_eq!(timeline(&brief), timeline(&full));
+    let o = kafkasim(&["run", "scenarios/quickstart.yaml", "--brief"]);
+    assert!(stdout(&o).contains("Checks\n  every check passed\n"), "{}", stdout(&o));
+}
