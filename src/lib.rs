@@ -26,3 +26,4 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod sweep;
+pub mod trace;

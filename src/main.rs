@@ -48,6 +48,12 @@ enum Command {
         /// Also write every event of the run to FILE, one JSON object per line.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
+        /// Write only some trace lines: kind=K1,K2 (start, msg, timer, peer_down, obs, drop,
+        /// fault, unresolved_fault; `msg:fetch_request`, `obs:acked` for one API or
+        /// observation), node=N1,N2 or partition=P1,P2. Repeatable; a line is kept when
+        /// it matches each one given.
+        #[arg(long, value_name = "DIMENSION=V1,V2", requires = "trace")]
+        trace_filter: Vec<String>,
         /// Also write the report as one self-contained HTML page to FILE: charts over time,
         /// each partition's replicas as swimlanes, the logs at the pictures, and the checks.
         #[arg(long, value_name = "FILE")]
@@ -206,6 +212,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             format,
             brief,
             trace,
+            trace_filter,
             html,
             set,
             freeze,
@@ -231,8 +238,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             for s in &settings {
                 source.push_str(&format!(" --set {s}"));
             }
+            let trace_filter = kafkasim::trace::TraceFilter::parse(&trace_filter)?;
             let outputs = Outputs {
                 trace: trace.as_deref(),
+                trace_filter,
                 html: html.as_deref(),
                 brief,
             };
@@ -338,6 +347,7 @@ pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// The files a run writes besides its report on standard output.
 struct Outputs<'a> {
     trace: Option<&'a Path>,
+    trace_filter: kafkasim::trace::TraceFilter,
     html: Option<&'a Path>,
     /// The text report is the brief one.
     brief: bool,
@@ -352,6 +362,7 @@ fn run_scenario(
     max_events: Option<u64>,
 ) -> Result<ExitCode, String> {
     let trace = outputs.trace;
+    let trace_filter = outputs.trace_filter.clone();
     // A page that could not be written is said before the run, not after it.
     if let Some(path) = outputs.html {
         writable(path)?;
@@ -386,6 +397,7 @@ fn run_scenario(
             seed,
             max_events,
             trace: sink,
+            trace_filter,
             progress: Some(&mut progress),
             source,
         },

@@ -28,6 +28,8 @@ pub struct RunOptions<'a> {
     pub max_events: Option<u64>,
     /// Receives the JSONL trace.
     pub trace: Option<Box<dyn Write>>,
+    /// Which trace lines to write (all when empty).
+    pub trace_filter: crate::trace::TraceFilter,
     /// Called as simulated time advances: (simulated µs so far, total µs).
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
     /// How the scenario file is named in the command that reproduces the run.
@@ -1011,6 +1013,8 @@ fn ms(us: u64) -> f64 {
 pub enum RunError {
     /// The trace could not be written.
     Trace(std::io::Error),
+    /// The trace filter names a node or partition the run does not have.
+    TraceFilter(String),
     /// The run handled its budget of events (`max_events`) before its end.
     Budget { events: u64, simulated_ms: u64 },
 }
@@ -1019,6 +1023,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Trace(e) => write!(f, "cannot write the trace: {e}"),
+            RunError::TraceFilter(e) => write!(f, "{e}"),
             RunError::Budget { events, simulated_ms } => write!(
                 f,
                 "the run used up its budget of {events} events at {} of simulated time and was stopped (raise it with --max-events)",
@@ -1043,7 +1048,28 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
     );
     let mut engine: Engine<Node> = Engine::new(nodes, network);
     if let Some(sink) = opts.trace.take() {
+        let partitions: Vec<String> = (0..info.partitions.len() as Pidx)
+            .map(|p| info.partition_name(p))
+            .collect();
+        opts.trace_filter
+            .check(&names, &partitions)
+            .map_err(RunError::TraceFilter)?;
+        let first_producer = (scenario.brokers + 1) as usize;
+        let producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
+        let mut members = Vec::new();
+        let mut next = first_producer + producers as usize;
+        for g in &scenario.groups {
+            members.push(names[next..next + g.members as usize].to_vec());
+            next += g.members as usize;
+        }
+        let trace_names = crate::trace::Names {
+            partitions,
+            producers: names[first_producer..first_producer + producers as usize].to_vec(),
+            groups: info.groups.clone(),
+            members,
+        };
         engine.set_trace(sink);
+        engine.set_trace_shape(crate::trace::shape(trace_names, std::mem::take(&mut opts.trace_filter)));
     }
     if let Some(n) = opts.max_events {
         engine.set_max_events(n);

@@ -365,7 +365,7 @@ pub struct Engine<A: Actor> {
     /// The run stops once it has handled this many events.
     max_events: u64,
     over_budget: bool,
-    trace: Option<Box<dyn Write>>,
+    trace: Option<TraceSink>,
     trace_error: Option<std::io::Error>,
     outbox: Outbox<A::Msg, A::Timer, A::Obs>,
 }
@@ -420,7 +420,15 @@ impl<A: Actor> Engine<A> {
 
     /// Writes every event as one JSON object per line to `sink`.
     pub fn set_trace(&mut self, sink: Box<dyn Write>) {
-        self.trace = Some(sink);
+        self.trace = Some(TraceSink { out: sink, shape: None });
+    }
+
+    /// Passes every trace line through `shape` before it is written: it may rewrite the
+    /// line, and the line is written only if it returns true. Call after `set_trace`.
+    pub fn set_trace_shape(&mut self, shape: TraceShape) {
+        if let Some(t) = self.trace.as_mut() {
+            t.shape = Some(shape);
+        }
     }
 
     /// Schedules a fault, healed `heal_after` after it fires when that is set (a crash,
@@ -483,7 +491,7 @@ impl<A: Actor> Engine<A> {
             return Err(err);
         }
         if let Some(mut sink) = self.trace.take() {
-            sink.flush()?;
+            sink.out.flush()?;
         }
         Ok(())
     }
@@ -984,7 +992,7 @@ impl<A: Actor> Engine<A> {
                 };
                 if let Some(sink) = self.trace.as_mut() {
                     let line = serde_json::json!({"t": self.now, "unresolved_fault": index, "why": &record.unresolved});
-                    write_line(sink, &line, &mut self.trace_error);
+                    write_line(sink, line, &mut self.trace_error);
                 }
                 observer(Happening::Fault(&record));
                 self.fault_records.push(record);
@@ -1081,7 +1089,7 @@ impl<A: Actor> Engine<A> {
         };
         if let Some(sink) = self.trace.as_mut() {
             let line = serde_json::json!({"t": self.now, "fault": &record.op, "fired": fired});
-            write_line(sink, &line, &mut self.trace_error);
+            write_line(sink, line, &mut self.trace_error);
         }
         observer(Happening::Fault(&record));
         self.fault_records.push(record);
@@ -1211,13 +1219,13 @@ impl<A: Actor> Engine<A> {
                 serde_json::json!({"t": self.now, "node": name, "peer_down": &self.slots[peer.index()].name})
             }
         };
-        write_line(sink, &line, &mut self.trace_error);
+        write_line(sink, line, &mut self.trace_error);
     }
 
     fn trace_obs(&mut self, node: NodeId, obs: &A::Obs) {
         let Some(sink) = self.trace.as_mut() else { return };
         let line = serde_json::json!({"t": self.now, "node": &self.slots[node.index()].name, "obs": obs});
-        write_line(sink, &line, &mut self.trace_error);
+        write_line(sink, line, &mut self.trace_error);
     }
 
     fn trace_drop(&mut self, from: NodeId, to: NodeId, why: &str) {
@@ -1228,17 +1236,33 @@ impl<A: Actor> Engine<A> {
             "from": &self.slots[from.index()].name,
             "to": &self.slots[to.index()].name,
         });
-        write_line(sink, &line, &mut self.trace_error);
+        write_line(sink, line, &mut self.trace_error);
     }
 }
 
-fn write_line(sink: &mut Box<dyn Write>, line: &serde_json::Value, error: &mut Option<std::io::Error>) {
+/// Where the trace goes, and what is done to each line first.
+struct TraceSink {
+    out: Box<dyn Write>,
+    /// Rewrites a line (names for numbers) and says whether to keep it.
+    shape: Option<TraceShape>,
+}
+
+/// A trace line's rewriting and filter: see [`Engine::set_trace_shape`].
+pub type TraceShape = Box<dyn FnMut(&mut serde_json::Value) -> bool>;
+
+fn write_line(sink: &mut TraceSink, mut line: serde_json::Value, error: &mut Option<std::io::Error>) {
     if error.is_some() {
         return;
     }
-    let result = serde_json::to_writer(&mut *sink, line)
+    if let Some(shape) = sink.shape.as_mut()
+        && !shape(&mut line)
+    {
+        return;
+    }
+    let out = &mut sink.out;
+    let result = serde_json::to_writer(&mut *out, &line)
         .map_err(std::io::Error::from)
-        .and_then(|()| sink.write_all(b"\n"));
+        .and_then(|()| out.write_all(b"\n"));
     if let Err(e) = result {
         *error = Some(e);
     }

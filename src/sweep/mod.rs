@@ -373,6 +373,7 @@ pub fn run_guarded(scenario: &Scenario, seed: u64, max_events: u64, source: &str
         Ok(Ok(report)) => Ended::Report(Box::new(report)),
         Ok(Err(RunError::Budget { events, simulated_ms })) => Ended::Budget { events, simulated_ms },
         Ok(Err(RunError::Trace(e))) => unreachable!("a guarded run writes no trace: {e}"),
+        Ok(Err(RunError::TraceFilter(e))) => unreachable!("a guarded run filters no trace: {e}"),
         Err(payload) => Ended::Panic(
             LAST_PANIC
                 .with(|p| p.borrow_mut().take())

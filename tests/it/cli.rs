@@ -487,3 +487,41 @@ fn brief_keeps_the_story_and_the_failing_checks() {
     let o = kafkasim(&["run", "scenarios/quickstart.yaml", "--brief"]);
     assert!(stdout(&o).contains("Checks\n  every check passed\n"), "{}", stdout(&o));
 }
+
+#[test]
+fn trace_names_partitions_and_filters_lines() {
+    let dir = std::env::temp_dir().join(format!("kafkasim-trace-filter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("t.jsonl");
+    let o = kafkasim(&[
+        "run",
+        "scenarios/quickstart.yaml",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--trace-filter",
+        "kind=obs:acked",
+        "--trace-filter",
+        "partition=orders-1",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    assert!(text.lines().count() > 10);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        assert_eq!(v["obs"]["obs"], "acked", "{line}");
+        assert_eq!(v["obs"]["partition"], "orders-1", "{line}");
+        assert!(v["obs"]["producer"].is_string(), "{line}");
+    }
+    let o = kafkasim(&[
+        "run",
+        "scenarios/quickstart.yaml",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--trace-filter",
+        "partition=order-1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no such partition; did you mean `orders-1`?"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
