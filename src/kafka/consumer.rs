@@ -7,11 +7,10 @@
 //! `max.poll.interval.ms` makes the member leave. KAFKA.md §4.2, §4.3 and §5.
 
 use crate::kafka::assignor::{self, Assignor, Strategy, TopicPartition};
+use crate::kafka::config::{CommitMode, Group, OffsetReset};
 use crate::kafka::log::RecordRange;
 use crate::kafka::protocol::{ErrorCode, FetchPartition, JoinGroup, JoinResult, Msg, OffsetSpec, Subscription};
 use crate::kafka::{ClusterInfo, Obs, Out, Pidx, PositionCause, Timer};
-use crate::scenario::schema::CommitMode;
-use crate::scenario::{Group, OffsetReset};
 use crate::sim::{CrashKind, Duration, Time, TimerId};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};

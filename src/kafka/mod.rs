@@ -7,6 +7,7 @@
 
 pub mod assignor;
 pub mod broker;
+pub mod config;
 pub mod consumer;
 pub mod controller;
 pub mod epoch;
@@ -24,8 +25,8 @@ use crate::kafka::controller::{Controller, ControllerTimer};
 use crate::kafka::log::RecordRange;
 use crate::kafka::producer::{KeyInfo, ProducerConfig, ProducerNode, ProducerTimer};
 use crate::kafka::protocol::{ErrorCode, Msg};
-use crate::scenario::{BrokerConfig, CONTROLLER, OffsetReset, Scenario};
 use crate::sim::{Actor, CrashKind, Duration, Input, NodeId, Outbox, Time, rng};
+use config::{BrokerConfig, CONTROLLER, Cluster, OffsetReset, broker_name};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -497,8 +498,8 @@ impl Actor for Node {
 }
 
 /// Builds the cluster's shape and every node, in node-id order: brokers, the controller,
-/// producer instances, group members (the order of [`Scenario::node_names`]).
-pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>) {
+/// producer instances, group members (the order of [`Cluster::node_names`]).
+pub fn build(s: Cluster<'_>, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>) {
     let broker_ids: Vec<u32> = (1..=s.brokers).collect();
     let mut placement_rng = rng::stream(seed, "placement");
     let mut topics = Vec::new();
@@ -593,7 +594,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         .collect();
     for b in 1..=s.brokers {
         nodes.push((
-            Scenario::broker_name(b),
+            broker_name(b),
             Node::Broker(Box::new(Broker::new(
                 b,
                 info.clone(),
@@ -608,14 +609,14 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         Node::Controller(Box::new(Controller::new(info.clone()))),
     ));
     let mut producer_index = 0;
-    for p in &s.producers {
+    for p in s.producers {
         let topic = &info.topics[p.topic];
         let keys = p.keys.as_ref();
         let n_keys = keys.map_or(0, |k| k.len());
         let mut key_table = Vec::new();
         match keys {
             // Hashed as drawn (`ProducerConfig::key_info`).
-            Some(crate::scenario::Keys::Count(_)) if p.partitioner != crate::scenario::Partitioner::Custom => {}
+            Some(config::Keys::Count(_)) if p.partitioner != config::Partitioner::Custom => {}
             Some(keys) => keys.for_each(|_, k| {
                 key_table.push(KeyInfo {
                     partition: p
@@ -632,12 +633,12 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
             count: topic.partitions,
             key_table,
             key_cdf: match p.key_distribution {
-                crate::scenario::KeyDistribution::Uniform => Vec::new(),
-                crate::scenario::KeyDistribution::Zipf { exponent } => producer::zipf_cdf(n_keys, exponent),
+                config::KeyDistribution::Uniform => Vec::new(),
+                config::KeyDistribution::Zipf { exponent } => producer::zipf_cdf(n_keys, exponent),
             },
             stop: Time(s.duration.0),
         });
-        for name in s.producer_instance_names(p) {
+        for name in p.instance_names() {
             let rng = rng::stream(seed, &format!("producer/{name}"));
             nodes.push((
                 name,
@@ -652,7 +653,7 @@ pub fn build(s: &Scenario, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo>)
         }
     }
     for (gi, g) in s.groups.iter().enumerate() {
-        let names = Scenario::member_names(g);
+        let names = g.member_names();
         let cfg = Arc::new(g.clone());
         for (i, name) in names.into_iter().enumerate() {
             let member = Member::new(gi as u32, i as u32, cfg.clone(), info.clone());

@@ -10,11 +10,11 @@
 //! Simplifications, all documented in README.md: the application hands records over at
 //! their due times in 1 ms ticks; backoff has no jitter.
 
+use crate::kafka::config::{Acks, Keys, Partitioner, Producer, Workload};
 use crate::kafka::log::{Batch, Writer};
 use crate::kafka::partitioner;
 use crate::kafka::protocol::{AcksMode, ErrorCode, Msg};
 use crate::kafka::{ClusterInfo, FailReason, Obs, Out, Pidx, Timer};
-use crate::scenario::{Acks, Keys, Partitioner, Producer, Workload};
 use crate::sim::rng::SimRng;
 use crate::sim::{Duration, NodeId, Time, TimerId};
 use rand::RngExt;

@@ -13,8 +13,9 @@
 //! the peak a run uses. It depends on the scenario alone, never on the machine, so that
 //! whether a scenario runs stays a pure function of its text.
 
+use super::schema::CommitMode;
 use super::schema::{S, ScenarioFile};
-use super::{CommitMode, InputError, Keys, Partitioner, Scenario, Workload};
+use super::{InputError, Keys, Partitioner, Scenario, Workload};
 use crate::sim::Duration;
 
 /// Whether the estimate's limits apply (`--allow-huge` lifts them).

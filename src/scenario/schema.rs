@@ -4,6 +4,7 @@
 //! Every struct denies unknown keys; the loader turns serde's "unknown field" message into
 //! one with a "did you mean" hint.
 
+pub use crate::kafka::config::{CommitMode, ValueBytes};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -168,13 +169,6 @@ pub struct KeysSpec {
     pub hot_share: Option<S<u32>>,
 }
 
-/// `value.bytes`: a size, or `{min: 50, max: 500}` for sizes drawn uniformly.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct ValueBytes {
-    pub min: u32,
-    pub max: u32,
-}
-
 impl<'de> Deserialize<'de> for ValueBytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -236,18 +230,6 @@ pub struct ConsumerSpec {
     pub start_at: Option<S<BTreeMap<String, S<DurationValue>>>>,
     #[serde(default)]
     pub config: Props,
-}
-
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CommitMode {
-    /// Commit the position after the records of a poll are processed (at-least-once).
-    AfterProcessing,
-    /// Commit the position before processing the records of a poll (at-most-once).
-    BeforeProcessing,
-    /// `enable.auto.commit=true`: commit consumed positions at poll time every
-    /// `auto.commit.interval.ms`.
-    Auto,
 }
 
 #[derive(Deserialize, Debug, Default)]
