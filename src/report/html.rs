@@ -1023,8 +1023,8 @@ fn brokers(r: &Report) -> Markup {
 }
 
 /// The page of `kafkasim compare`: the table, then charts with a line per run.
-pub fn render_comparison(columns: &[crate::compare::Column]) -> String {
-    let rows = crate::compare::table(columns);
+pub fn render_comparison(columns: &[super::compare::Column]) -> String {
+    let rows = super::compare::table(columns);
     let end_ms = columns
         .iter()
         .filter_map(|c| c.report.series.at_ms.last().copied())

@@ -1,6 +1,7 @@
 //! Reports: the JSON report with DESIGN.md §7's pinned fields, and the text report for
 //! people (in `text.rs`). Both are built from one [`Report`] value.
 
+pub mod compare;
 pub mod html;
 pub mod latency;
 pub mod series;
