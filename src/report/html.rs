@@ -7,6 +7,7 @@
 use super::series::{PartitionSeries, ProducerSeries, Series};
 use super::{CheckReport, GroupReport, PartitionReport, Report};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 
@@ -485,11 +486,7 @@ const PLAIN: Look = Look {
 /// A chart of `lines` over the run, with the faults shaded and the violations marked.
 fn chart(axis: &Axis, lines: &[Line], y_desc: &str, look: Look) -> Markup {
     let mut svg = String::new();
-    let drawn = if look.log {
-        draw_log_chart(&mut svg, axis, lines, y_desc, look)
-    } else {
-        draw_chart(&mut svg, axis, lines, y_desc, look)
-    };
+    let drawn = draw_chart(&mut svg, axis, lines, y_desc, look);
     match drawn {
         Ok(()) => html! { (PreEscaped(svg)) },
         Err(e) => html! { p.fail { "chart not drawn: " (e) } },
@@ -520,66 +517,39 @@ fn draw_chart(
     y_desc: &str,
     look: Look,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let end = axis.end_ms as f64 / 1000.0;
-    let top = match top(lines) {
-        t if t <= 0.0 => 1.0,
-        t => t * 1.12,
-    };
-    let root = SVGBackend::with_string(svg, (WIDTH, 180)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..end, 0f64..top)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .y_desc(y_desc)
-        .x_desc("simulated seconds")
-        .x_label_formatter(&|v| format!("{}s", tick(*v)))
-        .y_label_formatter(&|v| tick(*v))
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 12))
-        .draw()?;
-    for (from, to, _) in &axis.faults {
-        let (a, b) = (*from as f64 / 1000.0, *to as f64 / 1000.0);
-        if b > a {
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(a, 0.0), (b, top)],
-                BLACK.mix(0.07).filled(),
-            )))?;
-        }
-        chart.draw_series(LineSeries::new([(a, 0.0), (a, top)], BLACK.mix(0.6).stroke_width(1)))?;
+    let top = top(lines);
+    if look.log {
+        // A logarithmic y axis from 0.1.
+        let (bottom, top) = (0.1, (top * 2.0).max(1.0));
+        draw_on(svg, axis, lines, y_desc, look, (bottom..top).log_scale(), (bottom, top))
+    } else {
+        let top = if top <= 0.0 { 1.0 } else { top * 1.12 };
+        draw_on(svg, axis, lines, y_desc, look, 0.0..top, (0.0, top))
     }
-    for (at, _, _) in &axis.violations {
-        let x = *at as f64 / 1000.0;
-        chart.draw_series(LineSeries::new([(x, 0.0), (x, top)], RED.mix(0.8).stroke_width(1)))?;
-    }
-    draw_lines(&mut chart, lines, look)?;
-    root.present()?;
-    Ok(())
 }
 
-/// The same chart with a logarithmic y axis from 0.1.
-fn draw_log_chart(
+/// The chart on a y axis of `y`, which spans `bottom..top`.
+fn draw_on<Y>(
     svg: &mut String,
     axis: &Axis,
     lines: &[Line],
     y_desc: &str,
     look: Look,
-) -> Result<(), Box<dyn std::error::Error>> {
+    y: Y,
+    (bottom, top): (f64, f64),
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
     let end = axis.end_ms as f64 / 1000.0;
-    let (bottom, top) = (0.1, (top(lines) * 2.0).max(1.0));
     let root = SVGBackend::with_string(svg, (WIDTH, 180)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
         .x_label_area_size(30)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..end, (bottom..top).log_scale())?;
+        .build_cartesian_2d(0f64..end, y)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
