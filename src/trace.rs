@@ -3,6 +3,89 @@
 
 use serde_json::Value;
 
+/// Keys whose value is a list of partitions or of (partition, …) pairs. (`Ok` is a
+/// response's successful result.)
+macro_rules! PARTITION_LISTS {
+    () => {
+        "partitions" | "offsets" | "batches" | "results" | "records" | "owned" | "Ok"
+    };
+}
+
+/// Every observation's name (`obs:NAME`), message API (`msg:API`) and timer kind
+/// (`timer:KIND`) the model writes; a test checks the traces of several scenarios use no
+/// other.
+pub const OBSERVATIONS: [&str; 27] = [
+    "log-lost",
+    "produce-sent",
+    "send-blocked",
+    "rebalance-began",
+    "group-stable",
+    "member-started",
+    "fetched",
+    "poll-timeout",
+    "revoked",
+    "sent",
+    "sent-unacknowledged",
+    "acked",
+    "produce-error",
+    "failed",
+    "position-set",
+    "processed",
+    "committed",
+    "commit-failed",
+    "broker-registered",
+    "broker-fenced",
+    "broker-unfenced",
+    "partition-changed",
+    "became-leader",
+    "replicated",
+    "truncated",
+    "high-watermark",
+    "acked-in-sync",
+];
+pub const APIS: [&str; 29] = [
+    "metadata_request",
+    "metadata_response",
+    "produce_request",
+    "produce_response",
+    "fetch_request",
+    "fetch_response",
+    "list_offsets_request",
+    "list_offsets_response",
+    "find_coordinator_request",
+    "find_coordinator_response",
+    "offset_commit_request",
+    "offset_commit_response",
+    "offset_fetch_request",
+    "offset_fetch_response",
+    "join_group_request",
+    "join_group_response",
+    "sync_group_request",
+    "sync_group_response",
+    "heartbeat_request",
+    "heartbeat_response",
+    "leave_group_request",
+    "leave_group_response",
+    "broker_heartbeat",
+    "broker_heartbeat_response",
+    "metadata_update",
+    "alter_partition_request",
+    "alter_partition_response",
+    "offsets_for_leader_epoch_request",
+    "offsets_for_leader_epoch_response",
+];
+pub const TIMERS: [&str; 5] = ["broker", "controller", "producer", "member", "group"];
+
+/// The names a kind may be narrowed to, if it has any.
+fn sub_kinds(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "obs" => Some(&OBSERVATIONS),
+        "msg" => Some(&APIS),
+        "timer" => Some(&TIMERS),
+        _ => None,
+    }
+}
+
 /// The kinds of trace line, by the key that names each.
 pub const KINDS: [&str; 8] = [
     "start",
@@ -47,13 +130,24 @@ impl TraceFilter {
             match dimension.trim() {
                 "kind" => {
                     for v in &values {
-                        let top = v.split_once(':').map_or(v.as_str(), |(k, _)| k);
+                        let (top, sub) = v.split_once(':').map_or((v.as_str(), None), |(k, s)| (k, Some(s)));
                         if !KINDS.contains(&top) {
                             return Err(format!(
                                 "--trace-filter {spec}: unknown kind `{top}`{}; one of {}",
                                 crate::scenario::did_you_mean(top, KINDS.iter().copied()),
                                 KINDS.join(", ")
                             ));
+                        }
+                        if let Some(sub) = sub {
+                            let known = sub_kinds(top).ok_or_else(|| {
+                                format!("--trace-filter {spec}: `{top}` lines have no kinds of their own")
+                            })?;
+                            if !known.contains(&sub) {
+                                return Err(format!(
+                                    "--trace-filter {spec}: unknown {top} `{sub}`{}",
+                                    crate::scenario::did_you_mean(sub, known.iter().copied())
+                                ));
+                            }
                         }
                     }
                     f.kinds.extend(values);
@@ -138,13 +232,19 @@ pub fn kind_of(line: &Value) -> (&'static str, Option<String>) {
     (kind, sub)
 }
 
+/// Whether a (named) line mentions one of the partitions anywhere: as a `partition`, in a
+/// list, or in a pair. Node, client and group names, which a partition's name could
+/// equal, are not looked at.
 fn mentions_partition(v: &Value, names: &[String]) -> bool {
     match v {
         Value::Object(m) => m.iter().any(|(k, x)| {
-            (k == "partition" && x.as_str().is_some_and(|s| names.iter().any(|n| n == s)))
-                || mentions_partition(x, names)
+            !matches!(
+                k.as_str(),
+                "node" | "from" | "to" | "producer" | "group" | "member" | "member_id" | "peer_down"
+            ) && mentions_partition(x, names)
         }),
         Value::Array(a) => a.iter().any(|x| mentions_partition(x, names)),
+        Value::String(s) => names.iter().any(|n| n == s),
         _ => false,
     }
 }
@@ -169,16 +269,19 @@ impl Names {
                 let group = m.get("group").and_then(Value::as_u64);
                 for (k, x) in m.iter_mut() {
                     match (k.as_str(), &mut *x) {
-                        // Lists of partition numbers, (partition, offset) pairs, and a
-                        // group's (member, partitions) assignment.
-                        ("partitions", Value::Array(a)) if a.iter().all(Value::is_u64) => {
-                            a.iter_mut().for_each(|p| self.name_partition(p));
-                            continue;
-                        }
-                        ("offsets", Value::Array(a)) => {
-                            for pair in a.iter_mut() {
-                                if let Some(p) = pair.get_mut(0) {
-                                    self.name_partition(p);
+                        // Lists of partitions, or of (partition, something) pairs: the
+                        // batches of a produce request, the results of its response,
+                        // committed and fetched offsets, processed records, owned and
+                        // assigned partitions.
+                        (PARTITION_LISTS!(), Value::Array(a)) => {
+                            for item in a.iter_mut() {
+                                match item {
+                                    Value::Number(_) => self.name_partition(item),
+                                    Value::Array(pair) if pair.first().is_some_and(Value::is_u64) => {
+                                        self.name_partition(&mut pair[0]);
+                                        pair.iter_mut().skip(1).for_each(|v| self.apply(v));
+                                    }
+                                    other => self.apply(other),
                                 }
                             }
                             continue;
@@ -285,6 +388,16 @@ mod tests {
         let deep = json!({"msg": {"partitions": [{"partition": "orders-0"}, {"partition": "orders-1"}]}});
         assert!(p.keeps(&deep));
         assert!(!p.keeps(&acked));
+        // In a produce request's (partition, batch) pairs, once named.
+        let mut produce =
+            json!({"node": "broker-1", "msg": {"api": "produce_request", "batches": [[1, {"producer": 0}]]}});
+        names().apply(&mut produce);
+        assert_eq!(produce["msg"]["batches"][0][0], "orders-1");
+        assert_eq!(produce["msg"]["batches"][0][1]["producer"], "web");
+        assert!(p.keeps(&produce));
+        // A node whose name is a partition's is not the partition.
+        let node = json!({"node": "orders-1", "timer": "x"});
+        assert!(!p.keeps(&node));
     }
 
     #[test]
@@ -293,6 +406,9 @@ mod tests {
         assert!(e.contains("did you mean `kind`"), "{e}");
         let e = TraceFilter::parse(&["kind=ob".into()]).unwrap_err();
         assert!(e.contains("did you mean `obs`"), "{e}");
+        let e = TraceFilter::parse(&["kind=obs:ackd".into()]).unwrap_err();
+        assert!(e.contains("unknown obs `ackd`; did you mean `acked`"), "{e}");
+        assert!(TraceFilter::parse(&["kind=drop:x".into()]).is_err());
         let f = TraceFilter::parse(&["node=broker-9".into()]).expect("syntax is fine");
         let e = f.check(&["broker-1".into()], &[]).unwrap_err();
         assert!(e.contains("no such node") && e.contains("broker-1"), "{e}");

@@ -82,7 +82,8 @@ pub fn table(columns: &[Column]) -> Vec<Row> {
             p(r).map(|p| p.requests.to_string())
         });
         row("Producers", format!("{name} records per request"), &|r| {
-            p(r).map(|p| format!("{:.1}", p.acked as f64 / p.requests.max(1) as f64))
+            // acks=0 records are sent without an acknowledgement: they count too.
+            p(r).map(|p| format!("{:.1}", (p.acked + p.unacknowledged) as f64 / p.requests.max(1) as f64))
         });
         row("Producers", format!("{name} latency p50 / p99 / max ms"), &|r| {
             p(r).map(|p| {

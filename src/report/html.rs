@@ -410,7 +410,7 @@ fn swimlanes(r: &Report, axis: &Axis, p: &PartitionSeries) -> Markup {
                 @for e in series.brokers.iter().filter(|e| e.broker == *b && matches!(e.event, "fenced" | "unfenced")) {
                     @let x = axis.x(e.at_us as f64 / 1000.0);
                     path d=(format!("M{} {} l4 -6 l4 6 z", px(x - 4.0), px(y + LANE))) fill="#10151c" {
-                        title { "the controller " (e.event.trim_end_matches("ed")) "s broker-" (b) " at " (secs(e.at_us / 1000)) }
+                        title { "the controller " (if e.event == "fenced" { "fences" } else { "unfences" }) " broker-" (b) " at " (secs(e.at_us / 1000)) }
                     }
                     text x=(px(x + 5.0)) y=(px(y + LANE - 2.0)) font-size="9" fill="#10151c" { (e.event) }
                 }

@@ -641,29 +641,22 @@ pub fn render(r: &Report) -> String {
 /// command that reproduces the run. Sections are the full report's, left out whole.
 pub fn render_brief(r: &Report) -> String {
     let full = render(r);
-    let mut out = String::new();
-    // Whether the section the line belongs to is kept; the title and description are.
-    let mut keep = true;
+    // The title and description come before `Setup`; after it, every unindented line
+    // begins a section.
+    let (head, rest) = full.split_once("\nSetup\n").unwrap_or((&full, ""));
+    let mut out = head.to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let mut keep = false;
     let mut checks = false;
     // Within the checks: whether the current check's lines are kept.
     let mut failing = false;
-    const SECTIONS: [&str; 12] = [
-        "Setup",
-        "Not modelled yet",
-        "Timeline",
-        "Over time",
-        "Partitions at",
-        "Topics",
-        "Brokers",
-        "Producers",
-        "Consumer groups",
-        "Checks",
-        "Result:",
-        "Reproduce:",
-    ];
-    for line in full.lines() {
-        // A section's first line; the description's lines, unindented too, are not.
-        let header = SECTIONS.iter().any(|s| line.starts_with(s));
+    for line in rest.lines() {
+        if line.is_empty() {
+            continue;
+        }
+        let header = !line.starts_with(' ');
         if header {
             checks = line == "Checks";
             keep = checks
@@ -671,15 +664,24 @@ pub fn render_brief(r: &Report) -> String {
                 || line.starts_with("Over time")
                 || line.starts_with("Result:")
                 || line.starts_with("Reproduce:");
-        }
-        if !keep || line.is_empty() {
+            if !keep {
+                continue;
+            }
+            // A blank line before each section, as in the full report.
+            if !line.starts_with("Reproduce:") {
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+            if checks && r.checks.iter().all(|c| c.passed && !c.expected_to_fail) {
+                out.push_str("  every check passed\n");
+            }
             continue;
         }
-        // A blank line before each section, as in the full report.
-        if header && !line.starts_with("Reproduce:") {
-            out.push('\n');
+        if !keep {
+            continue;
         }
-        if checks && !header {
+        if checks {
             // A check's own line is indented by two; its violations by more.
             if let Some(rest) = line.strip_prefix("  ")
                 && !rest.starts_with(' ')
@@ -692,9 +694,6 @@ pub fn render_brief(r: &Report) -> String {
         }
         out.push_str(line);
         out.push('\n');
-    }
-    if r.checks.iter().all(|c| c.passed && !c.expected_to_fail) {
-        out = out.replace("\nChecks\n", "\nChecks\n  every check passed\n");
     }
     out
 }

@@ -525,3 +525,67 @@ fn trace_names_partitions_and_filters_lines() {
     assert!(err.contains("no such partition; did you mean `orders-1`?"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The trace uses only the observation, API and timer names `--trace-filter` accepts, and
+/// names every partition it mentions.
+#[test]
+fn trace_kinds_are_the_known_ones_and_partitions_are_named() {
+    use kafkasim::trace::{APIS, OBSERVATIONS, TIMERS, kind_of};
+    fn numbered_partition(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .any(|(k, x)| (k == "partition" && x.is_u64()) || numbered_partition(x)),
+            serde_json::Value::Array(a) => a.iter().any(numbered_partition),
+            _ => false,
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("kafkasim-trace-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    // slow-consumer's observations only: its whole trace is 75 MB.
+    for (scenario, kinds) in [
+        (
+            "nemesis-safe-mix",
+            "kind=start,msg,timer,peer_down,obs,drop,fault,unresolved_fault",
+        ),
+        (
+            "kip-101-epoch-truncation",
+            "kind=start,msg,timer,peer_down,obs,drop,fault,unresolved_fault",
+        ),
+        ("slow-consumer", "kind=obs"),
+        (
+            "producer-backpressure",
+            "kind=start,msg,timer,peer_down,obs,drop,fault,unresolved_fault",
+        ),
+    ] {
+        let trace = dir.join(format!("{scenario}.jsonl"));
+        let o = kafkasim(&[
+            "run",
+            &format!("scenarios/{scenario}.yaml"),
+            "--trace",
+            trace.to_str().unwrap(),
+            "--trace-filter",
+            kinds,
+        ]);
+        assert!(o.status.code().is_some_and(|c| c < 2), "{scenario}");
+        for line in std::fs::read_to_string(&trace).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (kind, sub) = kind_of(&v);
+            let known: &[&str] = match kind {
+                "obs" => &OBSERVATIONS,
+                "msg" => &APIS,
+                "timer" => &TIMERS,
+                _ => &[],
+            };
+            if let Some(sub) = &sub {
+                assert!(known.contains(&sub.as_str()), "{scenario}: unknown {kind} {sub}");
+                seen.insert(format!("{kind}:{sub}"));
+            }
+            assert!(!numbered_partition(&v), "{scenario}: a partition by number: {line}");
+        }
+    }
+    // The scenarios cover most of each list, so a renamed kind is noticed.
+    assert!(seen.len() > 50, "{seen:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -46,6 +46,15 @@ fn scenario_reports_match_their_snapshots() {
                     p.name
                 );
             }
+            // The brief report keeps the whole description, whatever word a wrapped line
+            // starts with, and says once that every check passed when they all did.
+            let full = kafkasim::report::text::render(&report);
+            let brief = kafkasim::report::text::render_brief(&report);
+            let head = full.split("\nSetup\n").next().expect("a head");
+            assert!(brief.starts_with(head), "{}:\n{brief}", path.display());
+            assert!(!brief.contains("\n\n\n"), "{}", path.display());
+            let all_pass = report.checks.iter().all(|c| c.passed && !c.expected_to_fail);
+            assert_eq!(brief.matches("every check passed").count(), usize::from(all_pass));
             let html = kafkasim::report::html::render(&report);
             crate::html::check(&html, &report).unwrap_or_else(|e| panic!("{}: HTML report: {e}", path.display()));
             insta::assert_snapshot!("report", kafkasim::report::text::render(&report));
