@@ -1031,46 +1031,26 @@ pub fn render_comparison(columns: &[super::compare::Column]) -> String {
             .map(|v| v[k])
             .sum()
     });
-    let lag: Vec<Line> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let s = &c.report.series;
-            Line {
-                name: c.name.clone(),
-                color: color(i),
-                points: (0..s.at_ms.len())
-                    .map(|k| {
-                        (
-                            s.at_ms[k] as f64 / 1000.0,
-                            Some(s.groups.iter().map(|g| g.lag[k]).sum::<u64>() as f64),
-                        )
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
-    let latency: Vec<Line> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let s = &c.report.series;
-            Line {
-                name: c.name.clone(),
-                color: color(i),
-                points: (0..s.at_ms.len())
-                    .map(|k| {
-                        let slowest = s
-                            .producers
-                            .iter()
-                            .filter_map(|p| p.latency_p99_ms[k])
-                            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-                        (s.at_ms[k] as f64 / 1000.0, slowest)
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
+    // Per run, a line of a level (not a count) at each point.
+    let levels = |value: &dyn Fn(&super::series::Series, usize) -> Option<f64>| -> Vec<Line> {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let s = &c.report.series;
+                Line {
+                    name: c.name.clone(),
+                    color: color(i),
+                    points: (0..s.at_ms.len())
+                        .map(|k| (s.at_ms[k] as f64 / 1000.0, value(s, k)))
+                        .collect(),
+                }
+            })
+            .collect()
+    };
+    let lag = levels(&|s, k| Some(s.groups.iter().map(|g| g.lag[k]).sum::<u64>() as f64));
+    // The slowest producer's.
+    let latency = levels(&|s, k| s.producers.iter().filter_map(|p| p.latency_p99_ms[k]).reduce(f64::max));
     let legend = Look {
         log: false,
         legend: true,
