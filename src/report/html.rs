@@ -158,20 +158,28 @@ impl Axis {
     }
 }
 
-/// Renders the whole page.
-pub fn render(r: &Report) -> String {
-    let axis = Axis::new(r);
-    let page = html! {
+/// A whole page: `body` under the one head every page has (its policy and style sheet).
+fn page(title: &str, body: Markup) -> String {
+    html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "kafkasim: " (r.scenario) " (seed " (r.seed) ")" }
+                title { (title) }
                 style { (PreEscaped(STYLE)) }
             }
-            body {
+            body { (body) }
+        }
+    }
+    .into_string()
+}
+
+/// Renders the whole page.
+pub fn render(r: &Report) -> String {
+    let axis = Axis::new(r);
+    let body = html! {
                 (header(r))
                 nav {
                     a href="#checks" { "Checks" }
@@ -189,10 +197,8 @@ pub fn render(r: &Report) -> String {
                 (groups(r, &axis))
                 (logs(r))
                 (brokers(r))
-            }
-        }
     };
-    page.into_string()
+    page(&format!("kafkasim: {} (seed {})", r.scenario, r.seed), body)
 }
 
 fn header(r: &Report) -> Markup {
@@ -1055,17 +1061,7 @@ pub fn render_comparison(columns: &[super::compare::Column]) -> String {
         log: false,
         legend: true,
     };
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "kafkasim compare" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
+    let body = html! {
                 h1 #comparison { "Comparison" }
                 ul {
                     @for c in columns { li { b { (c.name) } ": " code { (c.report.reproduce) } } }
@@ -1093,8 +1089,6 @@ pub fn render_comparison(columns: &[super::compare::Column]) -> String {
                 @if columns.iter().any(|c| !c.report.series.groups.is_empty()) {
                     figure { (chart(&axis, &lag, "records", legend)) figcaption { "Lag of all groups, summed" } }
                 }
-            }
-        }
     };
-    page.into_string()
+    page("kafkasim compare", body)
 }
