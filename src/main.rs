@@ -462,6 +462,13 @@ fn compare(
                 continue;
             }
         };
+        // A mistake in the file itself is said once, not once per variant.
+        if !combos[0].is_empty()
+            && let Err(e) = scenario::parse_with_limit(&source, &text, &fixed, limit(allow_huge))
+        {
+            errors.push(input_error(e));
+            continue;
+        }
         for combo in &combos {
             let mut all = fixed.clone();
             all.extend(combo.iter().cloned());
@@ -479,8 +486,13 @@ fn compare(
                     runs.push((name, loaded, command));
                 }
                 Err(e) => {
+                    // A variant's value is named as its `--vary` gave it; a mistake the
+                    // variant only brings out is named with the variant.
                     let mut text = input_error(e);
-                    if !combo.is_empty() {
+                    for s in combo {
+                        text = text.replace(&format!("(given by --set {s})"), &format!("(given by --vary {s})"));
+                    }
+                    if !combo.is_empty() && !text.contains("(given by --vary ") {
                         text.push_str(&format!(" (with {})", variant_name(combo)));
                     }
                     errors.push(text);

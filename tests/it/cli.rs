@@ -443,9 +443,22 @@ fn compare_refuses_every_bad_input_before_running() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("(with acks=2)"), "{err}");
+    assert!(err.contains("not 2 (given by --vary producer:acks=2)"), "{err}");
     assert!(err.contains("no-such.yaml: cannot read"), "{err}");
     assert!(stdout(&o).is_empty());
+    // A mistake in the file itself is said once, not once per variant.
+    let o = kafkasim(&[
+        "compare",
+        "scenarios/batching-linger.yaml",
+        "--set",
+        "producer:linger.ms=-4",
+        "--vary",
+        "producer:acks=1,all",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("linger.ms").count(), 2, "one line naming it twice: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]
