@@ -443,6 +443,8 @@ mod tests {
             leader_epoch: epoch,
             isr: isr.to_vec(),
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_leader: None,
         }
     }
 

@@ -63,6 +63,30 @@ pub enum BrokerTimer {
     /// The group coordinator's batch for this `__consumer_offsets` partition lingered
     /// `group.coordinator.append.linger.ms`.
     CoordinatorAppend(Pidx),
+    /// The quicker heartbeat after the first answer in controlled shutdown.
+    ShutdownHeartbeat,
+    /// The broker stops waiting for the controller to grant its controlled shutdown.
+    ShutdownTimeout,
+}
+
+/// How long a broker waits for the controller to grant its controlled shutdown before it
+/// stops anyway (`Server.shutdown()`'s five minutes, `BrokerServer.shutdown`).
+const CONTROLLED_SHUTDOWN_WAIT: Duration = Duration::from_millis(300_000);
+
+/// The follow-up heartbeat after the first answer in controlled shutdown
+/// (`BrokerLifecycleManager`: "a little bit sooner than we usually would").
+const SHUTDOWN_HEARTBEAT: Duration = Duration::from_millis(50);
+
+/// A controlled shutdown in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shutdown {
+    Running,
+    /// Asked the controller; no answer yet.
+    Requested,
+    /// The controller answered at least once without granting it.
+    Waiting,
+    /// The wait ran out: the broker stops without the controller's leave.
+    TimedOut,
 }
 
 /// What survives a process crash.
@@ -73,6 +97,9 @@ pub struct Disk {
     /// The leader epoch cache of each replica (`leader-epoch-checkpoint`).
     pub epochs: Vec<EpochCache>,
     pub high_watermark_checkpoint: Vec<u64>,
+    /// The clean-shutdown file: written when the broker stops cleanly, read and removed
+    /// when it starts (`CleanShutdownFileHandler`).
+    pub clean_shutdown: bool,
 }
 
 /// What the leader knows of one follower (`Replica.scala`'s `ReplicaState`).
@@ -235,6 +262,10 @@ pub struct Broker {
     fetchers: BTreeMap<u32, Fetcher>,
     /// A heartbeat is out with no answer yet.
     heartbeat_unanswered: bool,
+    /// Whether this incarnation found the clean-shutdown file at start: its registration
+    /// says so.
+    started_clean: bool,
+    shutdown: Shutdown,
     next_id: u64,
     /// The classic group coordinator, for the groups this broker coordinates.
     pub coordinator: Coordinator,
@@ -260,6 +291,7 @@ impl Broker {
                 logs,
                 epochs: vec![EpochCache::default(); n],
                 high_watermark_checkpoint: vec![0; n],
+                clean_shutdown: false,
             },
             broker_epoch: Some(u64::from(id)),
             image: Some(MetadataImage::initial(&info)),
@@ -270,6 +302,8 @@ impl Broker {
             producers: ProducerStates::default(),
             fetchers: BTreeMap::new(),
             heartbeat_unanswered: false,
+            started_clean: false,
+            shutdown: Shutdown::Running,
             next_id: 0,
             disk_rng,
             coordinator: Coordinator::new(group_rng, info.config.group_initial_rebalance_delay),
@@ -331,7 +365,36 @@ impl Broker {
         self.log(p).map_or(0, Log::end_offset)
     }
 
+    /// `BrokerServer.shutdown` with `controlled.shutdown.enable`: the broker asks the
+    /// controller at once (`BrokerLifecycleManager.beginControlledShutdown`) and stops when
+    /// the controller lets it. A broker that is not registered stops at once.
+    pub fn begin_stop(&mut self, _now: Time, out: &mut Out) -> bool {
+        if !self.info.config.controlled_shutdown || self.broker_epoch.is_none() {
+            return true;
+        }
+        self.shutdown = Shutdown::Requested;
+        out.observe(Obs::ShutdownRequested { broker: self.id });
+        self.heartbeat(out);
+        out.set_timer(CONTROLLED_SHUTDOWN_WAIT, Timer::Broker(BrokerTimer::ShutdownTimeout));
+        false
+    }
+
     pub fn crash(&mut self, kind: CrashKind, out: &mut Out) {
+        if kind == CrashKind::Stop {
+            out.observe(Obs::BrokerStopped {
+                broker: self.id,
+                timed_out: self.shutdown == Shutdown::TimedOut,
+            });
+            // A clean shutdown checkpoints the high watermarks, flushes every log
+            // (`ReplicaManager.shutdown`, `LogManager.shutdown`) and writes the
+            // clean-shutdown file.
+            self.checkpoint_high_watermarks();
+            for log in self.disk.logs.iter_mut().flatten() {
+                log.flush();
+            }
+            self.disk.clean_shutdown = true;
+        }
+        self.shutdown = Shutdown::Running;
         self.coordinator.crash();
         self.shards = offsets::Shards::default();
         self.parked.clear();
@@ -370,6 +433,7 @@ impl Broker {
     }
 
     pub fn start(&mut self, now: Time, out: &mut Out) {
+        self.started_clean = std::mem::take(&mut self.disk.clean_shutdown);
         for (p, log) in self.disk.logs.iter().enumerate() {
             // The coordinator's batches in `__consumer_offsets` carry no producer state.
             if let Some(log) = log
@@ -399,6 +463,17 @@ impl Broker {
         );
     }
 
+    fn checkpoint_high_watermarks(&mut self) {
+        self.disk
+            .high_watermark_checkpoint
+            .copy_from_slice(&self.high_watermark);
+        for (log, &hw) in self.disk.logs.iter_mut().zip(&self.high_watermark) {
+            if let Some(log) = log {
+                log.checkpoint_high_watermark(hw);
+            }
+        }
+    }
+
     fn heartbeat(&mut self, out: &mut Out) {
         if self.heartbeat_unanswered {
             // The last heartbeat went unanswered for its timeout,
@@ -412,6 +487,8 @@ impl Broker {
         let msg = Msg::BrokerHeartbeat {
             broker_epoch: self.broker_epoch,
             metadata_version,
+            clean_shutdown: self.started_clean,
+            want_shutdown: self.shutdown != Shutdown::Running,
         };
         out.send(self.info.controller_node(), msg);
     }
@@ -447,14 +524,7 @@ impl Broker {
                 }
             }
             BrokerTimer::HighWatermarkCheckpoint => {
-                self.disk
-                    .high_watermark_checkpoint
-                    .copy_from_slice(&self.high_watermark);
-                for (log, &hw) in self.disk.logs.iter_mut().zip(&self.high_watermark) {
-                    if let Some(log) = log {
-                        log.checkpoint_high_watermark(hw);
-                    }
-                }
+                self.checkpoint_high_watermarks();
                 out.set_timer(
                     self.info.config.high_watermark_checkpoint_interval,
                     Timer::Broker(timer),
@@ -510,6 +580,11 @@ impl Broker {
                     out.idle();
                 }
             }
+            BrokerTimer::ShutdownHeartbeat => self.heartbeat(out),
+            BrokerTimer::ShutdownTimeout => {
+                self.shutdown = Shutdown::TimedOut;
+                out.exit();
+            }
             BrokerTimer::OffsetCommitExpire(p) => self.offsets_expire(now, p, out),
             BrokerTimer::CoordinatorAppend(p) => self.shard_append(now, p, out),
         }
@@ -538,15 +613,31 @@ impl Broker {
     pub fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Out) {
         match msg {
             Msg::BrokerHeartbeatResponse {
-                broker_epoch, image, ..
+                broker_epoch,
+                image,
+                shutdown_now,
+                ..
             } => {
                 self.heartbeat_unanswered = false;
                 self.broker_epoch = broker_epoch;
                 if let Some(image) = image {
                     self.apply_image(now, image, out);
                 }
+                match self.shutdown {
+                    Shutdown::Requested | Shutdown::Waiting if shutdown_now => out.exit(),
+                    Shutdown::Requested => {
+                        self.shutdown = Shutdown::Waiting;
+                        out.set_timer(SHUTDOWN_HEARTBEAT, Timer::Broker(BrokerTimer::ShutdownHeartbeat));
+                    }
+                    _ => {}
+                }
             }
-            Msg::MetadataUpdate { image } => self.apply_image(now, image, out),
+            // A restarted broker acts on metadata only once the controller has taken its
+            // registration (`BrokerServer.startup` waits for `initialCatchUpFuture` before
+            // it installs the metadata publishers): until then the metadata may still name
+            // its old incarnation as a leader.
+            Msg::MetadataUpdate { image } if self.broker_epoch.is_some() => self.apply_image(now, image, out),
+            Msg::MetadataUpdate { .. } => {}
             Msg::AlterPartitionResponse { id, partition, result } => {
                 let Role::Leader(l) = &mut self.roles[partition as usize] else {
                     return;
@@ -1065,8 +1156,12 @@ impl Broker {
             match fp.result {
                 Ok(ranges) => {
                     let topic_flush = self.info.topic_of(p).flush_messages;
+                    // `AbstractFetcherThread.processFetchRequest` takes a response whose fetch
+                    // offset is still the log end, even one to a request sent in an older
+                    // epoch (the partition was removed and added again meanwhile): its
+                    // records are that epoch's, and the next fetch truncates what diverges.
                     let source = match &self.roles[p as usize] {
-                        Role::Follower(fs) => Some((fs.leader, fs.epoch)),
+                        Role::Follower(fs) => Some((fs.leader, fp.request_epoch.unwrap_or(fs.epoch))),
                         _ => None,
                     };
                     for r in &ranges {
@@ -1127,7 +1222,7 @@ impl Broker {
         r.update_fetch_state(fp.offset, leo, now);
         // Partition.maybeExpandIsr: caught up to the HW and to the start of this epoch.
         let hw = self.high_watermark[p as usize];
-        let eligible = !self.image.as_ref().is_some_and(|i| i.fenced[follower as usize - 1]);
+        let eligible = !self.image.as_ref().is_some_and(|i| i.ineligible(follower));
         if !l.isr.contains(&follower)
             && l.pending.is_none()
             && eligible
@@ -1204,7 +1299,7 @@ impl Broker {
             return;
         }
         let max_lag = self.info.config.replica_lag_time_max;
-        let fenced = |b: u32| self.image.as_ref().is_some_and(|i| i.fenced[b as usize - 1]);
+        let fenced = |b: u32| self.image.as_ref().is_some_and(|i| i.ineligible(b));
         let mut new_hw = leo;
         for (b, r) in &l.followers {
             // `isReplicaIsrEligible`: a fenced broker's replica does not hold the HW back.
@@ -1437,6 +1532,7 @@ impl Broker {
                     high_watermark: hw,
                     log_end_offset: leo,
                     diverging,
+                    request_epoch: fp.current_leader_epoch,
                 }
             })
             .collect()

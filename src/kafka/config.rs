@@ -60,6 +60,13 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay: Duration,
     pub group_min_session_timeout: Duration,
     pub group_max_session_timeout: Duration,
+    /// `eligible.leader.replicas.version` 1: KIP-966 (on for a new Kafka 4.1 cluster).
+    pub eligible_leader_replicas: bool,
+    /// `controlled.shutdown.enable`: `stop` moves a broker's leaderships first.
+    pub controlled_shutdown: bool,
+    /// `auto.leader.rebalance.enable`: every `leader.imbalance.check.interval.seconds`,
+    /// leadership goes back to preferred replicas; `None` when off.
+    pub leader_imbalance_check_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -56,6 +56,13 @@ pub struct PartitionState {
     pub isr: Vec<u32>,
     /// Bumped by every change (the ZooKeeper-era `zkVersion`).
     pub partition_epoch: u32,
+    /// Eligible leader replicas (KIP-966): out of the ISR while it was below
+    /// `min.insync.replicas`, so they hold every committed record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elr: Vec<u32>,
+    /// While the ISR is empty, the partition's last leader (`LastKnownElr`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_known_leader: Option<u32>,
 }
 
 /// The cluster metadata the controller publishes: every partition's state, versioned.
@@ -65,6 +72,8 @@ pub struct MetadataImage {
     pub partitions: Vec<PartitionState>,
     /// Per broker (index = id - 1): fenced by the controller.
     pub fenced: Vec<bool>,
+    /// Per broker: in controlled shutdown (neither a leader nor an ISR member to be).
+    pub shutting_down: Vec<bool>,
 }
 
 /// In the trace an image is its version: the changes it carries are traced as the
@@ -79,6 +88,12 @@ impl Serialize for MetadataImage {
 }
 
 impl MetadataImage {
+    /// `Partition.isReplicaIsrEligible` is false: the broker is fenced or in controlled
+    /// shutdown (KIP-903).
+    pub fn ineligible(&self, broker: u32) -> bool {
+        self.fenced[broker as usize - 1] || self.shutting_down[broker as usize - 1]
+    }
+
     /// At time zero: every partition led by its first replica, in epoch 0, with every
     /// replica in sync.
     pub fn initial(info: &ClusterInfo) -> MetadataImage {
@@ -90,12 +105,15 @@ impl MetadataImage {
                 leader_epoch: 0,
                 isr: p.replicas.clone(),
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_leader: None,
             })
             .collect();
         MetadataImage {
             version: 1,
             partitions,
             fenced: vec![false; info.brokers as usize],
+            shutting_down: vec![false; info.brokers as usize],
         }
     }
 }
@@ -128,6 +146,16 @@ pub enum ElectionReason {
     BrokerReturned,
     /// No ISR member was available and unclean election chose an out-of-sync replica.
     Unclean,
+    /// The ISR was empty and an eligible leader replica (KIP-966) was elected.
+    EligibleLeader,
+    /// A broker registered again after an unclean shutdown: with ELR on it leaves every
+    /// ISR and ELR, since its log may have lost what it acknowledged.
+    UncleanShutdown,
+    /// A broker asked to shut down: it leaves every ISR and hands over its leaderships
+    /// (`handleBrokerInControlledShutdown`).
+    ControlledShutdown,
+    /// `auto.leader.rebalance.enable`: leadership moved back to the preferred replica.
+    Preferred,
 }
 
 pub struct TopicInfo {
@@ -372,6 +400,23 @@ pub enum Obs {
         member: u32,
         error: ErrorCode,
     },
+    /// A broker began a controlled shutdown (`stop`): it asks the controller to move its
+    /// leaderships before it stops.
+    ShutdownRequested {
+        broker: u32,
+    },
+    /// A broker stopped cleanly: logs flushed, clean-shutdown file written.
+    BrokerStopped {
+        broker: u32,
+        /// The controller never granted the shutdown within the broker's wait (5 min).
+        timed_out: bool,
+    },
+    /// The controller refused a restarted broker's registration with
+    /// DUPLICATE_BROKER_REGISTRATION: its old session is valid until `until`.
+    RegistrationRefused {
+        broker: u32,
+        until: Time,
+    },
     /// The controller registered a (re)started broker.
     BrokerRegistered {
         broker: u32,
@@ -484,6 +529,13 @@ impl Actor for Node {
 
     fn is_reply(msg: &Msg) -> bool {
         msg.is_reply()
+    }
+
+    fn begin_stop(&mut self, now: Time, out: &mut Out) -> bool {
+        match self {
+            Node::Broker(b) => b.begin_stop(now, out),
+            _ => true,
+        }
     }
 
     fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Out) {

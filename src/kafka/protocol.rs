@@ -30,6 +30,10 @@ pub enum ErrorCode {
     FencedInstanceId,
     InconsistentGroupProtocol,
     CoordinatorNotAvailable,
+    /// A registration while the broker's previous incarnation still has a valid session.
+    DuplicateBrokerRegistration,
+    /// A heartbeat from an incarnation the controller no longer knows.
+    StaleBrokerEpoch,
     /// Not a wire error: the client refuses a commit itself when it is not a stable
     /// member of the group (`CommitFailedException`).
     CommitFailed,
@@ -58,6 +62,8 @@ impl ErrorCode {
             ErrorCode::FencedInstanceId => "FENCED_INSTANCE_ID",
             ErrorCode::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            ErrorCode::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
+            ErrorCode::StaleBrokerEpoch => "STALE_BROKER_EPOCH",
             ErrorCode::CommitFailed => "CommitFailedException",
         }
     }
@@ -187,10 +193,20 @@ pub enum Msg {
     HeartbeatResponse { id: u64, error: Option<ErrorCode> },
     LeaveGroupRequest { id: u64, group: u32, member_id: String },
     LeaveGroupResponse { id: u64 },
-    /// `broker_epoch` is `None` when the broker (re)registers.
-    BrokerHeartbeat { broker_epoch: Option<u64>, metadata_version: u64 },
+    /// `broker_epoch` is `None` when the broker (re)registers; `clean_shutdown` then says
+    /// whether its last incarnation shut down cleanly (the `PreviousBrokerEpoch` it read
+    /// from its clean-shutdown file, KIP-966).
+    /// `want_shutdown`: the broker is in controlled shutdown (`wantShutDown`).
+    BrokerHeartbeat { broker_epoch: Option<u64>, metadata_version: u64, clean_shutdown: bool, want_shutdown: bool },
     /// `image` comes when the broker's metadata is older than the controller's.
-    BrokerHeartbeatResponse { broker_epoch: Option<u64>, fenced: bool, image: Option<MetadataImage> },
+    BrokerHeartbeatResponse {
+        broker_epoch: Option<u64>,
+        fenced: bool,
+        image: Option<MetadataImage>,
+        error: Option<ErrorCode>,
+        /// The controller lets the broker in controlled shutdown stop (`shouldShutDown`).
+        shutdown_now: bool,
+    },
     /// The controller publishes every change to every broker.
     MetadataUpdate { image: MetadataImage },
     AlterPartitionRequest { id: u64, partition: Pidx, leader_epoch: u32, partition_epoch: u32, isr: Vec<u32> },
@@ -254,4 +270,7 @@ pub struct FetchedPartition {
     pub log_end_offset: u64,
     /// Set when the follower's log diverges from the leader's: where to truncate to.
     pub diverging: Option<EpochEnd>,
+    /// The leader epoch the request was sent in, as the follower's fetcher remembers its
+    /// request (`sessionPartitions`); carried back here instead.
+    pub request_epoch: Option<u32>,
 }

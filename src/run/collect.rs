@@ -102,6 +102,8 @@ pub(super) struct Collector<'a> {
     pub(super) series: Recorder,
     /// Per partition: its place among the series' partitions (the scenario's topics').
     pub(super) series_index: Vec<Option<usize>>,
+    /// Per broker: a registration of its current restart was refused (told once).
+    pub(super) registration_refused: Vec<bool>,
 }
 
 /// ISR changes folded into one timeline entry: in one millisecond, for one reason, the same
@@ -530,6 +532,10 @@ impl Collector<'_> {
                         self.info.config.broker_session_timeout
                     ),
                     ElectionReason::Restarted => "it registered again after a restart".to_string(),
+                    ElectionReason::UncleanShutdown => {
+                        "it registered again after an unclean shutdown (no clean-shutdown file), so it leaves every ISR and ELR".to_string()
+                    }
+                    ElectionReason::ControlledShutdown => "its controlled shutdown is complete".to_string(),
                     _ => format!("{reason:?}"),
                 };
                 self.push(at, 1, format!("controller fences broker-{broker}: {why}"));
@@ -538,6 +544,35 @@ impl Collector<'_> {
                     broker: *broker,
                     event: "fenced",
                 });
+            }
+            Obs::ShutdownRequested { .. } => {}
+            Obs::BrokerStopped { broker, timed_out } => {
+                let node = self.info.broker_node(*broker);
+                self.lifecycle.push((at, node, true));
+                self.series.broker(BrokerEvent {
+                    at_us: at.0,
+                    broker: *broker,
+                    event: "down",
+                });
+                self.replication.set_down(*broker, true);
+                let text = if *timed_out {
+                    format!(
+                        "broker-{broker} stops without the controller's leave: it waited 5 minutes for its controlled shutdown (logs flushed)"
+                    )
+                } else {
+                    format!("broker-{broker} stops cleanly: it flushes its logs and writes its clean-shutdown file")
+                };
+                self.push(at, 1, text);
+            }
+            Obs::RegistrationRefused { broker, until } => {
+                let told = &mut self.registration_refused[*broker as usize - 1];
+                if !std::mem::replace(told, true) {
+                    let text = format!(
+                        "controller refuses broker-{broker}'s registration (DUPLICATE_BROKER_REGISTRATION): its previous incarnation's session is valid until {until}; it tries again every broker.heartbeat.interval.ms ({})",
+                        self.info.config.broker_heartbeat_interval
+                    );
+                    self.push(at, 1, text);
+                }
             }
             Obs::BrokerUnfenced { broker } => {
                 self.series.broker(BrokerEvent {
@@ -563,11 +598,17 @@ impl Collector<'_> {
                     self.series.partition_changed(i, series_change(at, state));
                 }
                 let before = std::mem::replace(&mut self.states[*partition as usize], state.clone());
-                if before.leader == state.leader {
-                    self.isr_changed(at, *partition, &before.isr, &state.isr, *reason);
-                } else {
+                if before.leader != state.leader {
                     let text = partition_change(self.info, *partition, &before, state, *reason);
                     self.push(at, 1, text);
+                } else {
+                    if before.isr != state.isr {
+                        self.isr_changed(at, *partition, &before.isr, &state.isr, *reason);
+                    }
+                    if before.elr != state.elr {
+                        let text = elr_text(self.info, *partition, &before.elr, &state.elr, *reason);
+                        self.push(at, 1, text);
+                    }
                 }
             }
             Obs::Truncated {
@@ -597,11 +638,8 @@ impl Collector<'_> {
                 let n: u64 = records.iter().map(|(_, r)| u64::from(r.count)).sum();
                 *self.processed.entry((*group, *member)).or_default() += n;
             }
-            Obs::Committed { .. }
-            | Obs::BrokerRegistered { .. }
-            | Obs::BecameLeader { .. }
-            | Obs::Replicated { .. }
-            | Obs::AckedInSync { .. } => {}
+            Obs::BrokerRegistered { broker, .. } => self.registration_refused[*broker as usize - 1] = false,
+            Obs::Committed { .. } | Obs::BecameLeader { .. } | Obs::Replicated { .. } | Obs::AckedInSync { .. } => {}
             Obs::HighWatermark {
                 partition,
                 high_watermark,
@@ -716,6 +754,18 @@ impl Collector<'_> {
             (FaultOp::PowerLoss(n), _) => {
                 format!("{} loses power (unflushed log data is gone){}", name(n), offline(n))
             }
+            (FaultOp::Stop(n), _) if self.info.broker_of(*n).is_some() => {
+                let parts = led(n);
+                let leads = if parts.is_empty() {
+                    "it leads nothing, so it may stop at once".to_string()
+                } else {
+                    format!(
+                        "it asks the controller to move its leadership of {} first",
+                        self.partition_list(&parts)
+                    )
+                };
+                format!("{} begins a controlled shutdown: {leads}", name(n))
+            }
             (FaultOp::Stop(n), _) => format!(
                 "{} shuts down cleanly (close(): it commits under auto-commit and leaves the group)",
                 name(n)
@@ -763,6 +813,8 @@ impl Collector<'_> {
         if record.fired {
             let mut changes: Vec<(NodeId, bool)> = Vec::new();
             match op {
+                // A broker stops when its controlled shutdown ends (`Obs::BrokerStopped`).
+                FaultOp::Stop(n) if self.info.broker_of(*n).is_some() => {}
                 FaultOp::Crash(n) | FaultOp::PowerLoss(n) | FaultOp::Stop(n) => {
                     changes.push((*n, true));
                     if let Some((g, m)) = self.member_of(*n) {
@@ -839,14 +891,37 @@ pub(super) fn partition_change(
     let leader = |l: Option<u32>| l.map_or("none".to_string(), |b| format!("broker-{b}"));
     if before.leader != after.leader {
         let how = match (reason, after.leader) {
-            (ElectionReason::Unclean, _) => {
-                " by UNCLEAN election: an out-of-sync replica leads, and what only the others held is lost"
+            (ElectionReason::Unclean, Some(_)) if before.leader.is_none() && after.leader == before.last_known_leader => {
+                " by UNCLEAN election of its last leader (KIP-966): no in-sync or eligible replica is left, and since it restarted after an unclean shutdown, whatever its log lost is gone".to_string()
             }
-            (_, None) => ": no in-sync replica is alive, so the partition is offline",
-            _ => "",
+            (ElectionReason::Unclean, _) => {
+                " by UNCLEAN election: an out-of-sync replica leads, and what only the others held is lost".to_string()
+            }
+            (ElectionReason::EligibleLeader, _) => {
+                " from the eligible leader replicas (KIP-966): the ISR was empty, and this replica left it while it was below min.insync.replicas, so it holds every committed record".to_string()
+            }
+            (ElectionReason::ControlledShutdown, _) => format!(
+                ": {} is shutting down cleanly and hands its leadership over",
+                leader(before.leader)
+            ),
+            (ElectionReason::Preferred, _) => ": back to the preferred replica (auto.leader.rebalance.enable)".to_string(),
+            (_, None) if !after.elr.is_empty() => {
+                ": no in-sync or eligible replica can lead, so the partition is offline".to_string()
+            }
+            (_, None) if after.isr.is_empty() && after.last_known_leader.is_some() => format!(
+                ": no in-sync or eligible replica is left, so the partition is offline until its last leader, {}, can lead it again uncleanly (KIP-966)",
+                leader(after.last_known_leader)
+            ),
+            (_, None) => ": no in-sync replica is alive, so the partition is offline".to_string(),
+            _ => String::new(),
+        };
+        let elr = if after.elr.is_empty() {
+            String::new()
+        } else {
+            format!(", ELR {}", broker_list(&after.elr))
         };
         return format!(
-            "{name}: leader {} -> {}, epoch {}, isr {}{how}",
+            "{name}: leader {} -> {}, epoch {}, isr {}{elr}{how}",
             leader(before.leader),
             leader(after.leader),
             after.leader_epoch,
@@ -862,8 +937,33 @@ pub(super) fn isr_why(reason: ElectionReason) -> &'static str {
         ElectionReason::IsrShrink => "the leader found it behind for replica.lag.time.max.ms",
         ElectionReason::IsrExpand => "it caught up with the leader",
         ElectionReason::SessionExpired | ElectionReason::Restarted => "its broker was fenced",
-        ElectionReason::BrokerReturned | ElectionReason::Unclean => "",
+        ElectionReason::UncleanShutdown => {
+            "its broker restarted after an unclean shutdown, so its log may lack what it acknowledged"
+        }
+        ElectionReason::ControlledShutdown => "its broker is shutting down cleanly",
+        ElectionReason::BrokerReturned
+        | ElectionReason::Unclean
+        | ElectionReason::EligibleLeader
+        | ElectionReason::Preferred => "",
     }
+}
+
+/// A change of a partition's eligible leader replicas (KIP-966) with no change of leader.
+pub(super) fn elr_text(info: &ClusterInfo, p: Pidx, before: &[u32], after: &[u32], reason: ElectionReason) -> String {
+    let name = info.partition_name(p);
+    let min_isr = info.topic_of(p).min_insync_replicas;
+    let why = match reason {
+        ElectionReason::UncleanShutdown => " (its broker restarted after an unclean shutdown)".to_string(),
+        _ if after.is_empty() => " (the ISR is back at min.insync.replicas)".to_string(),
+        _ => format!(
+            ", out of the ISR while it was below min.insync.replicas={min_isr}: they hold every committed record"
+        ),
+    };
+    format!(
+        "{name}: eligible leader replicas {} -> {}{why}",
+        broker_list(before),
+        broker_list(after)
+    )
 }
 
 /// One partition's ISR change: `orders-0: ISR shrinks [1, 2, 3] -> [1, 2] (why)`.

@@ -214,6 +214,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
         offline: vec![(None, 0); info.partitions.len()],
         refused: vec![(None, 0); info.partitions.len()],
         isr_fold: Vec::new(),
+        registration_refused: vec![false; info.brokers as usize],
         series: Recorder::default(),
         series_index: vec![None; info.partitions.len()],
     };

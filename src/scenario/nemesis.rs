@@ -7,6 +7,13 @@
 //! Cuts and slow links take none. A fault on a role (`leader(orders-0)`) counts one even
 //! if the role turns out to be a node that is already down, so the limit holds whoever
 //! the role resolves to.
+//!
+//! A broker that crashed or lost power stays out of the cluster after its restart until
+//! its old session has expired: Kafka 4.1 refuses the new incarnation's registration
+//! (DUPLICATE_BROKER_REGISTRATION) until `broker.session.timeout.ms` after the last
+//! heartbeat, and unfences it one heartbeat later. Such a fault counts against `max-down`
+//! for at least that long, whatever its `for:`, so that one broker down at a time means
+//! one broker out of the cluster at a time.
 
 use super::{CONTROLLER, Fault, FaultKind, NemesisKind, RoleRef, Scenario};
 use crate::sim::Duration;
@@ -139,8 +146,17 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
                 )
             }
         };
+        let brokerish = |t: &str| brokers.iter().any(|b| b == t) || RoleRef::parse(t).is_some();
+        let held = match &fault {
+            FaultKind::Crash(t) | FaultKind::PowerLoss(t)
+                if brokerish(t) && s.broker.truncation == crate::kafka::TruncationMode::LeaderEpoch =>
+            {
+                lasts.max(s.broker.broker_session_timeout + s.broker.broker_heartbeat_interval)
+            }
+            _ => lasts,
+        };
         active.push(Active {
-            until: at + lasts,
+            until: at + held,
             down,
             nodes,
         });

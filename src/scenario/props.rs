@@ -101,10 +101,9 @@ pub const PROPS: &[Prop] = &[
     p("replica.fetch.backoff.ms", Broker, MS, "1000", true),
     p("broker.heartbeat.interval.ms", Broker, POS, "2000", true),
     p("broker.session.timeout.ms", Broker, POS, "9000", true),
-    p("controlled.shutdown.enable", Broker, Bool, "true", false),
-    p("auto.leader.rebalance.enable", Broker, Bool, "true", false),
-    p("leader.imbalance.check.interval.seconds", Broker, POS, "300", false),
-    p("leader.imbalance.per.broker.percentage", Broker, MS, "10", false),
+    p("controlled.shutdown.enable", Broker, Bool, "true", true),
+    p("auto.leader.rebalance.enable", Broker, Bool, "true", true),
+    p("leader.imbalance.check.interval.seconds", Broker, POS, "300", true),
     p("group.initial.rebalance.delay.ms", Broker, MS, "3000", true),
     p("group.min.session.timeout.ms", Broker, POS, "6000", true),
     p("group.max.session.timeout.ms", Broker, POS, "1800000", true),
@@ -204,4 +203,19 @@ pub fn lookup(scope: Scope, name: &str) -> Option<&'static Prop> {
 
 pub fn names(scope: Scope) -> impl Iterator<Item = &'static str> {
     PROPS.iter().filter(move |p| p.scope == scope).map(|p| p.name)
+}
+
+/// Properties Kafka 4 no longer has, with what to do instead.
+const REMOVED: &[(Scope, &str, &str)] = &[(
+    Scope::Broker,
+    "leader.imbalance.per.broker.percentage",
+    "it was read only by the ZooKeeper-mode controller; the KRaft controller moves leadership back to the preferred replica of every imbalanced partition at each `leader.imbalance.check.interval.seconds`, with no threshold. Remove it",
+)];
+
+/// Why `name` is refused, when Kafka 4 removed it.
+pub fn removed(scope: Scope, name: &str) -> Option<&'static str> {
+    REMOVED
+        .iter()
+        .find(|(s, n, _)| *s == scope && *n == name)
+        .map(|(_, _, why)| *why)
 }

@@ -59,6 +59,17 @@ pub struct ClusterSpec {
     pub config: Props,
     #[serde(default)]
     pub truncation: Option<S<String>>,
+    /// Kafka's feature levels, by Kafka's feature names.
+    #[serde(default)]
+    pub features: Option<FeaturesSpec>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesSpec {
+    /// KIP-966: 0 off, 1 on (the default for a new Kafka 4.1 cluster).
+    #[serde(default, rename = "eligible.leader.replicas.version")]
+    pub eligible_leader_replicas_version: Option<S<u32>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

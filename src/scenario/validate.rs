@@ -111,6 +111,10 @@ fn config<'a>(ctx: &Ctx, scope: Scope, block: &'a Props) -> Config<'a> {
     let mut refused = Vec::new();
     for (key, value) in &block.0 {
         let name = key.value.as_str();
+        if let Some(why) = props::removed(scope, name) {
+            ctx.report(key, format!("`{name}` was removed in Kafka 4.0: {why}"));
+            continue;
+        }
         let Some(prop) = props::lookup(scope, name) else {
             let elsewhere = [Scope::Broker, Scope::Topic, Scope::Producer, Scope::Consumer]
                 .into_iter()
@@ -333,6 +337,32 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
             }
         },
     };
+    // KIP-966 is on for a new Kafka 4.1 cluster; the historical truncation modes replay
+    // clusters from before it.
+    let elr_version = cluster
+        .and_then(|c| c.features.as_ref())
+        .and_then(|f| f.eligible_leader_replicas_version.as_ref());
+    let eligible_leader_replicas = match elr_version {
+        None => truncation == TruncationMode::LeaderEpoch,
+        Some(v) if v.value > 1 => {
+            ctx.report(
+                v,
+                format!(
+                    "`eligible.leader.replicas.version` must be 0 (off) or 1 (on, Kafka 4.1's default), not {}",
+                    v.value
+                ),
+            );
+            false
+        }
+        Some(v) if v.value == 1 && truncation != TruncationMode::LeaderEpoch => {
+            ctx.report(
+                v,
+                "eligible leader replicas (KIP-966) need Kafka 4's protocol: they cannot be combined with a historical `truncation` mode",
+            );
+            false
+        }
+        Some(v) => v.value == 1,
+    };
     let bc = config(ctx, Scope::Broker, cluster.map_or(&no_props, |c| &c.config));
     let broker_min_isr = bc.int("min.insync.replicas").unwrap_or(1) as u32;
     let default_rf = bc.int("default.replication.factor").unwrap_or(1) as u32;
@@ -370,6 +400,11 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         group_initial_rebalance_delay: bc.ms("group.initial.rebalance.delay.ms", 3000),
         group_min_session_timeout: bc.ms("group.min.session.timeout.ms", 6000),
         group_max_session_timeout: bc.ms("group.max.session.timeout.ms", 1_800_000),
+        eligible_leader_replicas,
+        controlled_shutdown: bc.bool("controlled.shutdown.enable").unwrap_or(true),
+        leader_imbalance_check_interval: bc.bool("auto.leader.rebalance.enable").unwrap_or(true).then(|| {
+            Duration::from_millis(1000 * bc.int("leader.imbalance.check.interval.seconds").unwrap_or(300) as u64)
+        }),
     };
 
     // Topics.
@@ -1156,7 +1191,8 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         if let schema::FaultKind::Crash(n)
         | schema::FaultKind::Restart(n)
         | schema::FaultKind::Pause(n)
-        | schema::FaultKind::PowerLoss(n) = kind
+        | schema::FaultKind::PowerLoss(n)
+        | schema::FaultKind::Stop(n) = kind
             && n.value == CONTROLLER
         {
             ctx.report(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead");
@@ -1177,19 +1213,16 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         };
         let kind = match kind {
             schema::FaultKind::Crash(n) => target(n).map(FaultKind::Crash),
-            schema::FaultKind::Stop(n) => {
-                if RoleRef::parse(&n.value).is_some() {
-                    ctx.err(n, "`stop` is a consumer's clean shutdown: name the member")
+            schema::FaultKind::Stop(n) => target(n).and_then(|name| {
+                let broker = RoleRef::parse(&name).is_some()
+                    || (1..=brokers.unwrap_or(0)).any(|b| Scenario::broker_name(b) == name);
+                let member = declared_groups.iter().any(|(_, members)| members.contains(&name));
+                if broker || member {
+                    Ok(FaultKind::Stop(name))
                 } else {
-                    node(n).and_then(|name| {
-                        if declared_groups.iter().any(|(_, members)| members.contains(&name)) {
-                            Ok(FaultKind::Stop(name))
-                        } else {
-                            ctx.err(n, format!("`stop` is a consumer's clean shutdown (`close()`); `{name}` is not a consumer: use `crash` (controlled shutdown of brokers is not modelled)"))
-                        }
-                    })
+                    ctx.err(n, format!("`stop` is a broker's controlled shutdown or a consumer's `close()`; `{name}` is neither: use `crash`"))
                 }
-            }
+            }),
             schema::FaultKind::PowerLoss(n) => target(n).and_then(|name| {
                 let broker = RoleRef::parse(&name).is_some()
                     || (1..=brokers.unwrap_or(0)).any(|b| Scenario::broker_name(b) == name);

@@ -55,6 +55,8 @@ pub struct Outbox<M, T, O> {
     now: Time,
     /// Whether the handler said its input changed nothing.
     idle: bool,
+    /// The node finished a clean shutdown it began in [`Actor::begin_stop`].
+    exit: bool,
 }
 
 impl<M, T, O> Outbox<M, T, O> {
@@ -67,6 +69,7 @@ impl<M, T, O> Outbox<M, T, O> {
             node: NodeId(0),
             now: Time::ZERO,
             idle: false,
+            exit: false,
         }
     }
     pub fn send(&mut self, to: NodeId, msg: M) {
@@ -90,6 +93,11 @@ impl<M, T, O> Outbox<M, T, O> {
     pub fn idle(&mut self) {
         self.idle = true;
     }
+    /// Ends the clean shutdown this node began: once the handler's effects are out, the
+    /// engine stops it as a `stop` fault would have at once.
+    pub fn exit(&mut self) {
+        self.exit = true;
+    }
     /// Reports something checkers and reports care about; it never changes the run.
     pub fn observe(&mut self, obs: O) {
         self.observations.push(obs);
@@ -110,6 +118,11 @@ pub trait Actor {
         input: Input<Self::Msg, Self::Timer>,
         out: &mut Outbox<Self::Msg, Self::Timer, Self::Obs>,
     );
+    /// A clean shutdown (`stop`) begins: `true` to stop at once, `false` when the node
+    /// takes its time and ends it with [`Outbox::exit`] (a broker's controlled shutdown).
+    fn begin_stop(&mut self, _now: Time, _out: &mut Outbox<Self::Msg, Self::Timer, Self::Obs>) -> bool {
+        true
+    }
     /// Drops volatile state. Only observations written here are kept.
     fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Outbox<Self::Msg, Self::Timer, Self::Obs>);
     /// Who plays `role` now, as this node knows it with authority: `None` when this
@@ -332,6 +345,10 @@ struct Slot<A: Actor> {
     pauses: u32,
     /// Events that arrived while paused, in arrival order.
     held: Vec<Event<A::Msg, A::Timer>>,
+    /// A clean shutdown has begun and the node has not exited yet.
+    stopping: bool,
+    /// A restart came while it was stopping: it restarts as soon as it exits.
+    restart_on_exit: bool,
 }
 
 /// Sequence numbers below this go to events that come first among those of their instant
@@ -405,6 +422,8 @@ impl<A: Actor> Engine<A> {
                 host_alive: true,
                 paused: false,
                 pauses: 0,
+                stopping: false,
+                restart_on_exit: false,
                 held: Vec::new(),
             });
             engine.push(
@@ -818,7 +837,33 @@ impl<A: Actor> Engine<A> {
             self.idle += 1;
         }
         self.apply_outbox(node, &mut out, observer);
+        let exit = std::mem::take(&mut out.exit);
         self.outbox = out;
+        if exit && self.slots[node.index()].stopping {
+            self.crash(node, CrashKind::Stop, observer);
+            if std::mem::take(&mut self.slots[node.index()].restart_on_exit) {
+                self.restart(node);
+            }
+        }
+    }
+
+    /// A clean shutdown begins: the node stops now, or later through [`Outbox::exit`].
+    fn begin_stop(&mut self, node: NodeId, observer: &mut impl FnMut(Happening<'_, A::Obs>)) -> bool {
+        let slot = &self.slots[node.index()];
+        if !slot.up || slot.stopping {
+            return false;
+        }
+        let mut out = self.take_outbox(node);
+        let now = self.slots[node.index()].actor.begin_stop(self.now, &mut out);
+        out.exit = false;
+        self.apply_outbox(node, &mut out, observer);
+        self.outbox = out;
+        if now {
+            self.crash(node, CrashKind::Stop, observer)
+        } else {
+            self.slots[node.index()].stopping = true;
+            true
+        }
     }
 
     /// The outbox, with the timers, for a handler of `node` at the current time.
@@ -1011,7 +1056,7 @@ impl<A: Actor> Engine<A> {
         let fired = match &op {
             FaultOp::Crash(n) => self.crash(*n, CrashKind::Process, observer),
             FaultOp::PowerLoss(n) => self.crash(*n, CrashKind::PowerLoss, observer),
-            FaultOp::Stop(n) => self.crash(*n, CrashKind::Stop, observer),
+            FaultOp::Stop(n) => self.begin_stop(*n, observer),
             FaultOp::Restart(n) => self.restart(*n),
             FaultOp::Pause(n, d) => self.pause(*n, *d),
             FaultOp::Isolate(n) => self.network.isolate(*n, owner) > 0,
@@ -1033,7 +1078,7 @@ impl<A: Actor> Engine<A> {
                         affected.push(n);
                         changed = true;
                     }
-                    if !self.slots[i].up {
+                    if !self.slots[i].up || self.slots[i].stopping {
                         self.restart(n);
                         affected.push(n);
                         changed = true;
@@ -1114,6 +1159,8 @@ impl<A: Actor> Engine<A> {
         }
         slot.up = false;
         slot.paused = false;
+        slot.stopping = false;
+        slot.restart_on_exit = false;
         slot.held.clear();
         slot.incarnation += 1;
         slot.host_alive = kind != CrashKind::PowerLoss;
@@ -1148,6 +1195,10 @@ impl<A: Actor> Engine<A> {
 
     fn restart(&mut self, node: NodeId) -> bool {
         let slot = &mut self.slots[node.index()];
+        if slot.stopping {
+            slot.restart_on_exit = true;
+            return true;
+        }
         if slot.up {
             return false;
         }

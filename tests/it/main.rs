@@ -10,6 +10,7 @@ mod docs;
 mod duplicates;
 mod groups;
 mod html;
+mod lifecycle;
 mod producer;
 mod replication;
 mod research;
