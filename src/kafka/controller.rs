@@ -43,15 +43,17 @@ struct Registration {
 }
 
 /// How a partition change elects (`PartitionChangeBuilder.Election`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 enum Election {
     /// Keep a valid leader, else the first valid replica.
+    #[default]
     Any,
     /// The preferred replica if it is valid.
     Preferred,
 }
 
 /// One partition change, as `generateLeaderAndIsrUpdates` builds it.
+#[derive(Default)]
 struct Change {
     target_isr: Vec<u32>,
     election: Election,
@@ -293,9 +295,7 @@ impl Controller {
             let change = Change {
                 target_isr: state.isr.clone(),
                 election: Election::Preferred,
-                excluded: None,
-                unclean_shutdown: None,
-                added: None,
+                ..Default::default()
             };
             changed |= self.apply(p, change, ElectionReason::Preferred, out);
         }
@@ -373,10 +373,7 @@ impl Controller {
         };
         let change = Change {
             target_isr: isr,
-            election: Election::Any,
-            excluded: None,
-            unclean_shutdown: None,
-            added: None,
+            ..Default::default()
         };
         self.apply(p, change, reason, out);
         let next = self.image.partitions[p as usize].clone();
@@ -453,10 +450,8 @@ impl Controller {
             }
             let change = Change {
                 target_isr: state.isr.clone(),
-                election: Election::Any,
-                excluded: None,
-                unclean_shutdown: None,
                 added: Some(broker),
+                ..Default::default()
             };
             self.apply(p, change, ElectionReason::BrokerReturned, out);
         }

@@ -43,6 +43,22 @@ fn a_restarted_broker_registers_only_once_its_old_session_expired() {
     assert!(r.passed);
 }
 
+/// Replicas [1, 2, 3], min.insync.replicas 3; broker 3 cut off from brokers 1 and 2 (not
+/// from the controller) from 2s to 32s; broker 1 crashes at 10s, broker 2 at 20s, both
+/// back at 35s. `features` goes into the cluster block.
+fn last_replica_standing(features: &str) -> Report {
+    crate::run_yaml(&format!(
+        "name: t\nduration: 40s\ndrain: 20s\n\
+         cluster: {{ brokers: 3, {features}config: {{ replica.lag.time.max.ms: 4000 }} }}\n\
+         topics: [{{ name: t, replication.factor: 3, replicas: [[1, 2, 3]], config: {{ min.insync.replicas: 3 }} }}]\n\
+         producers: [{{ name: p, topic: t, rate: 10/s }}]\n\
+         faults:\n\
+         \x20 - {{ at: 2s, partition: [[broker-1, broker-2], [broker-3]], for: 30s }}\n\
+         \x20 - {{ at: 10s, crash: broker-1, for: 25s }}\n\
+         \x20 - {{ at: 20s, crash: broker-2, for: 15s }}\n"
+    ))
+}
+
 /// KIP-966's election order (`PartitionChangeBuilder.electAnyLeader`): with the ISR
 /// empty, the first eligible leader replica in assignment order that is active leads,
 /// and the ISR becomes it alone. Replicas [1, 2, 3], min.insync.replicas 3. Broker 3 is
@@ -53,16 +69,7 @@ fn a_restarted_broker_registers_only_once_its_old_session_expired() {
 /// member, 3, is elected from it.
 #[test]
 fn an_empty_isr_elects_the_first_active_eligible_replica() {
-    let r = crate::run_yaml(
-        "name: t\nduration: 40s\ndrain: 20s\n\
-         cluster: { brokers: 3, config: { replica.lag.time.max.ms: 4000 } }\n\
-         topics: [{ name: t, replication.factor: 3, replicas: [[1, 2, 3]], config: { min.insync.replicas: 3 } }]\n\
-         producers: [{ name: p, topic: t, rate: 10/s }]\n\
-         faults:\n\
-         \x20 - { at: 2s, partition: [[broker-1, broker-2], [broker-3]], for: 30s }\n\
-         \x20 - { at: 10s, crash: broker-1, for: 25s }\n\
-         \x20 - { at: 20s, crash: broker-2, for: 15s }\n",
-    );
+    let r = last_replica_standing("");
     let elr = lines(&r, "t-0: eligible leader replicas [] -> [3]");
     assert_eq!(elr.len(), 1, "{:#?}", r.timeline);
     let to_2 = lines(&r, "t-0: leader broker-1 -> broker-2");
@@ -84,16 +91,7 @@ fn an_empty_isr_elects_the_first_active_eligible_replica() {
 /// member, 2, in the ISR and leaves the partition offline until it returns.
 #[test]
 fn without_elr_the_last_isr_member_stays_and_the_partition_waits_for_it() {
-    let r = crate::run_yaml(
-        "name: t\nduration: 40s\ndrain: 20s\n\
-         cluster: { brokers: 3, features: { eligible.leader.replicas.version: 0 }, config: { replica.lag.time.max.ms: 4000 } }\n\
-         topics: [{ name: t, replication.factor: 3, replicas: [[1, 2, 3]], config: { min.insync.replicas: 3 } }]\n\
-         producers: [{ name: p, topic: t, rate: 10/s }]\n\
-         faults:\n\
-         \x20 - { at: 2s, partition: [[broker-1, broker-2], [broker-3]], for: 30s }\n\
-         \x20 - { at: 10s, crash: broker-1, for: 25s }\n\
-         \x20 - { at: 20s, crash: broker-2, for: 15s }\n",
-    );
+    let r = last_replica_standing("features: { eligible.leader.replicas.version: 0 }, ");
     assert!(lines(&r, "eligible leader replicas").is_empty());
     let offline = lines(&r, "t-0: leader broker-2 -> none");
     assert_eq!(offline.len(), 1, "{:#?}", r.timeline);
