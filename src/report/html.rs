@@ -34,7 +34,7 @@ nav a { margin-right: 12px; } code, pre { font: 12.5px/1.4 ui-monospace, monospa
 table { border-collapse: collapse; margin: 6px 0; } td, th { border: 1px solid #dde; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f4f5f8; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #5b6472; } .sw { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 10px; vertical-align: -1px; border: 1px solid #889; }
-.leader { background: #3569c4; } .insync { background: #a9c4ee; } .outsync { background: #f2c46d; } .down { background: #c8c8c8; }
+.leader { background: #3569c4; } .insync { background: #a9c4ee; } .outsync { background: #f2c46d; } .eligible { background: #b9a2dd; } .down { background: #c8c8c8; }
 .grid td { text-align: center; min-width: 28px; } .grid td.L { background: #3569c4; color: #fff; } .grid td.F { background: #a9c4ee; } .grid td.O { background: #f2c46d; }
 figure { margin: 8px 0 16px; } figcaption { color: #5b6472; font-size: 12.5px; }
 ol.timeline { list-style: none; padding-left: 0; } ol.timeline li { margin: 1px 0; display: grid; grid-template-columns: 84px 1fr; } ol.timeline time { color: #5b6472; font-variant-numeric: tabular-nums; }
@@ -286,6 +286,8 @@ fn timeline(r: &Report) -> Markup {
 enum Role {
     Leader,
     InSync,
+    /// Out of the ISR but an eligible leader replica (KIP-966).
+    Eligible,
     OutOfSync,
     Down,
 }
@@ -295,6 +297,7 @@ impl Role {
         match self {
             Role::Leader => "#3569c4",
             Role::InSync => "#a9c4ee",
+            Role::Eligible => "#b9a2dd",
             Role::OutOfSync => "#f2c46d",
             Role::Down => "#c8c8c8",
         }
@@ -303,6 +306,7 @@ impl Role {
         match self {
             Role::Leader => "leader",
             Role::InSync => "follower in the ISR",
+            Role::Eligible => "eligible leader replica (out of the ISR, holds every committed record)",
             Role::OutOfSync => "follower out of the ISR",
             Role::Down => "down",
         }
@@ -334,6 +338,7 @@ fn roles(p: &PartitionSeries, series: &Series, end_ms: u64) -> BTreeMap<u32, Vec
                 _ if down => Role::Down,
                 Some(s) if s.leader == Some(b) => Role::Leader,
                 Some(s) if s.isr.contains(&b) => Role::InSync,
+                Some(s) if s.elr.contains(&b) => Role::Eligible,
                 _ => Role::OutOfSync,
             };
             match spans.last_mut() {
@@ -444,10 +449,16 @@ fn swimlanes(r: &Report, axis: &Axis, p: &PartitionSeries) -> Markup {
 }
 
 fn partitions(r: &Report, axis: &Axis) -> Markup {
+    let has_elr = r
+        .series
+        .partitions
+        .iter()
+        .any(|p| p.changes.iter().any(|c| !c.elr.is_empty()));
     html! {
         h2 #partitions { "Partitions over time" }
         p {
             span.sw.leader {} "leader" span.sw.insync {} "follower in the ISR" span.sw.outsync {} "follower out of the ISR"
+            @if has_elr { span.sw.eligible {} "eligible leader replica (KIP-966)" }
             span.sw.down {} "broker down"
             " · black: log end offset · dashed green: high watermark · red triangle: a truncation · black mark: fenced or unfenced by the controller · "
             "purple: a group's committed offset, dotted its member's position · grey: a fault · red dashed: a violation"

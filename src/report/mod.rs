@@ -241,6 +241,9 @@ pub struct PartitionReport {
     pub leader_epoch: u32,
     pub replicas: Vec<u32>,
     pub isr: Vec<u32>,
+    /// Eligible leader replicas (KIP-966); left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub elr: Vec<u32>,
     pub high_watermark: u64,
     /// Per broker id.
     pub log_end_offsets: BTreeMap<String, u64>,

@@ -63,6 +63,9 @@ pub struct PartitionChange {
     pub leader: Option<u32>,
     pub leader_epoch: u32,
     pub isr: Vec<u32>,
+    /// Eligible leader replicas (KIP-966); left out of the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elr: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -357,6 +360,7 @@ mod tests {
             leader: Some(1),
             leader_epoch: 0,
             isr: vec![1, 2, 3],
+            elr: vec![],
         };
         let mut r = Recorder::new(vec![], vec![("t-0".into(), vec![1, 2, 3], initial)], vec![]);
         let change = |isr: Vec<u32>| PartitionChange {
@@ -364,6 +368,7 @@ mod tests {
             leader: Some(1),
             leader_epoch: 0,
             isr,
+            elr: vec![],
         };
         let sample = || PartitionSample {
             replicas: vec![(0, 0); 3],

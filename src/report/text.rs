@@ -106,9 +106,15 @@ fn draw_partition(groups: &[GroupMarks], p: &PartitionReport, scale: u64, out: &
     } else {
         String::new()
     };
+    let elr = if p.elr.is_empty() {
+        String::new()
+    } else {
+        let elr: Vec<String> = p.elr.iter().map(u32::to_string).collect();
+        format!(" · elr [{}]", elr.join(", "))
+    };
     let _ = writeln!(
         out,
-        "  {name}  leader {leader} · epoch {} · replicas [{}] · isr [{}]{under}",
+        "  {name}  leader {leader} · epoch {} · replicas [{}] · isr [{}]{elr}{under}",
         p.leader_epoch,
         replicas.join(", "),
         isr.join(", ")
@@ -122,6 +128,8 @@ fn draw_partition(groups: &[GroupMarks], p: &PartitionReport, scale: u64, out: &
             "leader"
         } else if p.isr.contains(b) {
             "follower, in sync"
+        } else if p.elr.contains(b) {
+            "out of sync, eligible leader"
         } else {
             "follower, out of sync"
         };

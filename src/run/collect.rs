@@ -857,6 +857,7 @@ pub(super) fn series_change(at: Time, state: &PartitionState) -> series::Partiti
         leader: state.leader,
         leader_epoch: state.leader_epoch,
         isr: state.isr.clone(),
+        elr: state.elr.clone(),
     }
 }
 

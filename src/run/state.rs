@@ -136,6 +136,7 @@ pub(super) fn partition_reports(
                 leader_epoch: state.leader_epoch,
                 replicas: pi.replicas.clone(),
                 isr: state.isr.clone(),
+                elr: state.elr.clone(),
                 high_watermark: final_high_watermark(engine, info, last_hw, p),
                 log_end_offsets,
                 high_watermarks,
