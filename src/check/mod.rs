@@ -4,6 +4,7 @@
 //! Architecture invariant: checkers observe; they never change the run.
 
 pub mod at_least_once;
+pub mod controller;
 pub mod lost_write;
 pub mod nonmonotonic;
 pub mod replication;
@@ -66,9 +67,14 @@ pub const CHECKS: &[CheckInfo] = &[
         fails_when: "a member receives offsets of one partition out of order within one assignment",
     },
     CheckInfo {
+        name: "single-controller",
+        implemented: true,
+        fails_when: "two controllers act as active in the same epoch",
+    },
+    CheckInfo {
         name: "liveness",
         implemented: true,
-        fails_when: "after faults heal and the drain ends, a partition has no leader, the ISR has not recovered, or a group still lags",
+        fails_when: "after faults heal and the drain ends, a partition has no leader, the ISR has not recovered, a group still lags, a producer still holds records, or there is no active controller",
     },
 ];
 

@@ -262,6 +262,11 @@ pub struct Broker {
     fetchers: BTreeMap<u32, Fetcher>,
     /// A heartbeat is out with no answer yet.
     heartbeat_unanswered: bool,
+    /// The controller this broker talks to: the active one as far as it knows
+    /// (`NodeToControllerChannelManager` follows the Raft leader).
+    controller: NodeId,
+    /// The controller that last answered a heartbeat.
+    answered_by: NodeId,
     /// Whether this incarnation found the clean-shutdown file at start: its registration
     /// says so.
     started_clean: bool,
@@ -302,6 +307,8 @@ impl Broker {
             producers: ProducerStates::default(),
             fetchers: BTreeMap::new(),
             heartbeat_unanswered: false,
+            controller: info.controller_node(),
+            answered_by: info.controller_node(),
             started_clean: false,
             shutdown: Shutdown::Running,
             next_id: 0,
@@ -480,7 +487,9 @@ impl Broker {
             // min(`controller.socket.timeout.ms`, `broker.heartbeat.interval.ms`): the
             // channel to the controller closes the connection and opens a new one
             // (`NodeToControllerRequestThread`, `NetworkClient.handleTimedOutRequests`).
-            out.close(self.info.controller_node());
+            out.close(self.controller);
+            // With a quorum, it drops the cached controller and tries the next voter.
+            self.next_controller(None);
         }
         self.heartbeat_unanswered = true;
         let metadata_version = self.image.as_ref().map_or(0, |i| i.version);
@@ -490,7 +499,29 @@ impl Broker {
             clean_shutdown: self.started_clean,
             want_shutdown: self.shutdown != Shutdown::Running,
         };
-        out.send(self.info.controller_node(), msg);
+        out.send(self.controller, msg);
+    }
+
+    /// Moves to the controller named by a NOT_CONTROLLER answer, or to the next voter.
+    fn next_controller(&mut self, hint: Option<u32>) {
+        let n = self.info.controllers;
+        if n == 1 {
+            return;
+        }
+        let current = self.info.controller_of(self.controller).unwrap_or(1);
+        let next = hint.filter(|&h| h != current).unwrap_or(current % n + 1);
+        self.controller = self.info.controller_node_of(next);
+    }
+
+    /// Sends every AlterPartition still pending again, to the controller it now talks to.
+    fn resend_alters(&mut self, out: &mut Out) {
+        for p in 0..self.info.partitions.len() as Pidx {
+            if let Role::Leader(l) = &self.roles[p as usize]
+                && let Some(isr) = l.pending.as_ref().map(|pending| pending.isr.clone())
+            {
+                self.alter_isr(p, isr, out);
+            }
+        }
     }
 
     pub fn on_timer(&mut self, now: Time, timer: BrokerTimer, out: &mut Out) {
@@ -613,12 +644,34 @@ impl Broker {
     pub fn on_message(&mut self, now: Time, from: NodeId, msg: Msg, out: &mut Out) {
         match msg {
             Msg::BrokerHeartbeatResponse {
+                error: Some(ErrorCode::NotController),
+                controller,
+                ..
+            } => {
+                // Not the active controller: ask the one it names at once, else the next
+                // voter at the next heartbeat.
+                self.heartbeat_unanswered = false;
+                let before = self.controller;
+                self.next_controller(controller);
+                if controller.is_some() && self.controller != before {
+                    self.heartbeat(out);
+                    self.resend_alters(out);
+                }
+            }
+            Msg::BrokerHeartbeatResponse {
                 broker_epoch,
                 image,
                 shutdown_now,
                 ..
             } => {
                 self.heartbeat_unanswered = false;
+                if from != self.controller {
+                    return;
+                }
+                if std::mem::replace(&mut self.answered_by, from) != from {
+                    // A new active controller: what the old one left unanswered goes again.
+                    self.resend_alters(out);
+                }
                 self.broker_epoch = broker_epoch;
                 if let Some(image) = image {
                     self.apply_image(now, image, out);
@@ -655,6 +708,7 @@ impl Broker {
                     }
                     Ok(_) => {}
                     Err(ErrorCode::IneligibleReplica) => settle_pending(&mut l.pending, out),
+                    // Sent again once the broker has found the active controller.
                     Err(_) => {}
                 }
                 self.maybe_increment_hw(now, partition, out);
@@ -1258,7 +1312,7 @@ impl Broker {
             partition_epoch: l.partition_epoch,
             isr,
         };
-        out.send(self.info.controller_node(), msg);
+        out.send(self.controller, msg);
     }
 
     /// The `isr-expiration` task: followers not caught up for `replica.lag.time.max.ms`

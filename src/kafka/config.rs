@@ -15,6 +15,8 @@ pub fn broker_name(id: u32) -> String {
 #[derive(Clone, Copy)]
 pub struct Cluster<'a> {
     pub brokers: u32,
+    /// KRaft voters: 1 is the one controller that never fails, more a Raft quorum.
+    pub controllers: u32,
     pub broker: &'a BrokerConfig,
     pub topics: &'a [Topic],
     pub producers: &'a [Producer],
@@ -28,7 +30,7 @@ impl Cluster<'_> {
     /// group members.
     pub fn node_names(&self) -> Vec<String> {
         let mut names: Vec<String> = (1..=self.brokers).map(broker_name).collect();
-        names.push(CONTROLLER.to_string());
+        names.extend(controller_names(self.controllers));
         for p in self.producers {
             names.extend(p.instance_names());
         }
@@ -39,8 +41,17 @@ impl Cluster<'_> {
     }
 }
 
-/// The controller's node name.
+/// The controller's node name, and with a quorum the role of the active controller.
 pub const CONTROLLER: &str = "controller";
+
+/// The controllers' node names: `controller` alone, or `controller-1` … `controller-N`.
+pub fn controller_names(n: u32) -> Vec<String> {
+    if n == 1 {
+        vec![CONTROLLER.to_string()]
+    } else {
+        (1..=n).map(|i| format!("{CONTROLLER}-{i}")).collect()
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BrokerConfig {

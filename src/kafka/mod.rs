@@ -18,6 +18,7 @@ pub mod placement;
 pub mod producer;
 pub mod producer_state;
 pub mod protocol;
+pub mod quorum;
 
 use crate::kafka::broker::{Broker, BrokerTimer};
 use crate::kafka::consumer::{Member, MemberTimer};
@@ -26,7 +27,7 @@ use crate::kafka::log::RecordRange;
 use crate::kafka::producer::{KeyInfo, ProducerConfig, ProducerNode, ProducerTimer};
 use crate::kafka::protocol::{ErrorCode, Msg};
 use crate::sim::{Actor, CrashKind, Duration, Input, NodeId, Outbox, Time, rng};
-use config::{BrokerConfig, CONTROLLER, Cluster, OffsetReset, broker_name};
+use config::{BrokerConfig, Cluster, OffsetReset, broker_name};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -128,6 +129,8 @@ pub enum Role {
     Leader(Pidx),
     /// `coordinator(billing)`: the broker that coordinates the group.
     Coordinator(u32),
+    /// `controller` with a quorum: the active controller.
+    Controller,
 }
 
 /// Why a partition's state changed.
@@ -180,6 +183,8 @@ pub struct PartitionInfo {
 /// The cluster's static shape, shared by every node: topics, placement, coordinators.
 pub struct ClusterInfo {
     pub brokers: u32,
+    /// KRaft voters; more than one is a Raft quorum.
+    pub controllers: u32,
     pub topics: Vec<TopicInfo>,
     pub partitions: Vec<PartitionInfo>,
     pub groups: Vec<String>,
@@ -217,9 +222,17 @@ impl ClusterInfo {
     pub fn broker_of(&self, node: NodeId) -> Option<u32> {
         (node.0 < self.brokers).then_some(node.0 + 1)
     }
-    /// The controller is the node right after the brokers.
+    /// The (first) controller is the node right after the brokers.
     pub fn controller_node(&self) -> NodeId {
         NodeId(self.brokers)
+    }
+    /// Voter `v` (1-based).
+    pub fn controller_node_of(&self, v: u32) -> NodeId {
+        NodeId(self.brokers + v - 1)
+    }
+    /// The voter a node is, if it is a controller.
+    pub fn controller_of(&self, node: NodeId) -> Option<u32> {
+        (node.0 >= self.brokers && node.0 < self.brokers + self.controllers).then(|| node.0 - self.brokers + 1)
     }
 }
 
@@ -400,6 +413,17 @@ pub enum Obs {
         member: u32,
         error: ErrorCode,
     },
+    /// A voter became the active controller of `epoch`.
+    ControllerActivated {
+        controller: u32,
+        epoch: u32,
+    },
+    /// The active controller stopped acting as one.
+    ControllerResigned {
+        controller: u32,
+        epoch: u32,
+        why: &'static str,
+    },
     /// A broker began a controlled shutdown (`stop`): it asks the controller to move its
     /// leaderships before it stops.
     ShutdownRequested {
@@ -495,7 +519,7 @@ impl Actor for Node {
             (Node::Broker(b), Input::Timer(Timer::Broker(t))) => b.on_timer(now, t, out),
             (Node::Broker(b), Input::Timer(Timer::Group(t))) => b.on_group_timer(now, t, out),
             (Node::Broker(b), Input::PeerDown(node)) => b.on_peer_down(node, out),
-            (Node::Controller(c), Input::Start) => c.start(out),
+            (Node::Controller(c), Input::Start) => c.start(now, out),
             (Node::Controller(c), Input::Message { from, msg }) => c.on_message(now, from, msg, out),
             (Node::Controller(c), Input::Timer(Timer::Controller(t))) => c.on_timer(now, t, out),
             (Node::Producer(p), Input::Start) => p.start(now, out),
@@ -519,10 +543,10 @@ impl Actor for Node {
         }
     }
 
-    /// The controller answers for every role: its metadata is the cluster's truth.
+    /// The active controller answers for every role: its metadata is the cluster's truth.
     fn resolve(&self, role: &Role) -> Option<Result<NodeId, String>> {
         match self {
-            Node::Controller(c) => Some(c.resolve(role)),
+            Node::Controller(c) if c.is_active() => Some(c.resolve(role)),
             _ => None,
         }
     }
@@ -541,8 +565,8 @@ impl Actor for Node {
     fn crash(&mut self, now: Time, kind: CrashKind, out: &mut Out) {
         match self {
             Node::Broker(b) => b.crash(kind, out),
-            // Validation refuses faults that would crash the controller.
-            Node::Controller(_) => {}
+            // Validation refuses faults that would crash a lone controller.
+            Node::Controller(c) => c.crash(),
             Node::Producer(p) => p.crash(out),
             Node::Member(m) => m.crash(now, kind, out),
         }
@@ -620,6 +644,7 @@ pub fn build(s: Cluster<'_>, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo
         .collect();
     let info = Arc::new(ClusterInfo {
         brokers: s.brokers,
+        controllers: s.controllers,
         topics,
         partitions,
         groups,
@@ -656,10 +681,11 @@ pub fn build(s: Cluster<'_>, seed: u64) -> (Vec<(String, Node)>, Arc<ClusterInfo
             ))),
         ));
     }
-    nodes.push((
-        CONTROLLER.to_string(),
-        Node::Controller(Box::new(Controller::new(info.clone()))),
-    ));
+    for (i, name) in config::controller_names(s.controllers).into_iter().enumerate() {
+        let rng = rng::stream(seed, &format!("{name}/raft"));
+        let controller = Controller::new(info.clone(), i as u32 + 1, rng);
+        nodes.push((name, Node::Controller(Box::new(controller))));
+    }
     let mut producer_index = 0;
     for p in s.producers {
         let topic = &info.topics[p.topic];

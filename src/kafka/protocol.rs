@@ -34,6 +34,8 @@ pub enum ErrorCode {
     DuplicateBrokerRegistration,
     /// A heartbeat from an incarnation the controller no longer knows.
     StaleBrokerEpoch,
+    /// A request to a controller that is not the active one.
+    NotController,
     /// Not a wire error: the client refuses a commit itself when it is not a stable
     /// member of the group (`CommitFailedException`).
     CommitFailed,
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
             ErrorCode::DuplicateBrokerRegistration => "DUPLICATE_BROKER_REGISTRATION",
             ErrorCode::StaleBrokerEpoch => "STALE_BROKER_EPOCH",
+            ErrorCode::NotController => "NOT_CONTROLLER",
             ErrorCode::CommitFailed => "CommitFailedException",
         }
     }
@@ -120,6 +123,8 @@ impl Msg {
                 | Msg::HeartbeatResponse { .. }
                 | Msg::LeaveGroupResponse { .. }
                 | Msg::BrokerHeartbeatResponse { .. }
+                | Msg::QuorumFetchResponse { .. }
+                | Msg::VoteResponse { .. }
                 | Msg::MetadataUpdate { .. }
                 | Msg::AlterPartitionResponse { .. }
                 | Msg::OffsetsForLeaderEpochResponse { .. }
@@ -206,7 +211,23 @@ pub enum Msg {
         error: Option<ErrorCode>,
         /// The controller lets the broker in controlled shutdown stop (`shouldShutDown`).
         shutdown_now: bool,
+        /// With NOT_CONTROLLER: the voter the answering controller knows as leader.
+        controller: Option<u32>,
     },
+    /// Raft among the controllers: a follower's fetch of the metadata log.
+    QuorumFetch { epoch: u32, version: u64, last_epoch: u32 },
+    /// The leader's answer: its state whole when the follower's log differs.
+    QuorumFetchResponse {
+        epoch: u32,
+        leader: Option<u32>,
+        snapshot: Option<Box<crate::kafka::controller::Snapshot>>,
+        committed: u64,
+    },
+    /// A (pre-)vote request (KIP-996: `pre` does not bump the epoch).
+    Vote { epoch: u32, pre: bool, last_epoch: u32, version: u64 },
+    VoteResponse { epoch: u32, pre: bool, granted: bool },
+    /// A new leader announces its epoch.
+    BeginQuorumEpoch { epoch: u32 },
     /// The controller publishes every change to every broker.
     MetadataUpdate { image: MetadataImage },
     AlterPartitionRequest { id: u64, partition: Pidx, leader_epoch: u32, partition_epoch: u32, isr: Vec<u32> },

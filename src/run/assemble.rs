@@ -82,6 +82,14 @@ pub(super) fn assemble(
     replication.liveness(end, &replicas);
     let mut results: BTreeMap<&str, Vec<crate::check::Violation>> = std::mem::take(&mut replication.found);
     results.insert("lost-write", lost_write);
+    results.insert("single-controller", c.single_controller.found.clone());
+    if !active_controller(engine, info) {
+        results.entry("liveness").or_default().push(crate::check::Violation {
+            at: end,
+            message: "no controller is active after the drain: the quorum has no leader".to_string(),
+            kind: "no-active-controller",
+        });
+    }
     results.insert("at-least-once", alo);
     results.insert(
         "nonmonotonic-poll",
@@ -386,7 +394,14 @@ pub(super) fn assemble(
         })
         .collect();
 
-    let notes = vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()];
+    let notes = if info.controllers > 1 {
+        vec![
+            "brokers get the committed metadata pushed by the active controller, where Kafka's brokers fetch the metadata log".to_string(),
+            "a voter ships its whole state to a follower whose log differs, where Kafka truncates and replicates records".to_string(),
+        ]
+    } else {
+        vec!["the controller is one node that never fails (it can be cut off from the network)".to_string()]
+    };
 
     Report {
         scenario: scenario.name.clone(),

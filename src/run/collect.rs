@@ -104,6 +104,7 @@ pub(super) struct Collector<'a> {
     pub(super) series_index: Vec<Option<usize>>,
     /// Per broker: a registration of its current restart was refused (told once).
     pub(super) registration_refused: Vec<bool>,
+    pub(super) single_controller: crate::check::controller::SingleController,
 }
 
 /// ISR changes folded into one timeline entry: in one millisecond, for one reason, the same
@@ -546,6 +547,24 @@ impl Collector<'_> {
                 });
             }
             Obs::ShutdownRequested { .. } => {}
+            Obs::ControllerActivated { controller, epoch } => {
+                self.single_controller.observe(at, obs);
+                let text = format!(
+                    "controller-{controller} becomes the active controller (epoch {epoch}): it won the election, gives every unfenced broker a fresh session and restarts its periodic tasks"
+                );
+                self.push(at, 1, text);
+            }
+            Obs::ControllerResigned { controller, epoch, why } => {
+                let why = match *why {
+                    "check-quorum" => "no majority of voters fetched from it for 3s (check quorum)",
+                    _ => "it learned of a newer epoch",
+                };
+                self.push(
+                    at,
+                    1,
+                    format!("controller-{controller} stops being the active controller (epoch {epoch}): {why}"),
+                );
+            }
             Obs::BrokerStopped { broker, timed_out } => {
                 let node = self.info.broker_node(*broker);
                 self.lifecycle.push((at, node, true));
@@ -697,7 +716,9 @@ impl Collector<'_> {
             .map(|f| fault_targets(&f.kind))
             .unwrap_or_default()
             .into_iter()
-            .filter(|t| RoleRef::parse(t).is_some())
+            .filter(|t| {
+                RoleRef::parse(t).is_some() || (*t == crate::kafka::config::CONTROLLER && self.info.controllers > 1)
+            })
             .zip(record.roles.iter().map(|n| self.names[n.index()].clone()))
             .collect();
         let Some(op) = &record.op else {

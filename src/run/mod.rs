@@ -113,7 +113,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
         opts.trace_filter
             .check(&names, &partitions)
             .map_err(RunError::TraceFilter)?;
-        let first_producer = (scenario.brokers + 1) as usize;
+        let first_producer = (scenario.brokers + scenario.controllers) as usize;
         let producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
         let mut members = Vec::new();
         let mut next = first_producer + producers as usize;
@@ -144,6 +144,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
                 let g = info.groups.iter().position(|x| x == g).expect("validated group");
                 Target::Role(Role::Coordinator(g as u32))
             }
+            None if scenario.controllers > 1 && t == crate::kafka::config::CONTROLLER => Target::Role(Role::Controller),
             _ => Target::Node(id(t)),
         }
     };
@@ -157,7 +158,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
     engine.schedule_fault(Time(scenario.duration.0), FaultOp::Drain, None);
 
     // Node ids: brokers, the controller, producer instances, group members.
-    let first_producer = scenario.brokers + 1;
+    let first_producer = scenario.brokers + scenario.controllers;
     let total_producers: u32 = scenario.producers.iter().map(|p| p.instances).sum();
     let mut group_first_member = Vec::new();
     let mut next = first_producer + total_producers;
@@ -215,6 +216,7 @@ pub fn run(scenario: &Scenario, mut opts: RunOptions) -> Result<Report, RunError
         refused: vec![(None, 0); info.partitions.len()],
         isr_fold: Vec::new(),
         registration_refused: vec![false; info.brokers as usize],
+        single_controller: Default::default(),
         series: Recorder::default(),
         series_index: vec![None; info.partitions.len()],
     };

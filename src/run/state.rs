@@ -20,11 +20,28 @@ pub(super) fn broker<'e>(engine: &'e Engine<Node>, info: &ClusterInfo, b: u32) -
     }
 }
 
+/// The controller whose metadata is the cluster's truth now: the active one, or, while
+/// there is none, the voter with the newest metadata.
 pub(super) fn controller<'e>(engine: &'e Engine<Node>, info: &ClusterInfo) -> &'e kafka::controller::Controller {
-    match engine.node(info.controller_node()) {
-        Node::Controller(c) => c,
-        _ => unreachable!("the node after the brokers is the controller"),
-    }
+    let voters = (1..=info.controllers).map(|v| match engine.node(info.controller_node_of(v)) {
+        Node::Controller(c) => &**c,
+        _ => unreachable!("the nodes after the brokers are the controllers"),
+    });
+    let all: Vec<&kafka::controller::Controller> = voters.collect();
+    all.iter()
+        .copied()
+        .filter(|c| c.is_active())
+        .max_by_key(|c| c.epoch())
+        .or_else(|| all.iter().copied().max_by_key(|c| (c.epoch(), c.image.version)))
+        .expect("at least one controller")
+}
+
+/// Whether a controller acts as the active one at the end (a lone controller always does).
+pub(super) fn active_controller(engine: &Engine<Node>, info: &ClusterInfo) -> bool {
+    (1..=info.controllers).any(|v| {
+        engine.is_up(info.controller_node_of(v))
+            && matches!(engine.node(info.controller_node_of(v)), Node::Controller(c) if c.is_active())
+    })
 }
 
 /// The replica whose log counts as the partition's final log: the leader the controller

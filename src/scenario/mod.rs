@@ -112,6 +112,8 @@ pub struct Scenario {
     pub duration: Duration,
     pub drain: Duration,
     pub brokers: u32,
+    /// `cluster.controllers`: KRaft voters (1: one controller that never fails).
+    pub controllers: u32,
     pub latency: Duration,
     pub jitter: Duration,
     pub broker: BrokerConfig,
@@ -321,6 +323,7 @@ impl Scenario {
     pub fn cluster(&self) -> crate::kafka::config::Cluster<'_> {
         crate::kafka::config::Cluster {
             brokers: self.brokers,
+            controllers: self.controllers,
             broker: &self.broker,
             topics: &self.topics,
             producers: &self.producers,

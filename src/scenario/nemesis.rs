@@ -77,7 +77,9 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
             );
             n.targets
                 .iter()
-                .filter(|t| can_take(kind, t, &brokers) && !(takes_down && busy.contains(&t.as_str())))
+                .filter(|t| {
+                    can_take(kind, t, &brokers, s.controllers > 1) && !(takes_down && busy.contains(&t.as_str()))
+                })
                 .collect()
         };
         let feasible: Vec<NemesisKind> = n
@@ -169,11 +171,11 @@ pub fn draw(s: &Scenario, seed: u64) -> Vec<Fault> {
     out
 }
 
-/// Whether a fault of `kind` may hit `target` (a node's name or a role): the controller
-/// never fails in kafkasim, and a power loss hits brokers.
-pub fn can_take(kind: NemesisKind, target: &str, brokers: &[String]) -> bool {
+/// Whether a fault of `kind` may hit `target` (a node's name or a role): a lone controller
+/// never fails in kafkasim (a quorum's controllers do), and a power loss hits brokers.
+pub fn can_take(kind: NemesisKind, target: &str, brokers: &[String], quorum: bool) -> bool {
     match kind {
-        NemesisKind::Crash | NemesisKind::Pause => target != CONTROLLER,
+        NemesisKind::Crash | NemesisKind::Pause => quorum || target != CONTROLLER,
         NemesisKind::PowerLoss => brokers.iter().any(|b| b == target) || RoleRef::parse(target).is_some(),
         _ => true,
     }

@@ -53,6 +53,9 @@ pub struct ScenarioFile {
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     pub brokers: S<u32>,
+    /// KRaft voters.
+    #[serde(default)]
+    pub controllers: Option<S<u32>>,
     #[serde(default)]
     pub network: Option<NetworkSpec>,
     #[serde(default)]

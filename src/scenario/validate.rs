@@ -300,6 +300,15 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         }
         Some(b) => Some(b.value),
     };
+    // KRaft voters: one controller (that never fails) or a Raft quorum.
+    let controllers = match cluster.and_then(|c| c.controllers.as_ref()) {
+        None => 1,
+        Some(c) if c.value == 0 || c.value > 9 => {
+            ctx.report(c, format!("`controllers` must be between 1 and 9, not {}", c.value));
+            1
+        }
+        Some(c) => c.value,
+    };
     let network = cluster.and_then(|c| c.network.as_ref());
     let latency = network
         .and_then(|n| n.latency.as_ref())
@@ -538,7 +547,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
     // kept in node order, and in a set to look them up (a large scenario has hundreds of
     // thousands).
     let mut node_names: Vec<String> = (1..=brokers.unwrap_or(0)).map(Scenario::broker_name).collect();
-    node_names.push(CONTROLLER.to_string());
+    node_names.extend(crate::kafka::config::controller_names(controllers));
     let mut node_set: BTreeSet<String> = node_names.iter().cloned().collect();
     // Names whose nodes are unknown because of an error: `brokers` is wrong (`broker-N`),
     // or a producer's `instances` or a group's `members` is (`NAME-N`).
@@ -1097,6 +1106,10 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
     };
     // A node's name, or a role (`leader(orders-0)`, `coordinator(billing)`) that exists.
     let target = |n: &S<String>| -> R<String> {
+        // With a quorum, `controller` is the role of the active one.
+        if controllers > 1 && n.value == CONTROLLER {
+            return Ok(n.value.clone());
+        }
         let Some(role) = RoleRef::parse(&n.value) else {
             return node(n);
         };
@@ -1194,8 +1207,19 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         | schema::FaultKind::PowerLoss(n)
         | schema::FaultKind::Stop(n) = kind
             && n.value == CONTROLLER
+            && controllers == 1
         {
-            ctx.report(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead");
+            ctx.report(n, "the controller does not fail in kafkasim (a simplification); cut it off from the network with `isolate`, `partition` or `cut` instead, or run a quorum (`cluster: { controllers: 3 }`) whose controllers can fail");
+            continue;
+        }
+        if let schema::FaultKind::Stop(n) = kind
+            && controllers > 1
+            && (n.value == CONTROLLER || n.value.starts_with("controller-"))
+        {
+            ctx.report(
+                n,
+                "a controller's clean shutdown (graceful resignation) is not modelled yet: use `crash`",
+            );
             continue;
         }
         let lasts = match (&spec.length, kind) {
@@ -1342,7 +1366,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
             let broker_names: Vec<String> = (1..=brokers.unwrap_or(0)).map(Scenario::broker_name).collect();
             let clients: Vec<String> = node_names
                 .iter()
-                .filter(|n| !broker_names.contains(n) && *n != CONTROLLER)
+                .filter(|n| !broker_names.contains(n) && !n.starts_with(CONTROLLER))
                 .cloned()
                 .collect();
             let targets: R<Vec<String>> = match spec.targets.as_ref().map(|t| (&t.value, t)) {
@@ -1355,7 +1379,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
                     "clients" => Ok(clients),
                     "all" => {
                         let mut all = broker_names.clone();
-                        all.push(CONTROLLER.to_string());
+                        all.extend(crate::kafka::config::controller_names(controllers));
                         all.extend(clients);
                         Ok(all)
                     }
@@ -1441,7 +1465,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
                 for (k, kind) in &written {
                     let eligible = targets
                         .iter()
-                        .filter(|t| super::nemesis::can_take(*kind, t, &broker_names))
+                        .filter(|t| super::nemesis::can_take(*kind, t, &broker_names, controllers > 1))
                         .count();
                     if eligible == 0 || (super::nemesis::needs_two(*kind) && targets.len() < 2) {
                         let why = match kind {
@@ -1567,6 +1591,7 @@ fn resolve_in(ctx: &Ctx, raw: &ScenarioFile) -> R<Scenario> {
         duration: duration.expect(missing),
         drain,
         brokers: brokers.expect(missing),
+        controllers,
         latency,
         jitter,
         broker,

@@ -189,3 +189,39 @@ fn leadership_returns_to_the_preferred_replica_at_the_imbalance_check() {
     assert!(lines(&r, "back to the preferred replica").is_empty());
     assert_eq!(r.partitions[0].leader, Some(2));
 }
+
+/// The KRaft quorum (§7.4): the active controller, controller-1, crashes at 12s. Its
+/// followers last heard from it at most 500 ms earlier (a parked fetch is answered within
+/// MAX_FETCH_WAIT), so their fetch timeout (2 s) ends between 13.5s and 14s; a pre-vote and
+/// a vote take a few milliseconds, and a split vote costs an election timeout of 1–2 s,
+/// so a new controller is active after 13.5s and, with at most two split votes, before
+/// 18s. It gives every unfenced broker a fresh session: broker-3, dead since 10s, is
+/// fenced at the first session check more than 9 s after the activation: the checks run
+/// every 250 ms from it, so at 9.25 s after it, and the timeline tells it once the fence
+/// is committed, a follower's fetch round trip later (a few ms). A lone controller would
+/// fence it at 19.25s, 9 s after its last heartbeat.
+#[test]
+fn a_controller_failover_elects_a_new_leader_and_restarts_the_sessions() {
+    let r = crate::run_yaml(
+        "name: t\nduration: 30s\ndrain: 10s\ncluster: { brokers: 3, controllers: 3 }\n\
+         topics: [{ name: t, replication.factor: 3, replicas: [[3, 1, 2]] }]\n\
+         producers: [{ name: p, topic: t, rate: 10/s }]\n\
+         faults:\n\
+         \x20 - { at: 10500ms, crash: broker-3, for: 15s }\n\
+         \x20 - { at: 12s, crash: controller, for: 10s }\n",
+    );
+    let crash = lines(&r, "controller-1 crashes");
+    assert_eq!(crash.len(), 1, "{:#?}", r.timeline);
+    let active = lines(&r, "becomes the active controller");
+    assert_eq!(active.len(), 1, "{:#?}", r.timeline);
+    let at = active[0].0;
+    assert!((13_500..18_000).contains(&at), "activated at {at}");
+    let fenced = lines(&r, "controller fences broker-3");
+    assert_eq!(fenced.len(), 1, "{:#?}", r.timeline);
+    assert!(
+        (9_249..9_260).contains(&(fenced[0].0 - at)),
+        "activated at {at}, fenced at {}",
+        fenced[0].0
+    );
+    assert!(r.passed, "{:#?}", r.checks);
+}
