@@ -121,7 +121,11 @@ fn safe_settings_hold_under_the_nemesis_over_40_more_seeds() {
                 .is_some_and(|s| s.to_string_lossy().starts_with("nemesis-safe-"))
         })
         .collect();
-    assert_eq!(safe.len(), 6, "crashes, mix, network, pauses, quorum, settings: {safe:?}");
+    assert_eq!(
+        safe.len(),
+        6,
+        "crashes, mix, network, pauses, quorum, settings: {safe:?}"
+    );
     let failures: Vec<String> = safe.iter().flat_map(|f| failing_seeds(f, Some(1000), 40)).collect();
     assert!(failures.is_empty(), "{failures:#?}");
 }
