@@ -67,7 +67,13 @@ pub enum BrokerTimer {
     ShutdownHeartbeat,
     /// The broker stops waiting for the controller to grant its controlled shutdown.
     ShutdownTimeout,
+    /// A metadata fetch to a quorum's controller went unanswered: it goes again.
+    MetadataFetchTimeout,
 }
+
+/// How long a broker waits for an answer to its metadata fetch (the controller parks it
+/// up to 500 ms) before it asks again, maybe another controller.
+const METADATA_FETCH_TIMEOUT: Duration = Duration::from_millis(2000);
 
 /// How long a broker waits for the controller to grant its controlled shutdown before it
 /// stops anyway (`Server.shutdown()`'s five minutes, `BrokerServer.shutdown`).
@@ -267,6 +273,8 @@ pub struct Broker {
     controller: NodeId,
     /// The controller that last answered a heartbeat.
     answered_by: NodeId,
+    /// With a quorum: a metadata fetch is out, and its timeout.
+    metadata_fetch: Option<TimerId>,
     /// Whether this incarnation found the clean-shutdown file at start: its registration
     /// says so.
     started_clean: bool,
@@ -309,6 +317,7 @@ impl Broker {
             heartbeat_unanswered: false,
             controller: info.controller_node(),
             answered_by: info.controller_node(),
+            metadata_fetch: None,
             started_clean: false,
             shutdown: Shutdown::Running,
             next_id: 0,
@@ -409,6 +418,7 @@ impl Broker {
         self.producers.clear();
         self.fetchers.clear();
         self.heartbeat_unanswered = false;
+        self.metadata_fetch = None;
         self.broker_epoch = None;
         self.image = None;
         self.roles.iter_mut().for_each(|r| *r = Role::Offline);
@@ -500,6 +510,22 @@ impl Broker {
             want_shutdown: self.shutdown != Shutdown::Running,
         };
         out.send(self.controller, msg);
+    }
+
+    /// With a quorum, a registered broker fetches the committed metadata from the
+    /// controller it knows as active, one fetch at a time; the controller answers when it
+    /// has a newer image, or after 500 ms (`BrokerMetadataListener` on `__cluster_metadata`).
+    fn fetch_metadata(&mut self, out: &mut Out) {
+        if self.broker_epoch.is_none() {
+            return;
+        }
+        if let Some(t) = self.metadata_fetch.take() {
+            out.cancel_timer(t);
+        }
+        let version = self.image.as_ref().map_or(0, |i| i.version);
+        out.send(self.controller, Msg::MetadataFetch { version });
+        let t = out.set_timer(METADATA_FETCH_TIMEOUT, Timer::Broker(BrokerTimer::MetadataFetchTimeout));
+        self.metadata_fetch = Some(t);
     }
 
     /// Moves to the controller named by a NOT_CONTROLLER answer, or to the next voter.
@@ -612,6 +638,10 @@ impl Broker {
                 }
             }
             BrokerTimer::ShutdownHeartbeat => self.heartbeat(out),
+            BrokerTimer::MetadataFetchTimeout => {
+                self.metadata_fetch = None;
+                self.fetch_metadata(out);
+            }
             BrokerTimer::ShutdownTimeout => {
                 self.shutdown = Shutdown::TimedOut;
                 out.exit();
@@ -672,6 +702,10 @@ impl Broker {
                     // A new active controller: what the old one left unanswered goes again.
                     self.resend_alters(out);
                 }
+                if self.info.controllers > 1 && self.metadata_fetch.is_none() && broker_epoch.is_some() {
+                    self.broker_epoch = broker_epoch;
+                    self.fetch_metadata(out);
+                }
                 self.broker_epoch = broker_epoch;
                 if let Some(image) = image {
                     self.apply_image(now, image, out);
@@ -689,7 +723,12 @@ impl Broker {
             // registration (`BrokerServer.startup` waits for `initialCatchUpFuture` before
             // it installs the metadata publishers): until then the metadata may still name
             // its old incarnation as a leader.
-            Msg::MetadataUpdate { image } if self.broker_epoch.is_some() => self.apply_image(now, image, out),
+            Msg::MetadataUpdate { image } if self.broker_epoch.is_some() => {
+                self.apply_image(now, image, out);
+                if self.info.controllers > 1 {
+                    self.fetch_metadata(out);
+                }
+            }
             Msg::MetadataUpdate { .. } => {}
             Msg::AlterPartitionResponse { id, partition, result } => {
                 let Role::Leader(l) = &mut self.roles[partition as usize] else {

@@ -31,6 +31,8 @@ pub enum ControllerTimer {
     CheckQuorum,
     /// A parked fetch of this voter reached its maximum wait.
     FetchExpire { voter: u32 },
+    /// A parked metadata fetch of this broker reached its maximum wait.
+    MetadataFetchExpire { broker: u32 },
 }
 
 /// How often the controller looks for expired sessions.
@@ -96,6 +98,9 @@ pub struct Controller {
     dirty: bool,
     /// Voters whose fetch the leader holds until its log grows, with its expiry.
     parked: Vec<(u32, TimerId)>,
+    /// Brokers whose metadata fetch the active controller holds until a newer image is
+    /// committed, with its expiry.
+    parked_brokers: Vec<(u32, TimerId)>,
     fetch_timer: Option<TimerId>,
     fetch_timeout: Option<TimerId>,
     election_timer: Option<TimerId>,
@@ -202,6 +207,7 @@ impl Controller {
             uncommitted: Vec::new(),
             dirty: false,
             parked: Vec::new(),
+            parked_brokers: Vec::new(),
             fetch_timer: None,
             fetch_timeout: None,
             election_timer: None,
@@ -265,6 +271,7 @@ impl Controller {
         self.deferred.clear();
         self.uncommitted.clear();
         self.parked.clear();
+        self.parked_brokers.clear();
         self.tasks = [None; 3];
         self.fetch_timer = None;
         self.fetch_timeout = None;
@@ -309,7 +316,13 @@ impl Controller {
             ControllerTimer::Election => {
                 self.election_timer = None;
                 // Lost, or nobody answered: try again, with a fresh random timeout.
-                self.start_prospective(now, out);
+                let electing = self
+                    .quorum
+                    .as_ref()
+                    .is_some_and(|q| matches!(q.state, QState::Prospective { .. } | QState::Candidate { .. }));
+                if electing {
+                    self.start_prospective(now, out);
+                }
             }
             ControllerTimer::CheckQuorum => {
                 let q = self.quorum.as_ref().expect("a quorum timer");
@@ -317,6 +330,15 @@ impl Controller {
                     self.resign(now, None, "check-quorum", out);
                 } else {
                     self.rearm(quorum::MAX_FETCH_WAIT, timer, out);
+                }
+            }
+            ControllerTimer::MetadataFetchExpire { broker } => {
+                if let Some(i) = self.parked_brokers.iter().position(|(b, _)| *b == broker) {
+                    self.parked_brokers.remove(i);
+                    let msg = Msg::MetadataUpdate {
+                        image: self.committed_image.clone(),
+                    };
+                    out.send(self.info.broker_node(broker), msg);
                 }
             }
             ControllerTimer::FetchExpire { voter } => {
@@ -390,6 +412,20 @@ impl Controller {
 
     fn on_broker_message(&mut self, now: Time, from: NodeId, broker: u32, msg: Msg, out: &mut Out) {
         match msg {
+            Msg::MetadataFetch { version } => {
+                if self.committed_image.version > version {
+                    let msg = Msg::MetadataUpdate {
+                        image: self.committed_image.clone(),
+                    };
+                    out.send(from, msg);
+                } else if !self.parked_brokers.iter().any(|(b, _)| *b == broker) {
+                    let t = out.set_timer(
+                        quorum::MAX_FETCH_WAIT,
+                        Timer::Controller(ControllerTimer::MetadataFetchExpire { broker }),
+                    );
+                    self.parked_brokers.push((broker, t));
+                }
+            }
             Msg::BrokerHeartbeat {
                 broker_epoch,
                 metadata_version,
@@ -903,8 +939,10 @@ impl Controller {
             newest = Some(self.uncommitted.remove(0));
         }
         if let Some(image) = newest {
+            // The brokers' parked metadata fetches get the newly committed image.
             self.committed_image = image;
-            for b in 1..=self.info.brokers {
+            for (b, t) in std::mem::take(&mut self.parked_brokers) {
+                out.cancel_timer(t);
                 let msg = Msg::MetadataUpdate {
                     image: self.committed_image.clone(),
                 };
@@ -923,11 +961,12 @@ impl Controller {
                     shutdown_now,
                     reported,
                 } => {
-                    let image = (reported < self.committed_image.version).then(|| self.committed_image.clone());
+                    // Brokers of a quorum learn metadata by fetching it, not from heartbeats.
+                    let _ = reported;
                     let msg = Msg::BrokerHeartbeatResponse {
                         broker_epoch: Some(broker_epoch),
                         fenced,
-                        image,
+                        image: None,
                         error: None,
                         shutdown_now,
                         controller: None,
@@ -1012,6 +1051,10 @@ impl Controller {
                     if self.quorum.as_ref().is_some_and(|q| q.committed >= self.image.version) {
                         self.committed_image = self.image.clone();
                     }
+                    // The leader answers: any election of this voter is over.
+                    if let Some(t) = self.election_timer.take() {
+                        out.cancel_timer(t);
+                    }
                     self.reset_fetch_timeout(out);
                     self.send_fetch(out);
                 } else {
@@ -1042,6 +1085,9 @@ impl Controller {
                     if ok {
                         q.voted_for = Some(voter);
                         q.state = QState::Follower;
+                        if let Some(t) = self.election_timer.take() {
+                            out.cancel_timer(t);
+                        }
                         self.reset_fetch_timeout(out);
                     }
                     ok
@@ -1277,7 +1323,10 @@ impl Controller {
         let (controller, epoch) = (self.id(), self.epoch());
         out.observe(Obs::ControllerResigned { controller, epoch, why });
         self.stop_tasks(out);
-        for (_, t) in std::mem::take(&mut self.parked) {
+        for (_, t) in std::mem::take(&mut self.parked)
+            .into_iter()
+            .chain(std::mem::take(&mut self.parked_brokers))
+        {
             out.cancel_timer(t);
         }
         self.deferred.clear();

@@ -228,8 +228,11 @@ pub enum Msg {
     VoteResponse { epoch: u32, pre: bool, granted: bool },
     /// A new leader announces its epoch.
     BeginQuorumEpoch { epoch: u32 },
-    /// The controller publishes every change to every broker.
+    /// The controller publishes every change to every broker (a lone controller), or
+    /// answers a broker's metadata fetch with it (a quorum's active controller).
     MetadataUpdate { image: MetadataImage },
+    /// A broker's fetch of the committed metadata from a quorum's active controller.
+    MetadataFetch { version: u64 },
     AlterPartitionRequest { id: u64, partition: Pidx, leader_epoch: u32, partition_epoch: u32, isr: Vec<u32> },
     AlterPartitionResponse { id: u64, partition: Pidx, result: Result<PartitionState, ErrorCode> },
     /// A follower's latest epoch per partition (KIP-101 mode).

@@ -396,7 +396,7 @@ pub(super) fn assemble(
 
     let notes = if info.controllers > 1 {
         vec![
-            "brokers get the committed metadata pushed by the active controller, where Kafka's brokers fetch the metadata log".to_string(),
+            "brokers fetch the whole committed image from the active controller, where Kafka's fetch the metadata log's records".to_string(),
             "a voter ships its whole state to a follower whose log differs, where Kafka truncates and replicates records".to_string(),
         ]
     } else {
