@@ -1220,47 +1220,37 @@ impl Controller {
     }
 
     /// KIP-996: a voter whose leader went quiet asks for pre-votes, in its current epoch.
-    fn start_prospective(&mut self, now: Time, out: &mut Out) {
-        let version = self.image.version;
+    fn start_prospective(&mut self, _now: Time, out: &mut Out) {
         let Some(q) = &mut self.quorum else { return };
         if q.is_leader() {
             return;
         }
         q.state = QState::Prospective { granted: vec![q.id] };
-        let (epoch, last_epoch, id, voters) = (q.epoch, q.log_epoch, q.id, q.voters);
-        let timeout = q.election_timeout();
-        for v in (1..=voters).filter(|&v| v != id) {
-            let msg = Msg::Vote {
-                epoch,
-                pre: true,
-                last_epoch,
-                version,
-            };
-            out.send(self.voter_node(v), msg);
-        }
-        if let Some(t) = self.election_timer.take() {
-            out.cancel_timer(t);
-        }
-        self.election_timer = Some(out.set_timer(timeout, Timer::Controller(ControllerTimer::Election)));
+        self.request_votes(true, out);
         // Keep fetching meanwhile: a live leader's answer ends the election.
         self.send_fetch(out);
-        let _ = now;
     }
 
     /// A majority pre-voted: a new epoch, a vote for itself, and Vote requests.
     fn start_candidate(&mut self, _now: Time, out: &mut Out) {
-        let version = self.image.version;
         let q = self.quorum.as_mut().expect("a quorum");
         q.epoch += 1;
         q.voted_for = Some(q.id);
         q.leader = None;
         q.state = QState::Candidate { granted: vec![q.id] };
+        self.request_votes(false, out);
+    }
+
+    /// Asks every other voter for a (pre-)vote and arms a fresh random election timeout.
+    fn request_votes(&mut self, pre: bool, out: &mut Out) {
+        let version = self.image.version;
+        let q = self.quorum.as_mut().expect("a quorum");
         let (epoch, last_epoch, id, voters) = (q.epoch, q.log_epoch, q.id, q.voters);
         let timeout = q.election_timeout();
         for v in (1..=voters).filter(|&v| v != id) {
             let msg = Msg::Vote {
                 epoch,
-                pre: false,
+                pre,
                 last_epoch,
                 version,
             };
