@@ -115,13 +115,12 @@ enum Deferred {
     /// What the controller decided, told to checkers and reports once it is committed: a
     /// zombie's decisions, never committed, never happened.
     Observe(Obs),
-    /// A heartbeat answer: the committed image goes with it if the broker is behind.
+    /// A heartbeat answer (brokers of a quorum fetch their metadata instead).
     Heartbeat {
         to: NodeId,
         broker_epoch: u64,
         fenced: bool,
         shutdown_now: bool,
-        reported: u64,
     },
 }
 
@@ -461,7 +460,6 @@ impl Controller {
                         broker_epoch: epoch,
                         fenced,
                         shutdown_now,
-                        reported: metadata_version,
                     };
                     self.deferred.push((self.image.version, answer));
                     return;
@@ -959,10 +957,7 @@ impl Controller {
                     broker_epoch,
                     fenced,
                     shutdown_now,
-                    reported,
                 } => {
-                    // Brokers of a quorum learn metadata by fetching it, not from heartbeats.
-                    let _ = reported;
                     let msg = Msg::BrokerHeartbeatResponse {
                         broker_epoch: Some(broker_epoch),
                         fenced,
